@@ -1,0 +1,21 @@
+using System.CommandLine;
+using MambaAD;
+
+namespace MambaAD.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("MambaAD for .NET: multi-class unsupervised visual anomaly detection (He et al., NeurIPS 2024).");
+        try
+        {
+            return root.Parse(args).Invoke();
+        }
+        catch (MambaADException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+    }
+}

@@ -1,0 +1,30 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MambaAD.Ssm;
+
+/// <summary>
+/// The selective-scan op of spec §7.3, in the argument convention of mamba's <c>selective_scan_ref</c>.
+/// Shapes: Bt batch, Dt = K·d_inner channels, G = K groups (directions), N states, L steps.
+/// <list type="bullet">
+/// <item><c>u</c> (Bt, Dt, L), <c>delta</c> (Bt, Dt, L) before bias and softplus</item>
+/// <item><c>A</c> (Dt, N) (already −exp(A_log)), <c>B</c>, <c>C</c> (Bt, G, N, L): shared by the Dt/G channels of a group</item>
+/// <item><c>D</c> (Dt), <c>deltaBias</c> (Dt)</item>
+/// </list>
+/// Returns y (Bt, Dt, L): h_t = exp(δ_t A) h_{t−1} + δ_t B_t u_t, y_t = C_t·h_t + D u_t, δ = softplus(delta + bias).
+/// Everything is float32; implementations are interchangeable and differentiable in every tensor input.
+/// </summary>
+public interface ISelectiveScan
+{
+    /// <summary>The plain op over already-permuted sequences.</summary>
+    Tensor Scan(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor deltaBias, bool deltaSoftplus = true);
+
+    /// <summary>
+    /// HS encoder → scan → HS decoder → sum over directions (spec §8.2–8.3) in one call, so a kernel can fold the
+    /// gathers and scatters into its reads and writes. All sequence inputs are in <b>pixel order</b> (row-major):
+    /// <c>u</c> (Bt, d, L) is shared by the K directions; <c>delta</c> (Bt, K, d, L); <c>B</c>, <c>C</c> (Bt, K, N, L);
+    /// <c>A</c> (K·d, N); <c>D</c>, <c>deltaBias</c> (K·d); <c>paths</c> (K, L) int64 with paths[k, t] = π_k[t], the
+    /// pixel direction k reads at step t. Returns (Bt, d, L) in pixel order: y[π_k[t]] += y_k[t] over k and t.
+    /// </summary>
+    Tensor ScanAndMerge(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor deltaBias, Tensor paths);
+}

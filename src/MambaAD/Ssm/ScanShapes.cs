@@ -1,0 +1,31 @@
+using static TorchSharp.torch;
+
+namespace MambaAD.Ssm;
+
+/// <summary>Validates selective-scan arguments once, at the public boundary, naming the tensor and the shapes.</summary>
+internal static class ScanShapes
+{
+    public static void Check(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor deltaBias)
+    {
+        if (u.dim() != 3) throw new ArgumentException($"u must be (B, D, L), got {Fmt(u)}");
+        long b = u.shape[0], d = u.shape[1], l = u.shape[2];
+        Expect(delta, "delta", b, d, l);
+        if (A.dim() != 2 || A.shape[0] != d) throw new ArgumentException($"A must be ({d}, N), got {Fmt(A)}");
+        long n = A.shape[1];
+        if (B.dim() != 4 || B.shape[0] != b || B.shape[2] != n || B.shape[3] != l)
+            throw new ArgumentException($"B must be ({b}, G, {n}, {l}), got {Fmt(B)}");
+        long g = B.shape[1];
+        if (d % g != 0) throw new ArgumentException($"channels {d} must be a multiple of the groups {g}");
+        Expect(C, "C", b, g, n, l);
+        Expect(D, "D", d);
+        Expect(deltaBias, "deltaBias", d);
+    }
+
+    private static void Expect(Tensor t, string name, params long[] shape)
+    {
+        if (!t.shape.SequenceEqual(shape))
+            throw new ArgumentException($"{name} must be ({string.Join(", ", shape)}), got {Fmt(t)}");
+    }
+
+    private static string Fmt(Tensor t) => "(" + string.Join(", ", t.shape) + ")";
+}
