@@ -8,6 +8,9 @@ public static class Program
     public static int Main(string[] args)
     {
         var root = new RootCommand("MambaAD for .NET: multi-class unsupervised visual anomaly detection (He et al., NeurIPS 2024).");
+        // One file per command under Commands/, each a thin layer over a library call.
+        foreach (var command in Commands())
+            root.Subcommands.Add(command);
         try
         {
             return root.Parse(args).Invoke();
@@ -17,5 +20,10 @@ public static class Program
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
+    }
+
+    private static IEnumerable<Command> Commands()
+    {
+        yield break;
     }
 }
