@@ -1,0 +1,68 @@
+using MambaAD.Ssm;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MambaAD.Model;
+
+/// <summary>
+/// LSS module (spec §5, paper eq. 5–7): a global branch of cascaded HSS blocks beside two local branches
+/// (1×1 → IN → SiLU → depth-wise k×k → IN → SiLU → 1×1 → IN → SiLU, k = 5 and 7), all on the full C channels;
+/// concatenated as [G, L5, L7], fused by a 1×1 conv and added to the input. Channels-last in and out.
+/// Field order follows the official state_dict: smm_blocks, conv1b7, conv1a7, conv1b5, conv1a5, conv55, conv77, finalconv11.
+/// </summary>
+public sealed class LssModule : nn.Module<Tensor, Tensor>
+{
+    private readonly ModuleList<HssBlock> smm_blocks;
+    private readonly Sequential conv1b7;
+    private readonly Sequential conv1a7;
+    private readonly Sequential conv1b5;
+    private readonly Sequential conv1a5;
+    private readonly Sequential conv55;
+    private readonly Sequential conv77;
+    private readonly Conv2d finalconv11;
+
+    /// <param name="dim">C.</param>
+    /// <param name="depth">Cascaded HSS blocks in the global branch (2 or 3).</param>
+    /// <param name="side">The feature map side S that the HSS blocks scan.</param>
+    /// <param name="dropPath">The module's stochastic-depth probability, shared by its HSS blocks (§4).</param>
+    /// <param name="scanType">The scan method of every HSS block (§8.1).</param>
+    /// <param name="directions">K, the scan directions (2, 4 or 8).</param>
+    /// <param name="dState">N, the SSM state size.</param>
+    public LssModule(long dim, int depth, int side, double dropPath = 0, ScanType scanType = ScanType.Hilbert, int directions = 8, long dState = 16)
+        : base(nameof(LssModule))
+    {
+        smm_blocks = nn.ModuleList(Enumerable.Range(0, depth)
+            .Select(_ => new HssBlock(dim, side, dropPath, scanType, directions, dState)).ToArray());
+        conv1b7 = ConvInSilu(dim, 1);
+        conv1a7 = ConvInSilu(dim, 1);
+        conv1b5 = ConvInSilu(dim, 1);
+        conv1a5 = ConvInSilu(dim, 1);
+        conv55 = ConvInSilu(dim, 5);
+        conv77 = ConvInSilu(dim, 7);
+        finalconv11 = nn.Conv2d(3 * dim, dim, 1, bias: true);
+        RegisterComponents();
+        // §5: every Conv2d inside the module, including SS2D's depth-wise 3×3, gets normal(0, √(2/fan_out)), bias 0.
+        foreach (var conv in modules().OfType<Conv2d>()) ModelInit.ConvFanOutNormal(conv);
+    }
+
+    /// <summary>k = 1: a 1×1 C→C conv with bias; k > 1: a depth-wise k×k conv without bias. Then IN (no affine) and SiLU.</summary>
+    private static Sequential ConvInSilu(long dim, int k) => nn.Sequential(
+        k == 1 ? nn.Conv2d(dim, dim, 1, bias: true) : nn.Conv2d(dim, dim, k, padding: k / 2, groups: dim, bias: false),
+        nn.InstanceNorm2d(dim, eps: 1e-5, affine: false, track_running_stats: false),
+        nn.SiLU());
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var g = x;
+        foreach (var block in smm_blocks) g = block.call(g);                 // global branch, (B, H, W, C)
+        var xc = x.permute(0, 3, 1, 2).contiguous();                        // (B, C, H, W)
+        var l5 = conv1a5.call(conv55.call(conv1b5.call(xc)));
+        var l7 = conv1a7.call(conv77.call(conv1b7.call(xc)));
+        var merged = finalconv11.call(cat([g.permute(0, 3, 1, 2), l5, l7], 1)) + xc;
+        return merged.permute(0, 2, 3, 1).MoveToOuterDisposeScope();
+    }
+
+    internal IEnumerable<HssBlock> Blocks => smm_blocks;
+}

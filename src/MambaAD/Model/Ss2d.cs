@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using MambaAD.Ssm;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MambaAD.Model;
+
+/// <summary>
+/// SS2D (spec §6, §7): the selective state-space core of an HSS block. For X (B, H, W, C), with d_inner = 2C:
+/// in_proj → split x | z → depth-wise 3×3 conv + SiLU on x → Hybrid Scanning over K directions through the selective
+/// scan (§7.3, §8) → out_norm → gate with SiLU(z) → out_proj. Field names are the official state_dict keys.
+/// </summary>
+public sealed class Ss2d : nn.Module<Tensor, Tensor>
+{
+    // Per-direction parameters (spec §7.2); registered before the child modules, as in the official state_dict.
+    private readonly Parameter x_proj_weight;   // (K, R + 2N, d_inner)
+    private readonly Parameter dt_projs_weight; // (K, d_inner, R)
+    private readonly Parameter dt_projs_bias;   // (K, d_inner)
+    private readonly Parameter A_logs;          // (K·d_inner, N)
+    private readonly Parameter Ds;              // (K·d_inner)
+    private readonly Linear in_proj;
+    private readonly Conv2d conv2d;
+    private readonly LayerNorm out_norm;
+    private readonly Linear out_proj;
+    private readonly ScanIndices scans;
+
+    public long DModel { get; }
+    public long DInner { get; }
+    public long DtRank { get; }
+    public long DState { get; }
+    public int Directions { get; }
+    public int Side { get; }
+    public ScanType ScanType { get; }
+
+    /// <param name="dModel">C, the block's channels.</param>
+    /// <param name="side">S, the side of the (square) feature map this block scans.</param>
+    /// <param name="scanType">The scan method (§8.1).</param>
+    /// <param name="directions">K = 2, 4 or 8 (§8.2).</param>
+    /// <param name="dState">N, the SSM state size (16).</param>
+    public Ss2d(long dModel, int side, ScanType scanType = ScanType.Hilbert, int directions = 8, long dState = 16)
+        : base("SS2D")
+    {
+        DModel = dModel;
+        DInner = 2 * dModel;                        // expand = 2
+        DtRank = (dModel + 15) / 16;                // ⌈C/16⌉, from d_model (§7.1)
+        DState = dState;
+        Directions = directions;
+        Side = side;
+        ScanType = scanType;
+        long k = directions, d = DInner, r = DtRank, n = dState;
+
+        x_proj_weight = new Parameter(empty(k, r + 2 * n, d));
+        dt_projs_weight = new Parameter(empty(k, d, r));
+        dt_projs_bias = new Parameter(empty(k, d));
+        A_logs = new Parameter(empty(k * d, n));
+        Ds = new Parameter(empty(k * d));
+        in_proj = nn.Linear(dModel, 2 * d, hasBias: false);
+        conv2d = nn.Conv2d(d, d, 3, padding: 1, groups: d, bias: true);
+        out_norm = nn.LayerNorm(d, eps: 1e-5);
+        out_proj = nn.Linear(d, dModel, hasBias: false);
+        scans = new ScanIndices(scanType, side);
+        ResetDirectionParameters();
+        RegisterComponents();
+    }
+
+    /// <summary>Spec §7.4: each direction is initialised independently.</summary>
+    private void ResetDirectionParameters()
+    {
+        using var _ = no_grad();
+        nn.init.uniform_(x_proj_weight, -1 / Math.Sqrt(DInner), 1 / Math.Sqrt(DInner)); // Linear default
+        nn.init.uniform_(dt_projs_weight, -1 / Math.Sqrt(DtRank), 1 / Math.Sqrt(DtRank)); // "random", dt_scale 1
+        // dt ~ exp(U(log 1e-3, log 0.1)), clamped ≥ 1e-4, stored as its inverse softplus so softplus(bias) ∈ [1e-3, 0.1].
+        using var dt = exp(rand(dt_projs_bias.shape) * (Math.Log(0.1) - Math.Log(1e-3)) + Math.Log(1e-3)).clamp_min(1e-4);
+        using var inv = dt + log(-expm1(-dt));
+        dt_projs_bias.copy_(inv);
+        // S4D-real: A = −[1, 2, …, N] in every row.
+        using var a = arange(1, DState + 1, dtype: float32).log().unsqueeze(0).expand(A_logs.shape[0], DState);
+        A_logs.copy_(a);
+        Ds.fill_(1);
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], h = x.shape[1], w = x.shape[2];
+        var xz = in_proj.call(x);                                        // (B, H, W, 2·d_inner)
+        var parts = xz.chunk(2, dim: -1);
+        var u = parts[0].permute(0, 3, 1, 2).contiguous();               // (B, d_inner, H, W)
+        u = nn.functional.silu(conv2d.call(u));
+        var y = ForwardCore(u);                                          // (B, d_inner, L), pixel order
+        y = y.transpose(1, 2).reshape(b, h, w, DInner);
+        y = out_norm.call(y) * nn.functional.silu(parts[1]);
+        return out_proj.call(y).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// HS encoder → selective scan over K directions → HS decoder → sum (spec §7.3, §8.2, §8.3). The projections are
+    /// per pixel, so they are computed once in pixel order and the scan op reads them along each direction's path.
+    /// </summary>
+    internal Tensor ForwardCore(Tensor u4)
+    {
+        using var scope = NewDisposeScope();
+        long b = u4.shape[0], l = u4.shape[2] * u4.shape[3], k = Directions, d = DInner, r = DtRank, n = DState;
+        if (u4.shape[2] != Side || u4.shape[3] != Side)
+            throw new ArgumentException($"this SS2D block scans {Side}×{Side} maps, got {u4.shape[2]}×{u4.shape[3]}");
+        var u = u4.reshape(b, d, l);
+        var xDbl = matmul(x_proj_weight.unsqueeze(0), u.unsqueeze(1));    // (B, K, R + 2N, L)
+        var split = xDbl.split([r, n, n], dim: 2);
+        var delta = matmul(dt_projs_weight.unsqueeze(0), split[0]);      // (B, K, d_inner, L), before bias/softplus
+        var a = -exp(A_logs);
+        var paths = PathTensors.Get(ScanType, Side, Directions, u.device);
+        var y = SelectiveScan.For(u).ScanAndMerge(u, delta, a, split[1].contiguous(), split[2].contiguous(), Ds,
+            dt_projs_bias.reshape(-1), paths);
+        return y.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Spec §5 / §9: the LSS module re-initialises this conv with its own rule; the decoder re-initialises the Linears and the LayerNorm.</summary>
+    internal Conv2d Conv => conv2d;
+    internal IEnumerable<Linear> Linears => [in_proj, out_proj];
+    internal LayerNorm OutNorm => out_norm;
+    internal ScanIndices Scans => scans;
+
+    /// <summary>Direction paths (K, L) as int64 tensors, one per (scan, side, K, device), built once.</summary>
+    private static class PathTensors
+    {
+        private static readonly ConcurrentDictionary<(ScanType, int, int, string), Tensor> Cache = new();
+
+        public static Tensor Get(ScanType type, int side, int k, Device device) =>
+            Cache.GetOrAdd((type, side, k, device.ToString()), key =>
+            {
+                var t = tensor(ScanOrder.Paths(type, side, k), dtype: int64).reshape(k, -1).to(device);
+                t.DetachFromDisposeScope();
+                return t;
+            });
+    }
+}
