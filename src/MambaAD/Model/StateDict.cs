@@ -49,4 +49,34 @@ public static class StateDict
     /// <summary>keys.txt format: <c>name&lt;TAB&gt;shape&lt;TAB&gt;dtype</c> per entry.</summary>
     public static IEnumerable<string> KeyLines(nn.Module module) =>
         Ordered(module).Select(e => $"{e.Name}\t{PythonShape(e.Tensor.shape)}\t{PythonDtype(e.Tensor.dtype)}");
+
+    /// <summary>
+    /// Copies <paramref name="source"/> into the module's tensors by official key name. Any missing, unexpected or
+    /// mis-shaped key fails with one <see cref="MambaADException"/> that lists the first few of each and names
+    /// <paramref name="origin"/>. A 1-element tensor fills a 0-dim entry (PyBridge reads 0-dim tensors as shape [1]).
+    /// </summary>
+    public static void Load(nn.Module module, IReadOnlyDictionary<string, Tensor> source, string origin, bool strict = true)
+    {
+        var target = Ordered(module);
+        var names = new HashSet<string>(target.Select(e => e.Name));
+        var missing = target.Where(e => !source.ContainsKey(e.Name)).Select(e => e.Name).ToList();
+        var unexpected = source.Keys.Where(k => !names.Contains(k)).ToList();
+        var misShaped = target.Where(e => source.TryGetValue(e.Name, out var t) && !Fits(e.Tensor, t))
+            .Select(e => $"{e.Name} {PythonShape(source[e.Name].shape)} ≠ {PythonShape(e.Tensor.shape)}").ToList();
+        if (misShaped.Count > 0 || (strict && (missing.Count > 0 || unexpected.Count > 0)))
+            throw new MambaADException($"{origin} does not fit this model: {Describe(missing, "missing")}; " +
+                $"{Describe(unexpected, "unexpected")}; {Describe(misShaped, "mis-shaped")}. " +
+                "Check --backbone, --depths, --scan and --directions against the configuration it was trained with.");
+        using var _ = no_grad();
+        foreach (var (name, t) in target)
+            if (source.TryGetValue(name, out var src))
+                t.copy_(src.reshape(t.shape).to(t.dtype));
+    }
+
+    private static bool Fits(Tensor target, Tensor source) =>
+        target.shape.SequenceEqual(source.shape) || (target.dim() == 0 && source.numel() == 1);
+
+    private static string Describe(List<string> keys, string what) => keys.Count == 0
+        ? $"0 {what}"
+        : $"{keys.Count} {what} ({string.Join(", ", keys.Take(4))}{(keys.Count > 4 ? ", …" : "")})";
 }

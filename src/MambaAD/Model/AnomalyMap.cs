@@ -1,0 +1,66 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MambaAD.Model;
+
+/// <summary>The test-time output for a batch: smoothed pixel maps and image scores (spec §12).</summary>
+/// <param name="Maps">(B, S, S) float32, the smoothed anomaly maps.</param>
+/// <param name="Scores">Per image, the max of its smoothed map.</param>
+public sealed record AnomalyResult(Tensor Maps, float[] Scores);
+
+/// <summary>
+/// Anomaly map and image score (spec §12): per scale 1 − cos(F_s, D_s) over channels (PyTorch cosine, eps 1e-8) →
+/// bilinear resize to the image size with align_corners → sum / 9 → Gaussian σ 4 (scipy reflect, float64) → score = max.
+/// </summary>
+public static class AnomalyMap
+{
+    /// <summary>The Gaussian σ of the post-filter.</summary>
+    public const double Sigma = 4.0;
+
+    /// <summary>
+    /// Steps 1–3: the raw map (B, S, S) before smoothing. The divisor 9 is the official (number of scales × sum of
+    /// weights), with 3 scales of weight 1; it changes no metric (§12 step 3).
+    /// </summary>
+    public static Tensor Raw(IReadOnlyList<Tensor> encoder, IReadOnlyList<Tensor> decoder, int size)
+    {
+        if (encoder.Count != decoder.Count) throw new ArgumentException("encoder and decoder feature lists differ in length");
+        using var scope = NewDisposeScope();
+        Tensor? sum = null;
+        for (int s = 0; s < encoder.Count; s++)
+        {
+            var m = 1 - nn.functional.cosine_similarity(encoder[s], decoder[s], dim: 1, eps: 1e-8);   // (B, H_s, W_s)
+            var up = nn.functional.interpolate(m.unsqueeze(1), size: [size, size], mode: InterpolationMode.Bilinear,
+                align_corners: true);
+            sum = sum is null ? up : sum + up;
+        }
+        var raw = (sum! / (encoder.Count * 3.0)).squeeze(1);
+        return raw.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Steps 4–5: smooth each map in float64 and take its max. Returns float32 maps on the CPU.</summary>
+    public static AnomalyResult Smooth(Tensor raw)
+    {
+        long b = raw.shape[0];
+        int h = (int)raw.shape[1], w = (int)raw.shape[2];
+        using var cpu = raw.detach().to(float64).cpu().contiguous();
+        var all = cpu.data<double>().ToArray();
+        var scores = new float[b];
+        Parallel.For(0, (int)b, i =>
+        {
+            var map = all.AsSpan(i * h * w, h * w);
+            GaussianFilter.Apply(map, h, w, Sigma);
+            float max = float.NegativeInfinity;
+            foreach (var v in map) max = Math.Max(max, (float)v);
+            scores[i] = max;
+        });
+        var maps = tensor(all, [b, h, w], dtype: float64).to(float32);
+        return new AnomalyResult(maps, scores);
+    }
+
+    /// <summary>The whole of §12 for one batch.</summary>
+    public static AnomalyResult Compute(IReadOnlyList<Tensor> encoder, IReadOnlyList<Tensor> decoder, int size)
+    {
+        using var raw = Raw(encoder, decoder, size);
+        return Smooth(raw);
+    }
+}
