@@ -17,9 +17,14 @@ public sealed record InputNormalization(string Name, string ChannelOrder, float[
     public static InputNormalization ImageNet { get; } =
         new("imagenet", "RGB", [0.485f, 0.456f, 0.406f], [0.229f, 0.224f, 0.225f], 1f / 255f);
 
-    /// <summary>The embedded ResNet18 (CNTK export): BGR 0–255 minus per-channel means, no std division.</summary>
+    /// <summary>
+    /// The embedded ResNet18 (CNTK export): BGR 0–255 minus per-channel means, no std division.
+    /// The package's own ResNetPreprocess.onnx subtracts a per-pixel 3×224×224 mean image (B 95.3–115.8,
+    /// G 109.1–126.2, R 118.7–129.5); MambaAD runs at 256² (and other sizes), where that image does not apply, so we
+    /// subtract its per-channel averages (103.062624, 115.902882, 123.151631, measured by EmbeddedEncoderTests).
+    /// </summary>
     public static InputNormalization BgrMean { get; } =
-        new("bgr-mean", "BGR", [103.06f, 115.90f, 123.15f], [1f, 1f, 1f], 1f);
+        new("bgr-mean", "BGR", [103.062624f, 115.902882f, 123.151631f], [1f, 1f, 1f], 1f);
 
     /// <summary>
     /// Normalises an interleaved RGB image (H·W·3 bytes) into a planar CHW float buffer.

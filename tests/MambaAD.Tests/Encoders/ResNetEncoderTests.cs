@@ -1,0 +1,96 @@
+using MambaAD.Encoders;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MambaAD.Tests.Encoders;
+
+public class ResNetEncoderTests
+{
+    [GoldenFact]
+    public void Resnet34StateDictEqualsOfficialKeysInOrderShapeAndDtype()
+    {
+        var expected = File.ReadLines(SharedData.Golden("keys.txt"))
+            .Where(l => l.StartsWith("net_t.", StringComparison.Ordinal))
+            .Select(l => l.Split('\t'))
+            .Select(p => $"{p[0]["net_t.".Length..]}\t{p[1]}\t{p[2]}")
+            .ToList();
+        using var enc = new ResNetEncoder("resnet34");
+        var actual = enc.state_dict()
+            .Select(kv => $"{kv.Key}\t{PyShape(kv.Value.shape)}\t{PyDtype(kv.Value.dtype)}")
+            .ToList();
+        Assert.Equal(174, expected.Count);
+        Assert.Equal(expected, actual);
+    }
+
+    [Theory]
+    [InlineData("resnet34", 8_170_304L)]
+    [InlineData("resnet18", 2_782_784L)]
+    public void ParameterCountUpToLayer3(string backbone, long count)
+    {
+        using var enc = new ResNetEncoder(backbone);
+        Assert.Equal(count, enc.parameters().Sum(p => p.numel()));
+        Assert.Equal(backbone, enc.Backbone);
+        Assert.Equal(new[] { 64, 128, 256 }, enc.Channels);
+    }
+
+    [Fact]
+    public void UnknownBackboneListsTheSupportedOnes()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new ResNetEncoder("resnet50"));
+        Assert.Contains("resnet18", e.Message);
+        Assert.Contains("resnet34", e.Message);
+    }
+
+    [Fact]
+    public void OutputShapes()
+    {
+        using var enc = new ResNetEncoder("resnet18");
+        using var x = randn(2, 3, 256, 256);
+        var f = enc.call(x);
+        Assert.Equal(new long[] { 2, 64, 64, 64 }, f[0].shape);
+        Assert.Equal(new long[] { 2, 128, 32, 32 }, f[1].shape);
+        Assert.Equal(new long[] { 2, 256, 16, 16 }, f[2].shape);
+        foreach (var t in f) t.Dispose();
+    }
+
+    [Fact]
+    public void FrozenAlwaysEvalAndDetached()
+    {
+        using var enc = new ResNetEncoder("resnet18");
+        // Non-trivial running statistics, so batch statistics would give a different answer.
+        using (no_grad())
+            foreach (var (name, b) in enc.named_buffers())
+                if (name.EndsWith("running_mean")) b.uniform_(-0.5, 0.5);
+                else if (name.EndsWith("running_var")) b.uniform_(0.5, 2.0);
+        Assert.All(enc.parameters(), p => Assert.False(p.requires_grad));
+
+        using var x = randn(2, 3, 64, 64).requires_grad_(true);
+        enc.eval();
+        var evalOut = enc.call(x);
+        enc.train();
+        Assert.False(enc.training);
+        Assert.All(enc.modules(), m => Assert.False(m.training));
+        var trainOut = enc.call(x);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.True(evalOut[i].allclose(trainOut[i], 0, 0), $"F{i + 1} differs after train()");
+            Assert.False(trainOut[i].requires_grad);
+        }
+        Assert.All(enc.parameters(), p => Assert.False(p.requires_grad));
+        foreach (var t in evalOut.Concat(trainOut)) t.Dispose();
+    }
+
+    internal static string PyShape(long[] s) => s.Length switch
+    {
+        0 => "()",
+        1 => $"({s[0]},)",
+        _ => "(" + string.Join(", ", s) + ")",
+    };
+
+    internal static string PyDtype(ScalarType t) => t switch
+    {
+        ScalarType.Float32 => "float32",
+        ScalarType.Int64 => "int64",
+        _ => t.ToString(),
+    };
+}
