@@ -17,10 +17,22 @@ public static class StateDict
         return result;
     }
 
+    /// <summary>
+    /// For <c>state_dict</c> overrides: TorchSharp's default lists every parameter of the tree before any buffer, so a
+    /// module whose key order must match a PyTorch checkpoint overrides <c>state_dict</c> with this.
+    /// </summary>
+    public static Dictionary<string, Tensor> Collect(nn.Module module, Dictionary<string, Tensor>? destination, string? prefix)
+    {
+        destination ??= new Dictionary<string, Tensor>();
+        string p = string.IsNullOrEmpty(prefix) ? "" : prefix + ".";
+        foreach (var (name, t) in Ordered(module)) destination.TryAdd(p + name, t);
+        return destination;
+    }
+
     private static void Walk(nn.Module module, string prefix, List<(string, Tensor)> result)
     {
         foreach (var (name, p) in module.named_parameters(recurse: false)) result.Add((prefix + name, p));
-        foreach (var (name, b) in module.named_buffers(recurse: false)) result.Add((prefix + name, b));
+        foreach (var (name, b) in module.named_buffers(recurse: false, include_nonpersistent: false)) result.Add((prefix + name, b));
         foreach (var (name, child) in module.named_children()) Walk(child, prefix + name + ".", result);
     }
 

@@ -1,0 +1,49 @@
+using MambaAD.Ssm;
+
+namespace MambaAD.Model;
+
+/// <summary>
+/// The hyper-parameters of a MambaAD model (spec §4, §7.1), with the official defaults: ResNet34, 256², Hilbert scan
+/// in 8 directions, decoder depths [3, 4, 6, 3], N = 16, drop-path rate 0.2.
+/// </summary>
+public sealed record MambaADConfig
+{
+    /// <summary>"resnet34" (the paper's) or "resnet18".</summary>
+    public string Backbone { get; init; } = "resnet34";
+
+    /// <summary>Square input side; a multiple of 32 (the bottleneck Z is Size/32).</summary>
+    public int ImageSize { get; init; } = 256;
+
+    public ScanType Scan { get; init; } = ScanType.Hilbert;
+
+    /// <summary>K = 2, 4 or 8 scan directions.</summary>
+    public int Directions { get; init; } = 8;
+
+    /// <summary>HSS blocks per decoder stage: [3,4,6,3], or the ablations [2,2,2,2] and [2,9,2,2].</summary>
+    public IReadOnlyList<int> Depths { get; init; } = [3, 4, 6, 3];
+
+    public int DState { get; init; } = 16;
+
+    public double DropPathRate { get; init; } = 0.2;
+
+    /// <summary>The side of the bottleneck map Z (8 at 256²).</summary>
+    public int BottleneckSide => ImageSize / 32;
+
+    /// <summary>Checks the values a user can set; the message names the option and the fix.</summary>
+    public MambaADConfig Validate()
+    {
+        if (!Encoders.ResNetEncoder.SupportedBackbones.Contains(Backbone))
+            throw new MambaADException($"--backbone {Backbone} is not supported: use {string.Join(" or ", Encoders.ResNetEncoder.SupportedBackbones)}");
+        if (ImageSize < 32 || ImageSize % 32 != 0)
+            throw new MambaADException($"--image-size {ImageSize} is not a multiple of 32: use e.g. 256 (the official size), 224 or 320");
+        if (Directions is not (2 or 4 or 8))
+            throw new MambaADException($"--directions {Directions} is not supported: use 2, 4 or 8");
+        foreach (var d in Depths) MambaDecoder.ModuleLayout(d);
+        if (Depths.Count != 4) throw new MambaADException($"--depths needs 4 values, e.g. 3,4,6,3; got {Depths.Count}");
+        return this;
+    }
+
+    /// <summary>A one-line summary for logs.</summary>
+    public override string ToString() =>
+        $"{Backbone}, {ImageSize}², {ScanOrder.Name(Scan)} ×{Directions}, depths [{string.Join(",", Depths)}], d_state {DState}";
+}
