@@ -80,6 +80,25 @@ public class ResNetEncoderTests
         foreach (var t in evalOut.Concat(trainOut)) t.Dispose();
     }
 
+    /// <summary>A parent's train() reaches the encoder through TorchSharp's recursion, and the override holds.</summary>
+    [Fact]
+    public void StaysInEvalInsideAParentModule()
+    {
+        using var parent = new Parent();
+        parent.train();
+        Assert.True(parent.training);
+        Assert.All(parent.net_t.modules().Prepend(parent.net_t), m => Assert.False(m.training));
+    }
+
+    private sealed class Parent : nn.Module<Tensor, Tensor[]>
+    {
+#pragma warning disable IDE1006
+        public readonly ResNetEncoder net_t = new("resnet18");
+#pragma warning restore IDE1006
+        public Parent() : base("Parent") => RegisterComponents();
+        public override Tensor[] forward(Tensor x) => net_t.call(x);
+    }
+
     internal static string PyShape(long[] s) => s.Length switch
     {
         0 => "()",
