@@ -21,6 +21,23 @@ internal static class ScanShapes
         Expect(deltaBias, "deltaBias", d);
     }
 
+    /// <summary>ScanAndMerge: u (Bt, d, L), delta (Bt, K, d, L), A (K·d, N), B, C (Bt, K, N, L), D, bias (K·d), paths (K, L).</summary>
+    public static void CheckMerge(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor deltaBias, Tensor paths)
+    {
+        if (u.dim() != 3) throw new ArgumentException($"u must be (B, d, L), got {Fmt(u)}");
+        if (paths.dim() != 2) throw new ArgumentException($"paths must be (K, L), got {Fmt(paths)}");
+        long b = u.shape[0], d = u.shape[1], l = u.shape[2], k = paths.shape[0];
+        Expect(paths, "paths", k, l);
+        if (paths.dtype != ScalarType.Int64) throw new ArgumentException($"paths must be int64, got {paths.dtype}");
+        Expect(delta, "delta", b, k, d, l);
+        if (A.dim() != 2 || A.shape[0] != k * d) throw new ArgumentException($"A must be ({k * d}, N), got {Fmt(A)}");
+        long n = A.shape[1];
+        Expect(B, "B", b, k, n, l);
+        Expect(C, "C", b, k, n, l);
+        Expect(D, "D", k * d);
+        Expect(deltaBias, "deltaBias", k * d);
+    }
+
     private static void Expect(Tensor t, string name, params long[] shape)
     {
         if (!t.shape.SequenceEqual(shape))

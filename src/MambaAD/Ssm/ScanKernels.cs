@@ -1,0 +1,398 @@
+// Selective scan kernels over raw float32 memory (spec §7.3 forward, §7.5 backward, §8.3 merge).
+//
+// Legend: Bt batch, K directions (= groups G of selective_scan_ref), Dg channels per direction (d_inner),
+// N states, L steps, W vector width (16 for AVX-512, 8 for AVX2, 1 scalar), cb a block of W channels.
+//
+// Forward, per direction k, channel d, state n (h_{-1} = 0):
+//     δ_t      = softplus(Δ_t + bias)                      (linear above 20, like torch; optional)
+//     a_t      = exp(δ_t·A[d,n])                           zero-order hold for A
+//     h_t[n]   = a_t·h_{t−1}[n] + δ_t·B_t[n]·u_t            Euler for B (B̄ = δB), as mamba's kernel
+//     y_t      = Σ_n C_t[n]·h_t[n] + D·u_t
+// Backward (§7.5) with λ_t = C_t·g_t + a_{t+1}·λ_{t+1} (per d, n), s_t = Σ_n λ_t B_t:
+//     du_t = D g_t + δ_t s_t                dδ_t = Σ_n λ_t A a_t h_{t−1} + u_t s_t
+//     dΔ_t = dδ_t·softplus'(Δ_t + bias)     dbias = Σ_{b,t} dΔ_t
+//     dA   = Σ_{b,t} λ_t a_t h_{t−1} δ_t    dB_t[n] = Σ_{d∈k} λ_t δ_t u_t    dC_t[n] = Σ_{d∈k} g_t h_t    dD = Σ g_t u_t
+//
+// Layout and vectorisation. SIMD runs over W channels of one direction, not over the N states: B_t and C_t are
+// shared by the channels of a direction, so they are scalar broadcasts, y_t for W channels is a plain vector (no
+// horizontal sum per step), and the N states of W channels sit in N vectors. u, δ, g are (…, channel, L) in memory,
+// so each task first transposes its W-channel block into a (L, W) buffer (one pass, cheap next to N exps per
+// element). B and C arrive transposed to (…, L, N) so a step reads N consecutive floats.
+//
+// Direction paths (ScanAndMerge): step t of direction k reads pixel p = π_k[t] of u, Δ, B_k, C_k and adds its
+// output into pixel p of one shared (Bt, Dg, L) output; the gather and the scatter-sum of §8.2–8.3 cost nothing
+// beyond an indexed load. Forward tasks are (batch, channel block) and loop over all K, so each task owns its output
+// rows: no races, deterministic. Without paths (Scan), p = t and tasks are (batch, direction, channel block).
+//
+// Backward memory: forward stores h only at chunk boundaries (every Chunk steps): (Bt, K, blocks, L/Chunk, N, W).
+// Backward walks chunks in reverse; for each chunk and channel block it recomputes a_t and h_t into a small
+// per-task buffer, then runs the adjoint. dB and dC need sums over all channels of a direction: they accumulate
+// per lane over the blocks of a chunk and are reduced horizontally once per chunk. Backward tasks are (batch) with
+// paths (u is shared by the K directions, so du accumulates over k) and (batch, direction) without; dA, dD, dbias
+// are written per batch and summed by the caller (deterministic).
+//
+// Assumes contiguous float32 CPU tensors and int64 paths; SelectiveScanCpu falls back to the reference otherwise.
+
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace MambaAD.Ssm;
+
+/// <summary>Sizes, flags and pointers of one scan call (mamba's SSMParamsBase idea: one plain struct, not 20 arguments).</summary>
+internal unsafe struct ScanParams
+{
+    public int Bt, K, Dg, N, L, Chunk;
+    /// <summary>u, y (and du, g) are (Bt, Dg, L) shared by the K directions, and outputs add over k (ScanAndMerge).</summary>
+    public bool SharedU;
+    public bool DeltaSoftplus;
+    public float* U, Delta, A, BT, CT, D, Bias, Y;
+    /// <summary>Chunk-boundary states (Bt, K, blocks, NChunks, N, W), or null when no backward will follow.</summary>
+    public float* H;
+    /// <summary>(K, L) pixel read at each step, or null for the identity.</summary>
+    public long* Paths;
+    // Backward only.
+    public float* G, dU, dDelta, dA, dBT, dCT, dD, dBias;
+
+    public readonly int NChunks => (L + Chunk - 1) / Chunk;
+    public readonly long USize => SharedU ? (long)Dg * L : (long)K * Dg * L;       // per batch
+    public readonly long UDirStride => SharedU ? 0 : (long)Dg * L;
+}
+
+internal static unsafe class ScanKernels
+{
+    public const int DefaultChunk = 64;
+
+    /// <summary>The widest vector the hardware accelerates: 16 (AVX-512), 8 (AVX2) or 1 (scalar fallback).</summary>
+    public static int HardwareWidth => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
+
+    public static int Threads => Math.Max(1, Math.Min(TorchSharp.torch.get_num_threads(), Environment.ProcessorCount));
+
+    /// <summary>Chunk-state buffer length in floats for <paramref name="p"/> at width <paramref name="w"/>.</summary>
+    public static long ChunkStateLength(in ScanParams p, int w) =>
+        (long)p.Bt * p.K * Blocks(p.Dg, w) * p.NChunks * p.N * w;
+
+    public static int Blocks(int dg, int w) => (dg + w - 1) / w;
+
+    public static void Forward(ScanParams p, int width)
+    {
+        switch (width)
+        {
+            case 16: ForwardAll<Simd512, Vector512<float>>(p); break;
+            case 8: ForwardAll<Simd256, Vector256<float>>(p); break;
+            default: ForwardAll<SimdScalar, float>(p); break;
+        }
+    }
+
+    public static void Backward(ScanParams p, int width)
+    {
+        switch (width)
+        {
+            case 16: BackwardAll<Simd512, Vector512<float>>(p); break;
+            case 8: BackwardAll<Simd256, Vector256<float>>(p); break;
+            default: BackwardAll<SimdScalar, float>(p); break;
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ forward
+
+    private static void ForwardAll<TS, TV>(ScanParams p) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, nb = Blocks(p.Dg, w);
+        int kTasks = p.SharedU ? 1 : p.K;
+        int tasks = p.Bt * kTasks * nb;
+        long work = 3L * p.L * w + 2L * p.N * w + 2L * w;
+        ParallelTasks(tasks, work, (task, buf) =>
+        {
+            int cb = task % nb, rest = task / nb, kt = rest % kTasks, b = rest / kTasks;
+            int k0 = p.SharedU ? 0 : kt, k1 = p.SharedU ? p.K : kt + 1;
+            ForwardTask<TS, TV>(p, b, k0, k1, cb, buf);
+        });
+    }
+
+    private static void ForwardTask<TS, TV>(in ScanParams p, int b, int k0, int k1, int cb, float* buf)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, L = p.L, N = p.N, nb = Blocks(p.Dg, w), c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+        float* uT = buf, dT = uT + (long)L * w, yT = dT + (long)L * w, aT = yT + (long)L * w, h = aT + N * w;
+        float* dVec = h + N * w, biasVec = dVec + w;
+        float* uBase = p.U + b * p.USize;
+        float* yBase = p.Y + b * p.USize;
+        if (p.SharedU)
+        {
+            TransposeIn(uBase + (long)c0 * L, L, nc, w, uT);
+            new Span<float>(yT, L * w).Clear();
+        }
+        for (int k = k0; k < k1; k++)
+        {
+            if (!p.SharedU) TransposeIn(uBase + k * p.UDirStride + (long)c0 * L, L, nc, w, uT);
+            TransposeIn(p.Delta + ((long)b * p.K + k) * p.Dg * L + (long)c0 * L, L, nc, w, dT);
+            LoadChannelParams(p, k, c0, nc, w, aT, dVec, biasVec);
+            new Span<float>(h, N * w).Clear();
+            float* bk = p.BT + ((long)b * p.K + k) * L * N, ck = p.CT + ((long)b * p.K + k) * L * N;
+            long* path = p.Paths == null ? null : p.Paths + (long)k * L;
+            float* hk = p.H == null ? null : p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks) * N * w;
+            TV dv0 = TS.Load(dVec), bias = TS.Load(biasVec);
+            bool merge = p.SharedU;
+            for (int t = 0; t < L; t++)
+            {
+                if (hk != null && t % p.Chunk == 0)
+                    Buffer.MemoryCopy(h, hk + (long)(t / p.Chunk) * N * w, N * w * 4L, N * w * 4L);
+                long pos = path == null ? t : path[t];
+                TV raw = TS.Add(TS.Load(dT + pos * w), bias);
+                TV dl = p.DeltaSoftplus ? TS.Softplus(raw) : raw;
+                TV uv = TS.Load(uT + pos * w);
+                TV du = TS.Mul(dl, uv);
+                TV y = TS.Mul(dv0, uv);
+                float* bt = bk + pos * N, ct = ck + pos * N;
+                for (int n = 0; n < N; n++)
+                {
+                    TV a = TS.Exp(TS.Mul(dl, TS.Load(aT + n * w)));
+                    TV hn = TS.Fma(a, TS.Load(h + n * w), TS.Mul(du, TS.Splat(bt[n])));
+                    TS.Store(h + n * w, hn);
+                    y = TS.Fma(hn, TS.Splat(ct[n]), y);
+                }
+                float* yp = yT + pos * w;
+                TS.Store(yp, merge ? TS.Add(TS.Load(yp), y) : y);
+            }
+            if (!p.SharedU) TransposeOut(yT, L, nc, w, yBase + k * p.UDirStride + (long)c0 * L, accumulate: false);
+        }
+        if (p.SharedU) TransposeOut(yT, L, nc, w, yBase + (long)c0 * L, accumulate: false);
+    }
+
+    // ------------------------------------------------------------------------------------------------ backward
+
+    private static void BackwardAll<TS, TV>(ScanParams p) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, nb = Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, N = p.N;
+        int kTasks = p.SharedU ? 1 : p.K;
+        int tasks = p.Bt * kTasks;
+        // uT, gT, dT, duT, ddT: (L, dgp); per block: A, λ carry, dA (N·W each), D, bias, dD, dbias (W each); per chunk: a, h (ch+1), dB, dC.
+        long work = 5L * p.L * dgp + (long)nb * (3L * N * w + 4L * w) + (long)ch * N * w * 4 + (long)N * w;
+        ParallelTasks(tasks, work, (task, buf) =>
+        {
+            int kt = task % kTasks, b = task / kTasks;
+            int k0 = p.SharedU ? 0 : kt, k1 = p.SharedU ? p.K : kt + 1;
+            BackwardTask<TS, TV>(p, b, k0, k1, buf);
+        });
+    }
+
+    private static void BackwardTask<TS, TV>(in ScanParams p, int b, int k0, int k1, float* buf)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, L = p.L, N = p.N, nb = Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, nw = N * w;
+        long ld = (long)L * dgp;
+        float* uT = buf, gT = uT + ld, dT = gT + ld, duT = dT + ld, ddT = duT + ld;
+        float* aT = ddT + ld, lam = aT + (long)nb * nw, dAacc = lam + (long)nb * nw;
+        float* dVec = dAacc + (long)nb * nw, biasVec = dVec + (long)nb * w, dDacc = biasVec + (long)nb * w;
+        float* dBiasAcc = dDacc + (long)nb * w, aBuf = dBiasAcc + (long)nb * w, hBuf = aBuf + (long)ch * nw;
+        float* dBacc = hBuf + (long)(ch + 1) * nw, dCacc = dBacc + (long)ch * nw;
+        long uOff = b * p.USize;
+        for (int k = k0; k < k1; k++)
+        {
+            long uk = uOff + k * p.UDirStride;
+            if (k == k0 || !p.SharedU)
+            {
+                for (int cb = 0; cb < nb; cb++)
+                {
+                    int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+                    TransposeIn(p.U + uk + (long)c0 * L, L, nc, w, uT + c0, dgp);
+                    TransposeIn(p.G + uk + (long)c0 * L, L, nc, w, gT + c0, dgp);
+                }
+                new Span<float>(duT, checked((int)ld)).Clear();
+            }
+            long dOff = ((long)b * p.K + k) * p.Dg * L;
+            for (int cb = 0; cb < nb; cb++)
+            {
+                int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+                TransposeIn(p.Delta + dOff + (long)c0 * L, L, nc, w, dT + c0, dgp);
+                LoadChannelParams(p, k, c0, nc, w, aT + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w);
+            }
+            new Span<float>(lam, nb * nw).Clear();
+            new Span<float>(dAacc, nb * nw).Clear();
+            new Span<float>(dDacc, nb * w).Clear();
+            new Span<float>(dBiasAcc, nb * w).Clear();
+            float* bk = p.BT + ((long)b * p.K + k) * L * N, ck = p.CT + ((long)b * p.K + k) * L * N;
+            float* dbk = p.dBT + ((long)b * p.K + k) * L * N, dck = p.dCT + ((long)b * p.K + k) * L * N;
+            long* path = p.Paths == null ? null : p.Paths + (long)k * L;
+            for (int c = p.NChunks - 1; c >= 0; c--)
+            {
+                int t0 = c * ch, len = Math.Min(ch, L - t0);
+                new Span<float>(dBacc, len * nw).Clear();
+                new Span<float>(dCacc, len * nw).Clear();
+                for (int cb = 0; cb < nb; cb++)
+                {
+                    float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;
+                    BackwardChunk<TS, TV>(p, cb * w, dgp, t0, len, path, bk, ck, hk,
+                        uT, gT, dT, duT, ddT, aT + (long)cb * nw, lam + (long)cb * nw, dAacc + (long)cb * nw,
+                        dVec + (long)cb * w, biasVec + (long)cb * w, dDacc + (long)cb * w, dBiasAcc + (long)cb * w,
+                        aBuf, hBuf, dBacc, dCacc);
+                }
+                // dB, dC: one horizontal reduction per (step, state) for all blocks of the chunk.
+                for (int i = 0; i < len; i++)
+                {
+                    long pos = path == null ? t0 + i : path[t0 + i];
+                    for (int n = 0; n < N; n++)
+                    {
+                        dbk[pos * N + n] = TS.Sum(TS.Load(dBacc + (long)i * nw + n * w));
+                        dck[pos * N + n] = TS.Sum(TS.Load(dCacc + (long)i * nw + n * w));
+                    }
+                }
+            }
+            for (int cb = 0; cb < nb; cb++)
+            {
+                int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+                TransposeOut(ddT + c0, L, nc, w, p.dDelta + dOff + (long)c0 * L, accumulate: false, dgp);
+                long row = (long)b * p.K * p.Dg + (long)k * p.Dg + c0;   // (Bt, K·Dg) partials
+                for (int j = 0; j < nc; j++)
+                {
+                    p.dD[row + j] = dDacc[cb * w + j];
+                    p.dBias[row + j] = dBiasAcc[cb * w + j];
+                    for (int n = 0; n < N; n++) p.dA[(row + j) * N + n] = dAacc[(long)cb * nw + n * w + j];
+                }
+            }
+            if (k == k1 - 1 || !p.SharedU)
+            {
+                for (int cb = 0; cb < nb; cb++)
+                {
+                    int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+                    TransposeOut(duT + c0, L, nc, w, p.dU + uk + (long)c0 * L, accumulate: false, dgp);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardChunk<TS, TV>(in ScanParams p, int c0, int dgp, int t0, int len, long* path,
+        float* bk, float* ck, float* hStart, float* uT, float* gT, float* dT, float* duT, float* ddT,
+        float* aT, float* lam, float* dA, float* dVec, float* biasVec, float* dDacc, float* dBiasAcc,
+        float* aBuf, float* hBuf, float* dBacc, float* dCacc)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, N = p.N, nw = N * w;
+        TV bias = TS.Load(biasVec), dv0 = TS.Load(dVec);
+        // Recompute a_t and h_t inside the chunk from the stored boundary state (hBuf[0] = h_{t0−1}).
+        Buffer.MemoryCopy(hStart, hBuf, nw * 4L, nw * 4L);
+        for (int i = 0; i < len; i++)
+        {
+            long pos = path == null ? t0 + i : path[t0 + i];
+            long e = pos * dgp + c0;
+            TV raw = TS.Add(TS.Load(dT + e), bias);
+            TV dl = p.DeltaSoftplus ? TS.Softplus(raw) : raw;
+            TV du = TS.Mul(dl, TS.Load(uT + e));
+            float* bt = bk + pos * N, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
+            for (int n = 0; n < N; n++)
+            {
+                TV a = TS.Exp(TS.Mul(dl, TS.Load(aT + n * w)));
+                TS.Store(ai + n * w, a);
+                TS.Store(hn + n * w, TS.Fma(a, TS.Load(hp + n * w), TS.Mul(du, TS.Splat(bt[n]))));
+            }
+        }
+        // Adjoint, reverse in time. lam holds a_{t+1}·λ_{t+1} between steps (and between chunks).
+        TV dDv = TS.Load(dDacc), dBiasV = TS.Load(dBiasAcc);
+        for (int i = len - 1; i >= 0; i--)
+        {
+            long pos = path == null ? t0 + i : path[t0 + i];
+            long e = pos * dgp + c0;
+            TV raw = TS.Add(TS.Load(dT + e), bias);
+            TV dl = p.DeltaSoftplus ? TS.Softplus(raw) : raw;
+            TV uv = TS.Load(uT + e), g = TS.Load(gT + e);
+            TV dlu = TS.Mul(dl, uv);
+            TV s = TS.Splat(0f), dds = TS.Splat(0f);
+            float* bt = bk + pos * N, ct = ck + pos * N, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
+            float* dBi = dBacc + (long)i * nw, dCi = dCacc + (long)i * nw;
+            for (int n = 0; n < N; n++)
+            {
+                int o = n * w;
+                TV a = TS.Load(ai + o);
+                TV l = TS.Fma(TS.Splat(ct[n]), g, TS.Load(lam + o));
+                s = TS.Fma(l, TS.Splat(bt[n]), s);
+                TV q = TS.Mul(l, TS.Mul(a, TS.Load(hp + o)));
+                dds = TS.Fma(q, TS.Load(aT + o), dds);
+                TS.Store(dA + o, TS.Fma(q, dl, TS.Load(dA + o)));
+                TS.Store(dBi + o, TS.Fma(l, dlu, TS.Load(dBi + o)));
+                TS.Store(dCi + o, TS.Fma(g, TS.Load(hn + o), TS.Load(dCi + o)));
+                TS.Store(lam + o, TS.Mul(a, l));
+            }
+            TS.Store(duT + e, TS.Add(TS.Load(duT + e), TS.Fma(dv0, g, TS.Mul(dl, s))));
+            TV ddl = TS.Fma(uv, s, dds);
+            TV draw = p.DeltaSoftplus ? TS.Mul(ddl, TS.SoftplusGrad(raw)) : ddl;
+            TS.Store(ddT + e, draw);
+            dDv = TS.Fma(g, uv, dDv);
+            dBiasV = TS.Add(dBiasV, draw);
+        }
+        TS.Store(dDacc, dDv);
+        TS.Store(dBiasAcc, dBiasV);
+    }
+
+    // ------------------------------------------------------------------------------------------------ helpers
+
+    /// <summary>A, D, bias of direction k, channels c0…c0+nc, as lanes; padded lanes get 0 (so they stay 0).</summary>
+    private static void LoadChannelParams(in ScanParams p, int k, int c0, int nc, int w, float* aT, float* dVec, float* biasVec)
+    {
+        int N = p.N;
+        for (int j = 0; j < w; j++)
+        {
+            long ch = (long)k * p.Dg + c0 + j;
+            bool ok = j < nc;
+            dVec[j] = ok ? p.D[ch] : 0f;
+            biasVec[j] = ok ? p.Bias[ch] : 0f;
+            for (int n = 0; n < N; n++) aT[n * w + j] = ok ? p.A[ch * N + n] : 0f;
+        }
+    }
+
+    /// <summary>(nc rows × L) at src → dst[t·stride + j] for j &lt; w, zero-padding rows nc…w−1.</summary>
+    private static void TransposeIn(float* src, int L, int nc, int w, float* dst, int stride = 0)
+    {
+        if (stride == 0) stride = w;
+        for (int j = 0; j < nc; j++)
+        {
+            float* row = src + (long)j * L;
+            for (int t = 0; t < L; t++) dst[(long)t * stride + j] = row[t];
+        }
+        for (int j = nc; j < w; j++)
+            for (int t = 0; t < L; t++) dst[(long)t * stride + j] = 0f;
+    }
+
+    /// <summary>Inverse of <see cref="TransposeIn"/> for the first nc lanes.</summary>
+    private static void TransposeOut(float* src, int L, int nc, int w, float* dst, bool accumulate, int stride = 0)
+    {
+        if (stride == 0) stride = w;
+        for (int j = 0; j < nc; j++)
+        {
+            float* row = dst + (long)j * L;
+            if (accumulate) for (int t = 0; t < L; t++) row[t] += src[(long)t * stride + j];
+            else for (int t = 0; t < L; t++) row[t] = src[(long)t * stride + j];
+        }
+    }
+
+    /// <summary>
+    /// Runs tasks 0…count−1 on <see cref="Threads"/> workers, each with its own 64-byte-aligned scratch buffer of
+    /// <paramref name="workFloats"/> floats allocated once per worker and call (never inside the hot loops).
+    /// </summary>
+    private static void ParallelTasksRaw(int count, long workFloats, Action<int, IntPtr> body)
+    {
+        int workers = Math.Min(Threads, count);
+        int next = -1;
+        void Worker()
+        {
+            float* buf = (float*)NativeMemory.AlignedAlloc((nuint)(workFloats * 4 + 64), 64);
+            try
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < count) body(i, (IntPtr)buf);
+            }
+            finally { NativeMemory.AlignedFree(buf); }
+        }
+        if (workers <= 1) { Worker(); return; }
+        var threads = new Task[workers - 1];
+        for (int i = 0; i < threads.Length; i++) threads[i] = Task.Run(Worker);
+        Worker();
+        Task.WaitAll(threads);
+    }
+
+    private delegate void TaskBody(int task, float* buf);
+
+    private static void ParallelTasks(int count, long workFloats, TaskBody body) =>
+        ParallelTasksRaw(count, workFloats, (i, buf) => body(i, (float*)buf));
+}

@@ -1,0 +1,153 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace MambaAD.Ssm;
+
+/// <summary>
+/// The handful of vector operations the scan kernels need, as static abstract members so that the kernels are written
+/// once and the JIT specialises them per width (the TensorPrimitives operator pattern). Implementations:
+/// <see cref="Simd512"/> (16 lanes), <see cref="Simd256"/> (8 lanes) and <see cref="SimdScalar"/> (1 lane, the
+/// fallback on hardware without either).
+/// </summary>
+internal unsafe interface ISimd<TV> where TV : struct
+{
+    static abstract int Width { get; }
+    static abstract TV Load(float* p);
+    static abstract void Store(float* p, TV v);
+    static abstract TV Splat(float x);
+    static abstract TV Add(TV a, TV b);
+    static abstract TV Mul(TV a, TV b);
+    /// <summary>a·b + c, fused where the hardware has it.</summary>
+    static abstract TV Fma(TV a, TV b, TV c);
+    /// <summary>e^x for x ≤ 88; inputs below −87.3 give ~1e-38 instead of 0 (harmless for exp(δA) with δA ≤ 0).</summary>
+    static abstract TV Exp(TV x);
+    /// <summary>softplus with β = 1 and the linear pass-through above 20 (torch's threshold, spec §7.3 step 3).</summary>
+    static abstract TV Softplus(TV x);
+    /// <summary>d softplus / dx: sigmoid(x), and 1 above the threshold 20.</summary>
+    static abstract TV SoftplusGrad(TV x);
+    static abstract float Sum(TV v);
+}
+
+/// <summary>
+/// A fast float32 e^x shared by the vector widths: x = k·ln2 + r with k = round(x·log2 e) (the 1.5·2^23 rounding
+/// trick, which also leaves k in the low mantissa bits), r reduced with a two-part ln2 (Cody–Waite), e^r by its
+/// degree-6 Taylor polynomial (|r| ≤ ln2/2, truncation ≤ 1.2e-7 relative), and 2^k built in the exponent field.
+/// </summary>
+internal static class FastExp
+{
+    internal const float Log2E = 1.44269504088896341f;
+    internal const float Ln2Hi = 0.693359375f;      // exact in 9 bits: k·Ln2Hi is exact for |k| ≤ 2^14
+    internal const float Ln2Lo = -2.12194440e-4f;
+    internal const float Magic = 12582912f;         // 1.5·2^23: adding it rounds to an integer, kept in the low bits
+    internal const float MinX = -87.3f, MaxX = 88.3f;
+    internal const float C2 = 1f / 2, C3 = 1f / 6, C4 = 1f / 24, C5 = 1f / 120, C6 = 1f / 720;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp(Vector512<float> x)
+    {
+        x = Vector512.Min(Vector512.Max(x, Vector512.Create(MinX)), Vector512.Create(MaxX));
+        var t = Vector512.FusedMultiplyAdd(x, Vector512.Create(Log2E), Vector512.Create(Magic));
+        var k = t - Vector512.Create(Magic);
+        var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2Hi), x);
+        r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2Lo), r);
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(C6), r, Vector512.Create(C5));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C4));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C3));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C2));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f));
+        // t's bits are Magic's plus k: shifting them by 23 puts k + (Magic's own 0x4B400000 << 23 = 0) into the
+        // exponent; adding 127 << 23 makes the biased exponent.
+        var scale = Vector512.ShiftLeft(t.AsInt32(), 23) + Vector512.Create(127 << 23);
+        return p * scale.AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp(Vector256<float> x)
+    {
+        x = Vector256.Min(Vector256.Max(x, Vector256.Create(MinX)), Vector256.Create(MaxX));
+        var t = Vector256.FusedMultiplyAdd(x, Vector256.Create(Log2E), Vector256.Create(Magic));
+        var k = t - Vector256.Create(Magic);
+        var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2Hi), x);
+        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2Lo), r);
+        var p = Vector256.FusedMultiplyAdd(Vector256.Create(C6), r, Vector256.Create(C5));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C4));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C3));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C2));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1f));
+        var scale = Vector256.ShiftLeft(t.AsInt32(), 23) + Vector256.Create(127 << 23);
+        return p * scale.AsSingle();
+    }
+}
+
+internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
+{
+    public static int Width => 16;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(float* p) => Vector512.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector512<float> v) => v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Splat(float x) => Vector512.Create(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Exp(Vector512<float> x) => FastExp.Exp(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Softplus(Vector512<float> x)
+    {
+        // max(x, 0) + log(1 + e^−|x|): never overflows; the select keeps torch's exact pass-through above 20.
+        var sp = Vector512.Max(x, Vector512<float>.Zero) + Vector512.Log(Vector512<float>.One + FastExp.Exp(-Vector512.Abs(x)));
+        return Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(20f)), x, sp);
+    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> SoftplusGrad(Vector512<float> x)
+    {
+        var sig = Vector512<float>.One / (Vector512<float>.One + FastExp.Exp(-x));
+        return Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(20f)), Vector512<float>.One, sig);
+    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> v) => Vector512.Sum(v);
+}
+
+internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
+{
+    public static int Width => 8;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* p) => Vector256.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector256<float> v) => v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Splat(float x) => Vector256.Create(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Exp(Vector256<float> x) => FastExp.Exp(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Softplus(Vector256<float> x)
+    {
+        var sp = Vector256.Max(x, Vector256<float>.Zero) + Vector256.Log(Vector256<float>.One + FastExp.Exp(-Vector256.Abs(x)));
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(20f)), x, sp);
+    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> SoftplusGrad(Vector256<float> x)
+    {
+        var sig = Vector256<float>.One / (Vector256<float>.One + FastExp.Exp(-x));
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(20f)), Vector256<float>.One, sig);
+    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> v) => Vector256.Sum(v);
+}
+
+/// <summary>One lane with the library's scalar math: the fallback without AVX, and a check on the vector paths.</summary>
+internal readonly unsafe struct SimdScalar : ISimd<float>
+{
+    public static int Width => 1;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Load(float* p) => *p;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, float v) => *p = v;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Splat(float x) => x;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Add(float a, float b) => a + b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Mul(float a, float b) => a * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Fma(float a, float b, float c) => MathF.FusedMultiplyAdd(a, b, c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Exp(float x) => MathF.Exp(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Softplus(float x) => x > 20f ? x : MathF.Max(x, 0f) + MathF.Log(1f + MathF.Exp(-MathF.Abs(x)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SoftplusGrad(float x) => x > 20f ? 1f : 1f / (1f + MathF.Exp(-x));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(float v) => v;
+}

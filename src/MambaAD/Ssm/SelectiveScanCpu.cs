@@ -1,0 +1,161 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MambaAD.Ssm;
+
+/// <summary>
+/// The selective scan on CPU through the C# SIMD kernels of <see cref="ScanKernels"/> (forward and backward, with
+/// chunk-boundary states and recompute), as a torch autograd function. Differentiable in u, delta, A, B, C, D and
+/// deltaBias. Inputs it does not take (not float32, not CPU) go to <see cref="SelectiveScanReference"/>, as llm.c's
+/// matmul falls back to the naive one.
+/// </summary>
+public sealed class SelectiveScanCpu : ISelectiveScan
+{
+    /// <summary>The kernel at the widest vector width the hardware accelerates.</summary>
+    public static readonly SelectiveScanCpu Instance = new(null);
+
+    private readonly int? _width;
+
+    /// <param name="width">16, 8 or 1 (scalar) to force a kernel width (tests, benchmarks); null for the hardware's best.</param>
+    internal SelectiveScanCpu(int? width)
+    {
+        if (width is not (null or 16 or 8 or 1)) throw new ArgumentException($"width must be 16, 8 or 1, got {width}");
+        _width = width;
+    }
+
+    /// <summary>The vector width this instance runs at.</summary>
+    internal int Width => _width ?? ScanKernels.HardwareWidth;
+
+    /// <summary>True when the kernel takes these tensors: float32 on the CPU (any strides; it makes them contiguous).</summary>
+    public static bool Handles(params Tensor[] ts) =>
+        ts.All(t => t.dtype == ScalarType.Float32 && t.device_type == DeviceType.CPU);
+
+    public Tensor Scan(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor deltaBias, bool deltaSoftplus = true)
+    {
+        ScanShapes.Check(u, delta, A, B, C, D, deltaBias);
+        if (!Handles(u, delta, A, B, C, D, deltaBias))
+            return SelectiveScanReference.Instance.Scan(u, delta, A, B, C, D, deltaBias, deltaSoftplus);
+        return Run(u, delta, A, B, C, D, deltaBias, null, deltaSoftplus, Width);
+    }
+
+    public Tensor ScanAndMerge(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor deltaBias, Tensor paths)
+    {
+        ScanShapes.CheckMerge(u, delta, A, B, C, D, deltaBias, paths);
+        if (!Handles(u, delta, A, B, C, D, deltaBias) || paths.device_type != DeviceType.CPU)
+            return SelectiveScanReference.Instance.ScanAndMerge(u, delta, A, B, C, D, deltaBias, paths);
+        using var p64 = paths.to(ScalarType.Int64).contiguous();
+        return Run(u, delta, A, B, C, D, deltaBias, p64, deltaSoftplus: true, Width);
+    }
+
+    private static Tensor Run(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor bias, Tensor? paths, bool deltaSoftplus, int width)
+    {
+        bool grad = is_grad_enabled() && new[] { u, delta, A, B, C, D, bias }.Any(t => t.requires_grad);
+        if (grad) return ScanFunction.apply(u, delta, A, B, C, D, bias, paths, deltaSoftplus, width);
+        using var scope = NewDisposeScope();
+        var y = ScanOp.Forward(u, delta, A, B, C, D, bias, paths, deltaSoftplus, saveStates: false, width).y;
+        return y.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Tensor-level driver of the kernels: contiguity, transposes of B/C, output allocation, pointers.</summary>
+internal static unsafe class ScanOp
+{
+    /// <summary>Runs the forward kernel. Returns y and, when <paramref name="saveStates"/>, the chunk-boundary states.</summary>
+    public static (Tensor y, Tensor? h, int width) Forward(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor bias,
+        Tensor? paths, bool deltaSoftplus, bool saveStates, int w)
+    {
+        using var scope = NewDisposeScope();
+        var p = Shape(u, B, A, paths, deltaSoftplus);
+        var uc = u.contiguous(); var dc = delta.contiguous(); var ac = A.contiguous();
+        var dd = D.contiguous(); var bc = bias.contiguous();
+        var bt = B.transpose(2, 3).contiguous(); var ct = C.transpose(2, 3).contiguous();   // (Bt, K, L, N)
+        var y = empty_like(uc);
+        Tensor? h = saveStates ? empty(ScanKernels.ChunkStateLength(p, w), dtype: ScalarType.Float32) : null;
+        p.U = Ptr(uc); p.Delta = Ptr(dc); p.A = Ptr(ac); p.BT = Ptr(bt); p.CT = Ptr(ct); p.D = Ptr(dd); p.Bias = Ptr(bc);
+        p.Y = Ptr(y); p.H = h is null ? null : Ptr(h); p.Paths = paths is null ? null : PtrLong(paths);
+        ScanKernels.Forward(p, w);
+        GC.KeepAlive(new object[] { uc, dc, ac, dd, bc, bt, ct });
+        h?.MoveToOuterDisposeScope();
+        return (y.MoveToOuterDisposeScope(), h, w);
+    }
+
+    /// <summary>Runs the backward kernel from the saved states; returns (du, ddelta, dA, dB, dC, dD, dbias).</summary>
+    public static Tensor[] Backward(Tensor g, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor bias,
+        Tensor? paths, bool deltaSoftplus, Tensor h, int width)
+    {
+        using var scope = NewDisposeScope();
+        var p = Shape(u, B, A, paths, deltaSoftplus);
+        if (ScanKernels.ChunkStateLength(p, width) != h.numel())
+            throw new InvalidOperationException("chunk states were saved at another vector width");
+        var uc = u.contiguous(); var dc = delta.contiguous(); var ac = A.contiguous();
+        var dd = D.contiguous(); var bc = bias.contiguous(); var gc = g.contiguous();
+        var bt = B.transpose(2, 3).contiguous(); var ct = C.transpose(2, 3).contiguous();
+        var du = empty_like(uc); var ddelta = empty_like(dc);
+        var dbt = empty_like(bt); var dct = empty_like(ct);
+        var dA = empty(p.Bt, (long)p.K * p.Dg, p.N); var dD = empty(p.Bt, (long)p.K * p.Dg); var dBias = empty(p.Bt, (long)p.K * p.Dg);
+        p.U = Ptr(uc); p.Delta = Ptr(dc); p.A = Ptr(ac); p.BT = Ptr(bt); p.CT = Ptr(ct); p.D = Ptr(dd); p.Bias = Ptr(bc);
+        p.H = Ptr(h); p.Paths = paths is null ? null : PtrLong(paths);
+        p.G = Ptr(gc); p.dU = Ptr(du); p.dDelta = Ptr(ddelta); p.dA = Ptr(dA); p.dBT = Ptr(dbt); p.dCT = Ptr(dct);
+        p.dD = Ptr(dD); p.dBias = Ptr(dBias);
+        ScanKernels.Backward(p, width);
+        var res = new[]
+        {
+            du, ddelta, dA.sum(0L, false), dbt.transpose(2, 3).contiguous(), dct.transpose(2, 3).contiguous(), dD.sum(0L, false), dBias.sum(0L, false),
+        };
+        GC.KeepAlive(new object[] { uc, dc, ac, dd, bc, bt, ct, gc });
+        foreach (var t in res) t.MoveToOuterDisposeScope();
+        return res;
+    }
+
+    private static ScanParams Shape(Tensor u, Tensor B, Tensor A, Tensor? paths, bool deltaSoftplus)
+    {
+        bool shared = paths is not null;
+        int k = (int)B.shape[1];
+        return new ScanParams
+        {
+            Bt = (int)u.shape[0], K = k, Dg = (int)(shared ? u.shape[1] : u.shape[1] / k), N = (int)A.shape[1],
+            L = (int)u.shape[2], Chunk = ScanKernels.DefaultChunk, SharedU = shared, DeltaSoftplus = deltaSoftplus,
+        };
+    }
+
+    // storage<T>() must name the tensor's own element type (another T converts into a temporary copy).
+    private static float* Ptr(Tensor t) =>
+        t.dtype == ScalarType.Float32 && t.is_contiguous()
+            ? (float*)t.storage<float>().data_ptr() + t.storage_offset()
+            : throw new InvalidOperationException($"kernel needs contiguous float32, got {t.dtype}");
+
+    private static long* PtrLong(Tensor t) =>
+        t.dtype == ScalarType.Int64 && t.is_contiguous()
+            ? (long*)t.storage<long>().data_ptr() + t.storage_offset()
+            : throw new InvalidOperationException($"kernel needs contiguous int64 paths, got {t.dtype}");
+}
+
+/// <summary>The autograd node: forward keeps inputs and chunk states; backward runs the backward kernel.</summary>
+internal sealed class ScanFunction : torch.autograd.SingleTensorFunction<ScanFunction>
+{
+    public override string Name => "MambaAD.SelectiveScanCpu";
+
+    public override Tensor forward(torch.autograd.AutogradContext ctx, params object[] vars)
+    {
+        var (u, delta, A, B, C, D, bias) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3],
+            (Tensor)vars[4], (Tensor)vars[5], (Tensor)vars[6]);
+        var paths = vars[7] as Tensor;
+        bool softplus = (bool)vars[8];
+        int width = (int)vars[9];
+        var (y, h, _) = ScanOp.Forward(u, delta, A, B, C, D, bias, paths, softplus, saveStates: true, width);
+        ctx.save_for_backward([u, delta, A, B, C, D, bias, h!, paths ?? empty(0, dtype: ScalarType.Int64)]);
+        ctx.save_data("softplus", softplus);
+        ctx.save_data("paths", paths is not null);
+        ctx.save_data("width", width);
+        return y;
+    }
+
+    public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor grad)
+    {
+        var s = ctx.get_saved_variables();
+        bool hasPaths = (bool)ctx.get_data("paths");
+        var g = ScanOp.Backward(grad, s[0], s[1], s[2], s[3], s[4], s[5], s[6], hasPaths ? s[8] : null,
+            (bool)ctx.get_data("softplus"), s[7], (int)ctx.get_data("width"));
+        return [.. g, null!, null!, null!];
+    }
+}
