@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MambaAD;
+using MambaAD.Cli.Commands;
 
 namespace MambaAD.Cli;
 
@@ -13,7 +14,8 @@ public static class Program
             root.Subcommands.Add(command);
         try
         {
-            return root.Parse(args).Invoke();
+            // Our exceptions reach the catch below: one line and exit code 2, not System.CommandLine's stack trace.
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (MambaADException e)
         {
@@ -24,6 +26,6 @@ public static class Program
 
     private static IEnumerable<Command> Commands()
     {
-        yield break;
+        yield return InfoCommand.Create();
     }
 }

@@ -78,8 +78,9 @@ public static class ScanOrder
 
     private static long[] Build(ScanType type, int side)
     {
-        if (side < 1 || (type is ScanType.Hilbert or ScanType.Zorder && (side & (side - 1)) != 0))
-            throw new MambaADException($"a {Name(type)} scan needs a power-of-two map side, got {side}: use an image size of 32·2^k (e.g. 256)");
+        if (side < 1) throw new ArgumentOutOfRangeException(nameof(side), side, "map side must be positive");
+        if (type is ScanType.Hilbert or ScanType.Zorder && !BitOperations.IsPow2(side))
+            return Cropped(type, side);
         return type switch
         {
             ScanType.Sweep => Sweep(side),
@@ -89,6 +90,25 @@ public static class ScanOrder
             ScanType.Hilbert => Hilbert(side),
             _ => throw new ArgumentOutOfRangeException(nameof(type)),
         };
+    }
+
+    /// <summary>
+    /// Hilbert and Z-order curves exist for power-of-two sides only (the official model runs at 256², sides 8…64).
+    /// For other sides (e.g. 224² → 7…56) we follow the enclosing power-of-two curve and skip the cells outside the
+    /// map: an extension of ours, identical to the official order whenever the side is a power of two.
+    /// </summary>
+    private static long[] Cropped(ScanType type, int side)
+    {
+        int p = (int)BitOperations.RoundUpToPowerOf2((uint)side);
+        var full = Build(type, p);
+        var locs = new long[side * side];
+        int t = 0;
+        foreach (var q in full)
+        {
+            long r = q / p, c = q % p;
+            if (r < side && c < side) locs[t++] = r * side + c;
+        }
+        return locs;
     }
 
     private static long[] Sweep(int s)

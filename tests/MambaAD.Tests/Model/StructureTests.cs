@@ -62,10 +62,11 @@ public class StructureTests
     [Theory]
     [InlineData(new[] { 2, 2, 2, 2 }, 64)]
     [InlineData(new[] { 2, 9, 2, 2 }, 32)]
+    [InlineData(new[] { 2, 2, 2, 2 }, 224)] // sides 7…56: Hilbert over the enclosing power-of-two curve
     public void AblationDepthsAndOtherSizesBuildAndRun(int[] depths, int imageSize)
     {
         using var scope = NewDisposeScope();
-        using var dec = new MambaDecoder(depths, imageSize / 32, ScanType.Zigzag, 4);
+        using var dec = new MambaDecoder(depths, imageSize / 32, imageSize == 224 ? ScanType.Hilbert : ScanType.Zigzag, 4);
         dec.eval();
         using var _ = no_grad();
         var outs = dec.call(randn(1, 512, imageSize / 32, imageSize / 32));

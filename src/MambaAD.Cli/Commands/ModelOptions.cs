@@ -1,0 +1,44 @@
+using System.CommandLine;
+using MambaAD.Model;
+using MambaAD.Ssm;
+
+namespace MambaAD.Cli.Commands;
+
+/// <summary>The options that select a model configuration, shared by the commands that build one.</summary>
+internal sealed class ModelOptions
+{
+    public Option<string> Backbone { get; } = new("--backbone")
+    { Description = "Encoder: resnet34 (the paper's) or resnet18", DefaultValueFactory = _ => "resnet34" };
+
+    public Option<int> ImageSize { get; } = new("--image-size")
+    { Description = "Square input side, a multiple of 32", DefaultValueFactory = _ => 256 };
+
+    public Option<string> Scan { get; } = new("--scan")
+    { Description = "Scan method of the HSS blocks: hilbert, sweep, scan, zorder or zigzag", DefaultValueFactory = _ => "hilbert" };
+
+    public Option<int> Directions { get; } = new("--directions")
+    { Description = "Scan directions: 2, 4 or 8", DefaultValueFactory = _ => 8 };
+
+    public Option<string> Depths { get; } = new("--depths")
+    { Description = "HSS blocks per decoder stage, comma-separated: 3,4,6,3 (default), 2,2,2,2 or 2,9,2,2", DefaultValueFactory = _ => "3,4,6,3" };
+
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { Backbone, ImageSize, Scan, Directions, Depths }) command.Options.Add(o);
+    }
+
+    public MambaADConfig Read(ParseResult parse)
+    {
+        var depthsText = parse.GetValue(Depths)!;
+        var depths = depthsText.Split(',', StringSplitOptions.TrimEntries).Select(d =>
+            int.TryParse(d, out var v) && v > 0 ? v : throw new MambaADException($"--depths {depthsText}: '{d}' is not a positive number; use e.g. 3,4,6,3")).ToArray();
+        return new MambaADConfig
+        {
+            Backbone = parse.GetValue(Backbone)!,
+            ImageSize = parse.GetValue(ImageSize),
+            Scan = ScanOrder.Parse(parse.GetValue(Scan)!),
+            Directions = parse.GetValue(Directions),
+            Depths = depths,
+        }.Validate();
+    }
+}
