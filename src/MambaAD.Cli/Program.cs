@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MambaAD;
+using MambaAD.Cli.Commands;
 
 namespace MambaAD.Cli;
 
@@ -24,6 +25,6 @@ public static class Program
 
     private static IEnumerable<Command> Commands()
     {
-        yield break;
+        yield return EvalCommand.Create();
     }
 }
