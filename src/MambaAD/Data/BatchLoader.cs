@@ -92,6 +92,7 @@ public sealed class BatchLoader
         var masks = _o.LoadMasks ? new byte[idx.Length * plane] : null;
         var known = new bool[idx.Length];
         var ok = new bool[idx.Length];
+        var errors = new MambaADException?[idx.Length];
         var po = new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = _o.Workers > 0 ? _o.Workers : Environment.ProcessorCount };
         Parallel.For(0, idx.Length, po, i =>
         {
@@ -112,11 +113,15 @@ public sealed class BatchLoader
                 }
                 ok[i] = true;
             }
-            catch (MambaADException e) when (_o.SkipBad)
-            {
-                lock (_warnings) _warnings.Add(e.Message);
-            }
+            catch (MambaADException e) { errors[i] = e; }
         });
+        // Errors surface in batch order, as themselves (not wrapped by Parallel.For).
+        foreach (var e in errors)
+        {
+            if (e is null) continue;
+            if (!_o.SkipBad) throw e;
+            lock (_warnings) _warnings.Add(e.Message);
+        }
         if (ok.All(x => x)) return new Batch(images, masks, known, idx.Select(i => _samples[i]).ToList());
         // Compact the batch: leave out the files that failed.
         var keep = Enumerable.Range(0, idx.Length).Where(i => ok[i]).ToArray();
