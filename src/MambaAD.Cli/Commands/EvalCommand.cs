@@ -25,6 +25,19 @@ internal static class EvalCommand
         };
         command.SetAction(parse =>
         {
+            // System.CommandLine's default handler would turn our exception into exit code 1 with a stack trace:
+            // user errors are one line and exit code 2 (Program.cs convention).
+            try { return Run(parse); }
+            catch (MambaADException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+
+        int Run(ParseResult parse)
+        {
             var classList = parse.GetValue(classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var report = MapEvaluation.Run(new MapEvaluationOptions(parse.GetValue(data)!, parse.GetValue(maps)!,
                 new DatasetOptions(parse.GetValue(dataset), classList, parse.GetValue(skipBad)), parse.GetValue(size)));
@@ -38,7 +51,6 @@ internal static class EvalCommand
                 Console.WriteLine($"wrote {path}");
             }
             return 0;
-        });
-        return command;
+        }
     }
 }
