@@ -27,5 +27,6 @@ public static class Program
     private static IEnumerable<Command> Commands()
     {
         yield return InfoCommand.Create();
+        yield return EvalCommand.Create();
     }
 }

@@ -1,0 +1,137 @@
+using MambaAD.Encoders;
+using MambaAD.Imaging;
+
+namespace MambaAD.Data;
+
+/// <summary>
+/// Yields preprocessed batches (spec §13) with parallel decoding and prefetch, so that a training loop is not
+/// waiting on images: up to <see cref="LoaderOptions.Prefetch"/> batches are decoded in the background, each by
+/// <see cref="LoaderOptions.Workers"/> threads. Shuffling is deterministic (seed, epoch); drop_last is optional.
+/// </summary>
+public sealed class BatchLoader
+{
+    private readonly IReadOnlyList<Sample> _samples;
+    private readonly LoaderOptions _o;
+    private readonly InputNormalization _norm;
+    private readonly List<string> _warnings = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _vanished = new();
+
+    /// <summary>A loader over <paramref name="samples"/>.</summary>
+    public BatchLoader(IReadOnlyList<Sample> samples, LoaderOptions? options = null)
+    {
+        _o = options ?? new LoaderOptions();
+        if (_o.BatchSize <= 0) throw new ArgumentException($"BatchSize must be positive, got {_o.BatchSize}");
+        if (_o.ImageSize <= 0) throw new ArgumentException($"ImageSize must be positive, got {_o.ImageSize}");
+        if (samples.Count == 0) throw new MambaADException("no images to load: the selected classes have no samples in this split");
+        _samples = samples;
+        _norm = _o.Normalization ?? InputNormalization.ImageNet;
+    }
+
+    /// <summary>Batches in one epoch (with drop_last, the incomplete tail is not counted).</summary>
+    public int BatchesPerEpoch => _o.DropLast ? _samples.Count / _o.BatchSize : (_samples.Count + _o.BatchSize - 1) / _o.BatchSize;
+
+    /// <summary>Files left out because of <see cref="LoaderOptions.SkipBad"/>, one line each.</summary>
+    public IReadOnlyList<string> Warnings { get { lock (_warnings) return [.. _warnings]; } }
+
+    /// <summary>Defect-folder images (distinct, over all epochs so far) whose mask vanished after resizing: they count as normal (§12.6).</summary>
+    public int VanishedMasks => _vanished.Count;
+
+    /// <summary>The sample order of an epoch: identity, or a Fisher–Yates permutation seeded by (seed, epoch).</summary>
+    public int[] Order(int epoch)
+    {
+        var order = Enumerable.Range(0, _samples.Count).ToArray();
+        if (_o.Shuffle)
+        {
+            var rng = new Random(unchecked(_o.Seed * 1_000_003 + epoch)); // System.Random(int) is stable across runtimes
+            for (int i = order.Length - 1; i > 0; i--)
+            {
+                int j = rng.Next(i + 1);
+                (order[i], order[j]) = (order[j], order[i]);
+            }
+        }
+        return order;
+    }
+
+    /// <summary>The batches of one epoch. Decoding runs ahead in the background; stopping early cancels it.</summary>
+    public IEnumerable<Batch> Epoch(int epoch = 0, CancellationToken cancellationToken = default)
+    {
+        var order = Order(epoch);
+        int batches = BatchesPerEpoch;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var pending = new Queue<Task<Batch>>();
+        int next = 0;
+        try
+        {
+            while (next < batches || pending.Count > 0)
+            {
+                while (next < batches && pending.Count < Math.Max(1, _o.Prefetch))
+                {
+                    int start = next * _o.BatchSize;
+                    var idx = order.AsSpan(start, Math.Min(_o.BatchSize, order.Length - start)).ToArray();
+                    pending.Enqueue(Task.Run(() => Load(idx, cts.Token), cts.Token));
+                    next++;
+                }
+                var task = pending.Dequeue();
+                Batch batch;
+                try { batch = task.GetAwaiter().GetResult(); }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { yield break; }
+                if (batch.Count > 0) yield return batch;
+            }
+        }
+        finally
+        {
+            cts.Cancel();
+            foreach (var t in pending) try { t.Wait(); } catch (AggregateException) { } catch (OperationCanceledException) { }
+        }
+    }
+
+    private Batch Load(int[] idx, CancellationToken ct)
+    {
+        int s = _o.ImageSize, plane = s * s;
+        var images = new float[idx.Length * 3 * plane];
+        var masks = _o.LoadMasks ? new byte[idx.Length * plane] : null;
+        var known = new bool[idx.Length];
+        var ok = new bool[idx.Length];
+        var errors = new MambaADException?[idx.Length];
+        var po = new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = _o.Workers > 0 ? _o.Workers : Environment.ProcessorCount };
+        Parallel.For(0, idx.Length, po, i =>
+        {
+            var sample = _samples[idx[i]];
+            try
+            {
+                var img = ImageDecoder.DecodeRgb(sample.ImagePath);
+                _norm.Normalize(Preprocess.ResizedRgb(img, s), s, s, images.AsSpan(i * 3 * plane, 3 * plane));
+                known[i] = sample.MaskPath is not null || !sample.IsFolderAnomalous;
+                if (masks is not null && sample.MaskPath is not null)
+                {
+                    var (w, h, grey) = ImageDecoder.DecodeGrey(sample.MaskPath);
+                    if (w != img.Width || h != img.Height)
+                        throw new MambaADException($"{sample.MaskPath}: mask is {w}×{h} but its image {sample.ImagePath} is {img.Width}×{img.Height} (expected the same size)");
+                    var m = Preprocess.Binarize(Preprocess.MaskResized(grey, w, h, s));
+                    m.CopyTo(masks.AsSpan(i * plane, plane));
+                    if (sample.IsFolderAnomalous && Array.IndexOf(m, (byte)1) < 0) _vanished.TryAdd(sample.ImagePath, true);
+                }
+                ok[i] = true;
+            }
+            catch (MambaADException e) { errors[i] = e; }
+        });
+        // Errors surface in batch order, as themselves (not wrapped by Parallel.For).
+        foreach (var e in errors)
+        {
+            if (e is null) continue;
+            if (!_o.SkipBad) throw e;
+            lock (_warnings) _warnings.Add(e.Message);
+        }
+        if (ok.All(x => x)) return new Batch(images, masks, known, idx.Select(i => _samples[i]).ToList());
+        // Compact the batch: leave out the files that failed.
+        var keep = Enumerable.Range(0, idx.Length).Where(i => ok[i]).ToArray();
+        var img2 = new float[keep.Length * 3 * plane];
+        var mask2 = masks is null ? null : new byte[keep.Length * plane];
+        for (int k = 0; k < keep.Length; k++)
+        {
+            images.AsSpan(keep[k] * 3 * plane, 3 * plane).CopyTo(img2.AsSpan(k * 3 * plane));
+            masks?.AsSpan(keep[k] * plane, plane).CopyTo(mask2.AsSpan(k * plane));
+        }
+        return new Batch(img2, mask2, keep.Select(i => known[i]).ToArray(), keep.Select(i => _samples[idx[i]]).ToList());
+    }
+}
