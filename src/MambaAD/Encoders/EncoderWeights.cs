@@ -89,8 +89,7 @@ public sealed partial class EncoderWeights : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         var expected = ExpectedShapes(backbone);
-        if (!File.Exists(path)) throw new MambaADException($"encoder weights file {path} does not exist");
-        var top = ReadPyTorchFile(path);
+        var top = IO.PyTorchFile.Read(path, "encoder weights file");
         try
         {
             var (found, ignored) = SelectEncoderEntries(top, expected);
@@ -100,38 +99,7 @@ public sealed partial class EncoderWeights : IDisposable
         }
         finally
         {
-            DisposeAll(top);
-        }
-    }
-
-    private static Hashtable ReadPyTorchFile(string path)
-    {
-        var head = new byte[9];
-        int n;
-        using (var fs = File.OpenRead(path)) n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-        bool zip = n >= 4 && head[0] == (byte)'P' && head[1] == (byte)'K' && head[2] == 3 && head[3] == 4;
-        // safetensors: an 8-byte little-endian header length, then a JSON header.
-        bool safetensors = path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || (n == 9 && head[8] == (byte)'{');
-        try
-        {
-            if (safetensors)
-            {
-                var table = new Hashtable();
-                foreach (var (k, v) in Safetensors.LoadStateDict(path)) table[k] = v;
-                return table;
-            }
-            if (!zip)
-            {
-                if (n >= 1 && head[0] == 0x80) // a pickle protocol opcode: torch.save's pre-1.6 format
-                    throw new MambaADException($"encoder weights file {path} was saved in PyTorch's legacy format; re-save it with torch.save(torch.load(f), f, _use_new_zipfile_serialization=True)");
-                throw new MambaADException($"encoder weights file {path} is neither a PyTorch zip checkpoint (.pth/.pt) nor a .safetensors file");
-            }
-            return PyTorchUnpickler.UnpickleStateDict(path);
-        }
-        catch (MambaADException) { throw; }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new MambaADException($"encoder weights file {path} could not be read ({e.GetType().Name}: {FirstLine(e.Message)})", e);
+            IO.PyTorchFile.DisposeAll(top);
         }
     }
 
@@ -226,12 +194,6 @@ public sealed partial class EncoderWeights : IDisposable
     private static string Few(List<string> items) =>
         string.Join(", ", items.Take(4)) + (items.Count > 4 ? $", … {items.Count - 4} more" : "");
 
-    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
-    private static void DisposeAll(Hashtable table)
-    {
-        foreach (var v in table.Values)
-            if (v is Tensor t) t.Dispose();
-            else if (v is Hashtable h) DisposeAll(h);
-    }
+
 }
