@@ -26,7 +26,11 @@ public static class Program
 
     private static IEnumerable<Command> Commands()
     {
-        yield return InfoCommand.Create();
+        yield return TrainCommand.Create();
+        yield return TestCommand.Create();
+        yield return PredictCommand.Create();
+        yield return CalibrateCommand.Create();
         yield return EvalCommand.Create();
+        yield return InfoCommand.Create();
     }
 }

@@ -27,14 +27,16 @@ internal sealed class ModelOptions
         foreach (var o in new Option[] { Backbone, ImageSize, Scan, Directions, Depths }) command.Options.Add(o);
     }
 
-    public MambaADConfig Read(ParseResult parse)
+    /// <summary>The configuration the options give; <paramref name="implicitBackbone"/> replaces the default backbone when --backbone was not given.</summary>
+    public MambaADConfig Read(ParseResult parse, string? implicitBackbone = null)
     {
+        bool backboneGiven = parse.GetResult(Backbone) is { Implicit: false };
         var depthsText = parse.GetValue(Depths)!;
         var depths = depthsText.Split(',', StringSplitOptions.TrimEntries).Select(d =>
             int.TryParse(d, out var v) && v > 0 ? v : throw new MambaADException($"--depths {depthsText}: '{d}' is not a positive number; use e.g. 3,4,6,3")).ToArray();
         return new MambaADConfig
         {
-            Backbone = parse.GetValue(Backbone)!,
+            Backbone = backboneGiven || implicitBackbone is null ? parse.GetValue(Backbone)! : implicitBackbone,
             ImageSize = parse.GetValue(ImageSize),
             Scan = ScanOrder.Parse(parse.GetValue(Scan)!),
             Directions = parse.GetValue(Directions),

@@ -52,14 +52,17 @@ public sealed class BatchLoader
         return order;
     }
 
-    /// <summary>The batches of one epoch. Decoding runs ahead in the background; stopping early cancels it.</summary>
-    public IEnumerable<Batch> Epoch(int epoch = 0, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The batches of one epoch, from batch <paramref name="startBatch"/> on (a resumed run continues mid-epoch in
+    /// the same order). Decoding runs ahead in the background; stopping early cancels it.
+    /// </summary>
+    public IEnumerable<Batch> Epoch(int epoch = 0, CancellationToken cancellationToken = default, int startBatch = 0)
     {
         var order = Order(epoch);
         int batches = BatchesPerEpoch;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var pending = new Queue<Task<Batch>>();
-        int next = 0;
+        int next = Math.Clamp(startBatch, 0, batches);
         try
         {
             while (next < batches || pending.Count > 0)

@@ -52,7 +52,10 @@ public static class PyTorchFile
     {
         var dict = new Dictionary<string, Tensor>();
         foreach (var (name, t) in entries) dict[name] = t;
-        AtomicFile.Write(path, stream => PyTorchPickler.PickleStateDict(stream, dict));
+        // PyBridge closes the stream it writes: pickle to memory, then write the bytes atomically.
+        var buffer = new MemoryStream();
+        PyTorchPickler.PickleStateDict(buffer, dict);
+        AtomicFile.WriteAllBytes(path, buffer.ToArray());
     }
 
     /// <summary>Disposes every tensor in nested Hashtables read by <see cref="Read"/>.</summary>

@@ -1,0 +1,51 @@
+using System.CommandLine;
+using MambaAD.Data;
+using MambaAD.Evaluation;
+using MambaAD.Inference;
+using MambaAD.Training;
+
+namespace MambaAD.Cli.Commands;
+
+/// <summary><c>mambaad calibrate</c>: choose image and pixel thresholds and store them in the checkpoint's model.json.</summary>
+internal static class CalibrateCommand
+{
+    public static Command Create()
+    {
+        var ckpt = new CheckpointOptions();
+        var data = new Option<string>("--data") { Description = "Dataset root whose images calibrate the thresholds", Required = true };
+        var split = new Option<string>("--split") { Description = "test: F1-max when it has anomalous images; train: its normal images only (quantile)", DefaultValueFactory = _ => "test" };
+        var quantile = new Option<double>("--normal-quantile") { Description = "With normal images only: the score quantile used as threshold (0.99 flags about 1 % of normal images)", DefaultValueFactory = _ => Calibration.NormalQuantile };
+        var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated" };
+        var command = new Command("calibrate", "Choose the image and pixel thresholds that predict uses, and store them in model.json beside model.pth.")
+        { data, split, quantile, classes };
+        ckpt.AddTo(command);
+        command.SetAction((parse, ct) =>
+        {
+            var (path, official, device) = ckpt.Read(parse);
+            using var loaded = Checkpoint.Load(path, official, device);
+            var classList = parse.GetValue(classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var ds = Dataset.Open(parse.GetValue(data)!, new DatasetOptions(null, classList));
+            var samples = parse.GetValue(split) switch
+            {
+                "test" => ds.Test,
+                "train" => ds.Train,
+                var s => throw new MambaADException($"--split {s}: use test or train"),
+            };
+            var report = ModelTesting.Run(loaded.Model, loaded.Info.Normalization, samples, cancellationToken: ct);
+            var thresholds = Calibration.Choose(report.Images, parse.GetValue(quantile));
+            Store(Path.GetDirectoryName(loaded.ModelPath)!, thresholds, loaded.Info);
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+
+    /// <summary>Writes <paramref name="thresholds"/> into the model.json of <paramref name="checkpointDir"/> and says so.</summary>
+    internal static void Store(string checkpointDir, Thresholds thresholds, CheckpointInfo? info = null)
+    {
+        var modelPath = Path.Combine(checkpointDir, Checkpoint.ModelFile);
+        var infoPath = Path.Combine(checkpointDir, Checkpoint.InfoFile);
+        info ??= CheckpointInfo.FromJson(File.ReadAllText(infoPath), infoPath);
+        Checkpoint.SaveInfo(modelPath, info with { Thresholds = thresholds });
+        Console.WriteLine($"thresholds: image {thresholds.Image:G6}, pixel {(thresholds.Pixel is { } p ? p.ToString("G6") : "–")} ({thresholds.Method}) → {infoPath}");
+    }
+}

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using MambaAD.Data;
+using MambaAD.Evaluation;
+using MambaAD.IO;
+using MambaAD.Training;
+
+namespace MambaAD.Cli.Commands;
+
+/// <summary><c>mambaad test</c>: the seven official metrics of a checkpoint on a dataset's test split.</summary>
+internal static class TestCommand
+{
+    public static Command Create()
+    {
+        var ckpt = new CheckpointOptions();
+        var data = new Option<string>("--data") { Description = "Dataset root (layout detected automatically)", Required = true };
+        var dataset = new Option<string?>("--dataset") { Description = $"Layout instead of detecting it: {string.Join(", ", DatasetLayout.Names)}" };
+        var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated" };
+        var json = new Option<string?>("--json") { Description = "Write the metrics (×100) as JSON, in the shape mambaad eval writes" };
+        var csv = new Option<string?>("--csv") { Description = "Write the metrics (×100) as CSV: one row per class, then the mean" };
+        var saveMaps = new Option<string?>("--save-maps") { Description = "Write each smoothed map (float32, model size) as DIR/<class>/<defect>/<stem>.npy, the layout mambaad eval reads" };
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 16 };
+        var skipBad = new Option<bool>("--skip-bad") { Description = "Skip unreadable images with a listed warning instead of stopping" };
+        var command = new Command("test", "Evaluate a checkpoint on a dataset's test split: I-AUROC, I-AP, I-F1max, P-AUROC, P-AP, P-F1max, AU-PRO per class, their mean and mAD (×100).")
+        { data, dataset, classes, json, csv, saveMaps, batch, skipBad };
+        ckpt.AddTo(command);
+        command.SetAction((parse, ct) => Task.FromResult(Run(parse, ct)));
+        return command;
+
+        int Run(ParseResult parse, CancellationToken ct)
+        {
+            var (path, official, device) = ckpt.Read(parse);
+            using var loaded = Checkpoint.Load(path, official, device);
+            var classList = parse.GetValue(classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var ds = Dataset.Open(parse.GetValue(data)!, new DatasetOptions(parse.GetValue(dataset), classList, parse.GetValue(skipBad)));
+            Console.WriteLine($"{loaded.ModelPath}: MambaAD ({loaded.Model.Config}); {ds.Layout} layout, {ds.ClassNames.Count} class(es), {ds.Test.Count} test images");
+            var report = ModelTesting.Run(loaded.Model, loaded.Info.Normalization, ds.Test,
+                new TestOptions(parse.GetValue(batch), parse.GetValue(saveMaps), parse.GetValue(skipBad)), null, ct);
+            foreach (var w in ds.Warnings.Concat(report.Warnings)) Console.Error.WriteLine($"warning: {w}");
+            Console.Write(report.Result.ToTable());
+            if (parse.GetValue(json) is { } j) { AtomicFile.WriteAllText(j, report.Result.ToJson()); Console.WriteLine($"wrote {j}"); }
+            if (parse.GetValue(csv) is { } c) { AtomicFile.WriteAllText(c, ToCsv(report.Result)); Console.WriteLine($"wrote {c}"); }
+            if (parse.GetValue(saveMaps) is { } m) Console.WriteLine($"wrote {report.Images.Count} maps under {m}");
+            return 0;
+        }
+    }
+
+    internal static string ToCsv(EvaluationResult result)
+    {
+        var sb = new StringBuilder("class," + string.Join(",", ClassMetrics.Names) + "\n");
+        foreach (var (name, m) in result.Classes.Append(new("mean", result.Mean)))
+            sb.Append(name).Append(',').AppendJoin(",", m.Values.Select(v => v is null ? "" : (100 * v.Value).ToString("F4", CultureInfo.InvariantCulture))).Append('\n');
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,80 @@
+using System.CommandLine;
+using MambaAD.Data;
+using MambaAD.Training;
+
+namespace MambaAD.Cli.Commands;
+
+/// <summary><c>mambaad train</c>: one model for all classes of a dataset, the official recipe by default (a thin layer over <see cref="Trainer"/>).</summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<string?>("--data") { Description = "Dataset root (MVTec AD, VisA, MPDD, BTAD, MVTec 3D-AD, Uni-Medical, Real-IAD, ADer meta.json or plain folders; detected automatically)" };
+        var dataset = new Option<string?>("--dataset") { Description = $"Layout instead of detecting it: {string.Join(", ", DatasetLayout.Names)}" };
+        var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated (default: all; one model learns them all)" };
+        var outDir = new Option<string?>("--out") { Description = "Run folder: last/ and best/ checkpoints (model.pth + model.json) and metrics.jsonl" };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from last/ (optimizer, RNG and position restored; other options are ignored)" };
+        var weights = new Option<string>("--encoder-weights")
+        { Description = "Encoder ImageNet weights: 'embedded' (the packaged ResNet18; the default backbone is then resnet18) or a .pth/.safetensors file (timm resnet34.bt_in1k, torchvision, or an official MambaAD checkpoint)", DefaultValueFactory = _ => "embedded" };
+        var model = new ModelOptions();
+        var epochs = new Option<int>("--epochs") { Description = "Epochs (the official configs use 1000 on a GPU; ADer's benchmark 100)", DefaultValueFactory = _ => 100 };
+        var iterations = new Option<int?>("--iterations") { Description = "Train this many iterations instead of --epochs" };
+        var batch = new Option<int>("--batch") { Description = "Batch size (drop_last)", DefaultValueFactory = _ => 16 };
+        var lr = new Option<double>("--lr") { Description = "AdamW learning rate; ×0.1 at 80 % of the iterations", DefaultValueFactory = _ => 0.005 };
+        var seed = new Option<int>("--seed") { Description = "Random seed (initialisation, shuffling, drop-path)", DefaultValueFactory = _ => 42 };
+        var testEvery = new Option<int?>("--test-every") { Description = "Test every N epochs (default: 20 tests per run, as the official trainer; 0: only at the end)" };
+        var threads = new Option<int>("--threads") { Description = "libtorch threads (0: one per core)", DefaultValueFactory = _ => 0 };
+        var device = new Option<string>("--device") { Description = "cpu, or cuda with a CUDA build of libtorch", DefaultValueFactory = _ => "cpu" };
+        var workers = new Option<int>("--workers") { Description = "Parallel image decoders (0: one per core)", DefaultValueFactory = _ => 0 };
+        var skipBad = new Option<bool>("--skip-bad") { Description = "Skip unreadable images with a listed warning instead of stopping" };
+        var calibrate = new Option<bool>("--calibrate") { Description = "After training, choose thresholds from the final test and store them in last/ (use mambaad calibrate for best/)" };
+        var display = ProgressDisplay.Option();
+
+        var command = new Command("train", "Train one MambaAD model on the normal images of all selected classes (spec §11, §13).")
+        { data, dataset, classes, outDir, resume, weights, epochs, iterations, batch, lr, seed, testEvery, threads, device, workers, skipBad, calibrate, display };
+        model.AddTo(command);
+        command.SetAction((parse, ct) => Task.FromResult(Run(parse, ct)));
+        return command;
+
+        int Run(ParseResult parse, CancellationToken ct)
+        {
+            var mode = parse.GetValue(display);
+            TrainResult result;
+            if (parse.GetValue(resume) is { } runDir)
+            {
+                Console.WriteLine($"resuming {runDir}");
+                result = ProgressDisplay.Run(mode, p => Trainer.Resume(runDir, p, ct));
+            }
+            else
+            {
+                var root = parse.GetValue(data) ?? throw new MambaADException("--data is required (or --resume RUN_DIR)");
+                var dir = parse.GetValue(outDir) ?? throw new MambaADException("--out is required: the run folder for checkpoints and logs");
+                var weightsPath = parse.GetValue(weights)!;
+                var config = model.Read(parse, weightsPath == "embedded" ? "resnet18" : null);
+                var options = new TrainingOptions
+                {
+                    Epochs = parse.GetValue(epochs), Iterations = parse.GetValue(iterations), BatchSize = parse.GetValue(batch),
+                    LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), TestEvery = parse.GetValue(testEvery),
+                    Threads = parse.GetValue(threads), Device = parse.GetValue(device)!, Workers = parse.GetValue(workers),
+                };
+                var classList = parse.GetValue(classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                var request = new TrainRequest(root, dir, config, weightsPath, options, new DatasetOptions(parse.GetValue(dataset), classList, parse.GetValue(skipBad)));
+                Console.WriteLine($"training MambaAD ({config}) on {root} → {dir}");
+                result = ProgressDisplay.Run(mode, p => Trainer.Train(request, p, ct));
+            }
+            if (!result.Completed)
+            {
+                Console.WriteLine($"interrupted: state saved in {result.LastCheckpoint}; continue with: mambaad train --resume {result.RunDir}");
+                return 130;
+            }
+            if (result.LastTest is { } test) Console.Write(test.Result.ToTable());
+            if (parse.GetValue(calibrate) && result.LastTest is { } t)
+                CalibrateCommand.Store(result.LastCheckpoint, Inference.Calibration.Choose(t.Images));
+            Console.WriteLine($"last checkpoint: {result.LastCheckpoint} (the final state)");
+            Console.WriteLine(result.BestCheckpoint is { } b
+                ? $"best checkpoint: {b} (highest mean mAD over the tests during training; the paper does not say which it reports)"
+                : "best checkpoint: none (no test images)");
+            return 0;
+        }
+    }
+}
