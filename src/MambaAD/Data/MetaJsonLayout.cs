@@ -12,6 +12,7 @@ internal static class MetaJsonLayout
     public static RawDataset Read(string root)
     {
         var path = Path.Combine(root, "meta.json");
+        if (!File.Exists(path)) throw new MambaADException($"{path}: not found (the meta layout reads ADer's meta.json)");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(File.ReadAllText(path)); }
         catch (JsonException e) { throw new MambaADException($"{path}: not valid JSON ({e.Message})", e); }

@@ -10,6 +10,7 @@ internal static class VisaLayout
     public static RawDataset Read(string root)
     {
         var csv = Path.Combine(root, "split_csv", "1cls.csv");
+        if (!File.Exists(csv)) throw new MambaADException($"{csv}: not found (the visa layout reads split_csv/1cls.csv with object,split,label,image,mask)");
         var lines = File.ReadAllLines(csv);
         if (lines.Length == 0) throw new MambaADException($"{csv}: empty (expected the header object,split,label,image,mask)");
         var header = lines[0].Split(',').Select(h => h.Trim()).ToList();

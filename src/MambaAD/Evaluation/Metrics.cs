@@ -104,20 +104,26 @@ internal static class Metrics
                 if (mask[j] != 0) posKeys[p++] = k; else negKeys[n++] = k;
             }
         }
-        RadixSort(posKeys);
-        RadixSort(negKeys);
-        var acc = new CurveAccumulator(pos, total - pos);
-        // Walk both sorted arrays from the top: one curve point per distinct key (= distinct float value).
+        posKeys = RadixSort(posKeys);
+        negKeys = RadixSort(negKeys);
+        // Walk both sorted arrays from the top: one curve point per distinct key (= distinct float value). The same
+        // sums as CurveAccumulator, specialised: a point adds to AP only when tps grows, so most points cost no division.
         int a = posKeys.Length - 1, b = negKeys.Length - 1;
-        long tps = 0, fps = 0;
+        long tps = 0, fps = 0, area2 = 0;
+        double ap = 0;
         while (a >= 0 || b >= 0)
         {
             uint key = a < 0 ? negKeys[b] : b < 0 ? posKeys[a] : Math.Max(posKeys[a], negKeys[b]);
-            while (a >= 0 && posKeys[a] == key) { tps++; a--; }
-            while (b >= 0 && negKeys[b] == key) { fps++; b--; }
-            acc.Add(tps, fps);
+            long dt = 0, df = 0;
+            while (a >= 0 && posKeys[a] == key) { dt++; a--; }
+            while (b >= 0 && negKeys[b] == key) { df++; b--; }
+            area2 += df * (2 * tps + dt);
+            tps += dt;
+            fps += df;
+            if (dt > 0) ap += dt * ((double)tps / (tps + fps));
         }
-        return (acc.Auroc, acc.AP);
+        long neg = total - pos;
+        return (pos == 0 || neg == 0 ? double.NaN : area2 / (2.0 * pos * neg), pos == 0 ? double.NaN : ap / pos);
     }
 
     /// <summary>
@@ -292,21 +298,27 @@ internal static class Metrics
         return (bits & 0x8000_0000u) != 0 ? ~bits : bits | 0x8000_0000u;
     }
 
-    /// <summary>LSD radix sort of 32-bit keys, 3 passes of 11 bits.</summary>
-    private static void RadixSort(uint[] keys)
+    /// <summary>LSD radix sort of 32-bit keys, 3 passes of 11 bits (histograms from one read); returns the sorted array (input or a new one).</summary>
+    private static uint[] RadixSort(uint[] keys)
     {
         var tmp = new uint[keys.Length];
-        var count = new int[2048];
-        uint[] src = keys, dst = tmp;
-        for (int shift = 0; shift < 33; shift += 11)
+        var count = new int[3 * 2048];
+        foreach (var k in keys)
         {
-            Array.Clear(count);
-            foreach (var k in src) count[(k >> shift) & 2047]++;
+            count[k & 2047]++;
+            count[2048 + ((k >> 11) & 2047)]++;
+            count[4096 + (k >> 22)]++;
+        }
+        uint[] src = keys, dst = tmp;
+        for (int pass = 0; pass < 3; pass++)
+        {
+            var c = count.AsSpan(pass * 2048, 2048);
             int sum = 0;
-            for (int i = 0; i < count.Length; i++) { int c = count[i]; count[i] = sum; sum += c; }
-            foreach (var k in src) dst[count[(k >> shift) & 2047]++] = k;
+            for (int i = 0; i < c.Length; i++) { int v = c[i]; c[i] = sum; sum += v; }
+            int shift = 11 * pass;
+            foreach (var k in src) dst[c[(int)((k >> shift) & 2047)]++] = k;
             (src, dst) = (dst, src);
         }
-        if (!ReferenceEquals(src, keys)) Array.Copy(src, keys, keys.Length);
+        return src;
     }
 }

@@ -154,6 +154,17 @@ public class DatasetTests
     }
 
     [Fact]
+    public void Dataset_option_overrides_detection_and_names_what_is_missing()
+    {
+        using var d = new TinyData("anything");
+        d.MvtecClass("bottle");
+        Assert.Equal("mpdd", Dataset.Open(d.Root, new DatasetOptions(Layout: "MPDD")).Layout);
+        Assert.Contains("1cls.csv: not found", Assert.Throws<MambaADException>(() => Dataset.Open(d.Root, new DatasetOptions(Layout: "visa"))).Message);
+        Assert.Contains("meta.json: not found", Assert.Throws<MambaADException>(() => Dataset.Open(d.Root, new DatasetOptions(Layout: "meta"))).Message);
+        Assert.Contains("unknown layout; use one of mvtec, visa", Assert.Throws<MambaADException>(() => Dataset.Open(d.Root, new DatasetOptions(Layout: "coco"))).Message);
+    }
+
+    [Fact]
     public void Empty_class_is_an_error()
     {
         using var d = new TinyData("mvtec");

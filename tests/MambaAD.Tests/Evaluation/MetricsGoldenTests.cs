@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using System.Text.Json;
 using MambaAD.Evaluation;
 using MambaAD.IO;
@@ -8,7 +9,7 @@ namespace MambaAD.Tests.Evaluation;
 /// Second oracle: the official ADer Evaluator (sklearn path, spec §14) on shared/golden/metrics_inputs.npz, whose
 /// numbers are in metrics.json. Read with our own .npz reader.
 /// </summary>
-public class MetricsGoldenTests
+public class MetricsGoldenTests(ITestOutputHelper output)
 {
     private const double Tolerance = 1e-6;
     private static readonly string[] Keys = ["mAUROC_sp_max", "mAP_sp_max", "mF1_max_sp_max", "mAUROC_px", "mAP_px", "mF1_max_px", "mAUPRO_px"];
@@ -50,9 +51,11 @@ public class MetricsGoldenTests
                 worst = Math.Max(worst, Math.Abs(got - want));
                 Assert.True(Math.Abs(got - want) <= Tolerance, $"{name} {ClassMetrics.Names[k]}: {got} vs official {want}");
             }
+        output.WriteLine($"max |Δ| over 3 classes × 7 metrics vs metrics.json: {worst:G3}");
         var mean = json.RootElement.GetProperty("mean_over_classes");
         for (int k = 0; k < 7; k++)
             Assert.True(Math.Abs(result.Mean.Values[k]!.Value - mean.GetProperty(Keys[k]).GetDouble()) <= Tolerance, $"mean {Keys[k]}");
+        output.WriteLine($"mAD {result.Mean.MAD:R} vs official {json.RootElement.GetProperty("mAD").GetDouble():R}");
         Assert.True(Math.Abs(result.Mean.MAD!.Value - json.RootElement.GetProperty("mAD").GetDouble()) <= Tolerance, "mAD");
         // cls_b has an anomalous-by-folder image whose mask is empty (README): it is counted.
         Assert.Equal(1, result.VanishedMasks.GetValueOrDefault("cls_b"));

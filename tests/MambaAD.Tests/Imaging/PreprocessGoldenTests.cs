@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using System.Collections;
 using MambaAD.Encoders;
 using MambaAD.Imaging;
@@ -10,7 +11,7 @@ namespace MambaAD.Tests.Imaging;
 /// official PIL/torchvision pipeline. PNGs must be bit-exact; JPEG decoders may differ by ±1 per value, so JPEG
 /// cases allow |Δresized_hwc| ≤ 1 and |Δinput| ≤ 0.0176 (one G level, 1/(255·0.224), measured in the README).
 /// </summary>
-public class PreprocessGoldenTests
+public class PreprocessGoldenTests(ITestOutputHelper output)
 {
     private const double JpegInputTolerance = 0.0176;
     private static readonly Lazy<Hashtable> Golden = new(() => TorchSharp.PyBridge.PyTorchUnpickler.UnpickleStateDict(SharedData.Golden("preprocess.pt")));
@@ -49,6 +50,7 @@ public class PreprocessGoldenTests
         bool jpeg = file.EndsWith(".jpg", StringComparison.Ordinal);
         int maxResized = MaxAbs(resized, wantResized);
         double maxInput = wantInput.Select((v, i) => Math.Abs(v - input[i])).Max();
+        output.WriteLine($"{file}: max |Δresized_hwc| = {maxResized}, max |Δinput| = {maxInput:G6}");
         if (jpeg)
         {
             Assert.True(maxResized <= 1, $"{file}: max |Δresized_hwc| = {maxResized} > 1");
