@@ -23,6 +23,18 @@ internal sealed class CarpetPainter : ClassPainter
         for (int i = 0; i < threadTone.Length; i++) threadTone[i] = (float)(rng.Gaussian() * 0.05);
         var light = new ValueNoise(rng, 3);
         var hue = new ValueNoise(rng, 4, 2);
+        const int lut = 1024; // profiles over one thread period, by table lookup (Pow/Sin per pixel are slow)
+        var height = new float[lut];
+        var bulge = new float[lut];
+        var ripple = new float[lut];
+        for (int i = 0; i < lut; i++)
+        {
+            double a = (i + 0.5) / lut;
+            height[i] = (float)Math.Pow(Math.Sin(Math.PI * a), 0.6);
+            bulge[i] = (float)(0.75 + 0.25 * Math.Sin(Math.PI * a));
+            ripple[i] = (float)(0.06 * Math.Sin(2 * Math.PI * a));
+        }
+        int Lut(double a) => (int)((a - Math.Floor(a)) * lut) & (lut - 1);
 
         for (int y = 0; y < size; y++)
             for (int x = 0; x < size; x++)
@@ -34,8 +46,8 @@ internal sealed class CarpetPainter : ClassPainter
                 bool horizontalOnTop = ((ci + cj) & 1) == 0;
                 // height of the top thread across its width, and a fibre ripple along it
                 double across = horizontalOnTop ? fv : fu, along = horizontalOnTop ? fu : fv;
-                double h = Math.Pow(Math.Sin(Math.PI * across), 0.6) * (0.75 + 0.25 * Math.Sin(Math.PI * along));
-                double fibre = 0.06 * Math.Sin(2 * Math.PI * (along * 3 + across * 1.5));
+                double h = height[Lut(across)] * bulge[Lut(along)];
+                double fibre = ripple[Lut(along * 3 + across * 1.5)];
                 int thread = horizontalOnTop ? cj : ci;
                 double tone = threadTone[thread & 255] + (horizontalOnTop ? 0.03 : -0.03);
                 double shade = bright * (0.5 + 0.5 * h + fibre + tone) * (1 + 0.12 * light.At(px / size, py / size));

@@ -218,26 +218,43 @@ internal static class DefectPainter
     }
 
     /// <summary>Thick polylines whose half-width is interpolated along each segment.</summary>
-    private sealed class Polyline(List<List<(double X, double Y, double Hw)>> strokes) : IShape
+    private sealed class Polyline : IShape
     {
-        public (double X0, double Y0, double X1, double Y1) Bounds { get; } = (
-            strokes.SelectMany(p => p).Min(p => p.X - p.Hw) - 1, strokes.SelectMany(p => p).Min(p => p.Y - p.Hw) - 1,
-            strokes.SelectMany(p => p).Max(p => p.X + p.Hw) + 1, strokes.SelectMany(p => p).Max(p => p.Y + p.Hw) + 1);
+        // per segment: ax, ay, bx, by, hwA, hwB and its bounding box grown by the larger half-width
+        private readonly double[] _seg;
+        private readonly int _count;
+        public (double X0, double Y0, double X1, double Y1) Bounds { get; }
 
-        public double Depth(double x, double y)
+        public Polyline(List<List<(double X, double Y, double Hw)>> strokes)
         {
-            double best = double.MaxValue;
+            var seg = new List<double>();
             foreach (var pts in strokes)
                 for (int i = 0; i + 1 < pts.Count; i++)
                 {
                     var (ax, ay, ha) = pts[i];
                     var (bx, by, hb) = pts[i + 1];
-                    double vx = bx - ax, vy = by - ay, l2 = vx * vx + vy * vy;
-                    double t = l2 > 0 ? Math.Clamp(((x - ax) * vx + (y - ay) * vy) / l2, 0, 1) : 0;
-                    double ex = ax + t * vx - x, ey = ay + t * vy - y;
-                    double d = Math.Sqrt(ex * ex + ey * ey) / (ha + t * (hb - ha));
-                    if (d < best) best = d;
+                    double h = Math.Max(ha, hb);
+                    seg.AddRange([ax, ay, bx, by, ha, hb, Math.Min(ax, bx) - h, Math.Min(ay, by) - h, Math.Max(ax, bx) + h, Math.Max(ay, by) + h]);
                 }
+            _seg = [.. seg];
+            _count = seg.Count / 10;
+            var all = strokes.SelectMany(p => p).ToList();
+            Bounds = (all.Min(p => p.X - p.Hw) - 1, all.Min(p => p.Y - p.Hw) - 1, all.Max(p => p.X + p.Hw) + 1, all.Max(p => p.Y + p.Hw) + 1);
+        }
+
+        public double Depth(double x, double y)
+        {
+            double best = double.MaxValue;
+            var g = _seg;
+            for (int k = 0, o = 0; k < _count; k++, o += 10)
+            {
+                if (x < g[o + 6] || y < g[o + 7] || x > g[o + 8] || y > g[o + 9]) continue; // farther than the half-width
+                double ax = g[o], ay = g[o + 1], vx = g[o + 2] - ax, vy = g[o + 3] - ay, l2 = vx * vx + vy * vy;
+                double t = l2 > 0 ? Math.Clamp(((x - ax) * vx + (y - ay) * vy) / l2, 0, 1) : 0;
+                double ex = ax + t * vx - x, ey = ay + t * vy - y;
+                double d = Math.Sqrt(ex * ex + ey * ey) / (g[o + 4] + t * (g[o + 5] - g[o + 4]));
+                if (d < best) best = d;
+            }
             return best;
         }
     }

@@ -30,11 +30,25 @@ internal static class Rng
         return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
     }
 
-    /// <summary>Per-channel Gaussian sensor noise of standard deviation <paramref name="sigma"/> for a size² RGB image.</summary>
+    /// <summary>
+    /// Per-channel, approximately Gaussian sensor noise of standard deviation <paramref name="sigma"/> for a size² RGB
+    /// image: each value is a sum of four uniform bytes (Irwin–Hall) from a xorshift64* stream seeded by
+    /// <paramref name="rng"/> — an order of magnitude faster than Box–Muller on <see cref="Random"/>.
+    /// </summary>
     public static float[] SensorNoise(Random rng, int size, double sigma)
     {
         var n = new float[size * size * 3];
-        for (int i = 0; i < n.Length; i++) n[i] = (float)(sigma * rng.Gaussian());
+        ulong state = (ulong)rng.NextInt64() | 1UL;
+        float scale = (float)(sigma / Math.Sqrt(4 * (256.0 * 256.0 - 1) / 12.0));
+        for (int i = 0; i < n.Length; i += 2)
+        {
+            state ^= state >> 12; state ^= state << 25; state ^= state >> 27;
+            ulong r = state * 2685821657736338717UL;
+            int a = (int)(r & 0xff) + (int)((r >> 8) & 0xff) + (int)((r >> 16) & 0xff) + (int)((r >> 24) & 0xff) - 510;
+            int b = (int)((r >> 32) & 0xff) + (int)((r >> 40) & 0xff) + (int)((r >> 48) & 0xff) + (int)(r >> 56) - 510;
+            n[i] = a * scale;
+            if (i + 1 < n.Length) n[i + 1] = b * scale;
+        }
         return n;
     }
 }
