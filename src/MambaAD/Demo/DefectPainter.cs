@@ -220,6 +220,9 @@ internal static class DefectPainter
     /// <summary>Thick polylines whose half-width is interpolated along each segment.</summary>
     private sealed class Polyline : IShape
     {
+        /// <summary>Lines stay at least 1.5 px wide however small the image, so they always cover whole pixel centres.</summary>
+        private const double MinHalfWidth = 0.75;
+
         // per segment: ax, ay, bx, by, hwA, hwB and its bounding box grown by the larger half-width
         private readonly double[] _seg;
         private readonly int _count;
@@ -233,13 +236,14 @@ internal static class DefectPainter
                 {
                     var (ax, ay, ha) = pts[i];
                     var (bx, by, hb) = pts[i + 1];
+                    ha = Math.Max(ha, MinHalfWidth); hb = Math.Max(hb, MinHalfWidth);
                     double h = Math.Max(ha, hb);
                     seg.AddRange([ax, ay, bx, by, ha, hb, Math.Min(ax, bx) - h, Math.Min(ay, by) - h, Math.Max(ax, bx) + h, Math.Max(ay, by) + h]);
                 }
             _seg = [.. seg];
             _count = seg.Count / 10;
             var all = strokes.SelectMany(p => p).ToList();
-            Bounds = (all.Min(p => p.X - p.Hw) - 1, all.Min(p => p.Y - p.Hw) - 1, all.Max(p => p.X + p.Hw) + 1, all.Max(p => p.Y + p.Hw) + 1);
+            Bounds = (all.Min(p => p.X) - 3 - all.Max(p => p.Hw), all.Min(p => p.Y) - 3 - all.Max(p => p.Hw), all.Max(p => p.X) + 3 + all.Max(p => p.Hw), all.Max(p => p.Y) + 3 + all.Max(p => p.Hw));
         }
 
         public double Depth(double x, double y)

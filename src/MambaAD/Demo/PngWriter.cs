@@ -3,7 +3,7 @@ using SkiaSharp;
 
 namespace MambaAD.Demo;
 
-/// <summary>Encodes 8-bit RGB and 8-bit grey buffers as PNG through SkiaSharp (opaque, so no alpha channel is written).</summary>
+/// <summary>Encodes 8-bit RGB and 8-bit grey buffers as PNG through SkiaSharp (opaque, so no alpha channel is written; deterministic output).</summary>
 internal static class PngWriter
 {
     public static byte[] Rgb(byte[] rgb, int size)
@@ -25,7 +25,8 @@ internal static class PngWriter
         try
         {
             using var pixmap = new SKPixmap(info, handle.AddrOfPinnedObject(), rowBytes);
-            using var data = pixmap.Encode(SKEncodedImageFormat.Png, 100)
+            // Sub filter + zlib level 1: about half the CPU of the defaults for ~8 % larger files (noisy images compress poorly anyway)
+            using var data = pixmap.Encode(new SKPngEncoderOptions(SKPngEncoderFilterFlags.Sub, 1))
                 ?? throw new InvalidOperationException("SkiaSharp could not encode a PNG");
             return data.ToArray();
         }

@@ -75,18 +75,20 @@ public class SyntheticDatasetTests
             Assert.False(File.ReadAllBytes(Path.Combine(a.Root, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(c.Root, f))), $"{f} is the same for seeds 42 and 7");
     }
 
-    [Fact]
-    public void Images_are_8bit_rgb_png_and_masks_8bit_grey_0_255_of_the_requested_size()
+    [Theory]
+    [InlineData(160)]
+    [InlineData(64)]
+    public void Images_are_8bit_rgb_png_and_masks_8bit_grey_0_255_of_the_requested_size(int size)
     {
         using var t = new Temp();
-        var info = SyntheticDataset.Generate(t.P("data"), Small with { ImageSize = 160, Classes = ["tile", "washer"] });
+        var info = SyntheticDataset.Generate(t.P("data"), Small with { ImageSize = size, Classes = ["tile", "washer"] });
         Assert.Equal(["tile", "washer"], info.ClassNames);
         Assert.Equal(["tile", "washer"], Directory.GetDirectories(info.Root).Select(Path.GetFileName).Order());
         foreach (var f in Directory.EnumerateFiles(info.Root, "*.png", SearchOption.AllDirectories))
         {
             bool mask = f.EndsWith("_mask.png", StringComparison.Ordinal);
             var (w, h, depth, colourType) = Ihdr(f);
-            Assert.Equal((160, 160, 8), (w, h, depth));
+            Assert.Equal((size, size, 8), (w, h, depth));
             Assert.Equal(mask ? 0 : 2, colourType); // 0 = grey, 2 = RGB (no alpha)
             if (mask)
             {
