@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using MambaAD.Model;
+using MambaAD.Ssm;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MambaAD.Benchmarks;
+
+/// <summary>What <see cref="ModelBenchmark.Run"/> measures (all in one process, one run, so ratios are fair).</summary>
+/// <param name="EncoderMsPerImage">Encoder alone, inference.</param>
+/// <param name="ModelMsPerImage">Encoder + MFF_OCE + decoder + anomaly map (§12), inference.</param>
+/// <param name="Ratio">Model ÷ encoder.</param>
+/// <param name="ScanNsPerStep">Selective scan per (batch, direction, channel, time) step at the largest stage (S = image/4, d_inner 128, K = 8, N = 16), forward.</param>
+/// <param name="TrainMsPerImage">Forward + backward + AdamW step at the training batch.</param>
+/// <param name="TrainPeakRssMb">Peak resident memory during the training steps.</param>
+/// <param name="Threads">libtorch threads.</param>
+/// <param name="ProcessorCount">Logical processors of the machine.</param>
+public sealed record BenchResult(string Backbone, int ImageSize, int Batch, int TrainBatch, double EncoderMsPerImage,
+    double ModelMsPerImage, double Ratio, double ScanNsPerStep, double TrainMsPerImage, double TrainPeakRssMb,
+    int Threads, int ProcessorCount, string Scan);
+
+/// <summary>
+/// The whole-model benchmark behind <c>mambaad bench</c> (issue 6 targets: ratio ≤ 3, scan ≤ 3 ns/step, training
+/// ≤ 4 × inference per image, peak RSS ≤ 8 GB). Weights are random: speed does not depend on them.
+/// </summary>
+public static class ModelBenchmark
+{
+    public static BenchResult Run(string backbone = "resnet34", int imageSize = 256, int batch = 8, int trainBatch = 16,
+        int repeats = 3, Action<string>? log = null)
+    {
+        manual_seed(0);
+        using var model = new MambaADModel(new MambaADConfig { Backbone = backbone, ImageSize = imageSize });
+        model.eval();
+        using var x = randn(batch, 3, imageSize, imageSize);
+
+        log?.Invoke($"encoder, batch {batch}…");
+        double encoder = Time(repeats, () => { using var _ = no_grad(); using var s = NewDisposeScope(); model.Encoder.call(x); }) / batch;
+        log?.Invoke($"whole model + anomaly map, batch {batch}…");
+        double whole = Time(repeats, () => { using var s = NewDisposeScope(); model.Predict(x).Maps.Dispose(); }) / batch;
+        log?.Invoke("selective scan at the largest stage…");
+        double scanNs = ScanNsPerStep(batch, imageSize / 4, repeats);
+        log?.Invoke($"training step, batch {trainBatch}…");
+        var (trainMs, peakMb) = Train(model, trainBatch, imageSize, Math.Max(2, repeats));
+        return new BenchResult(backbone, imageSize, batch, trainBatch, encoder, whole, whole / encoder, scanNs, trainMs, peakMb,
+            get_num_threads(), Environment.ProcessorCount, ScanOrder.Name(model.Config.Scan));
+    }
+
+    /// <summary>Median wall time of <paramref name="repeats"/> runs after one warm-up, in ms.</summary>
+    private static double Time(int repeats, Action action)
+    {
+        action();
+        var times = new double[repeats];
+        for (int i = 0; i < repeats; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            action();
+            times[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(times);
+        return times[repeats / 2];
+    }
+
+    private static double ScanNsPerStep(int batch, int side, int repeats)
+    {
+        const int k = 8, d = 128, n = 16;
+        int l = side * side;
+        using var scope = NewDisposeScope();
+        var u = randn(batch, d, l);
+        var delta = randn(batch, k, d, l) * 0.5 - 2;
+        var a = -arange(1, n + 1, dtype: float32).repeat(k * d, 1);
+        var b = randn(batch, k, n, l);
+        var c = randn(batch, k, n, l);
+        var dSkip = ones(k * d);
+        var bias = zeros(k * d);
+        var paths = tensor(ScanOrder.Paths(ScanType.Hilbert, side, k), dtype: int64).reshape(k, l);
+        var scan = SelectiveScan.For(u);
+        double ms = Time(repeats, () => { using var _ = no_grad(); using var s = NewDisposeScope(); scan.ScanAndMerge(u, delta, a, b, c, dSkip, bias, paths); });
+        return ms * 1e6 / ((double)batch * k * d * l);
+    }
+
+    private static (double MsPerImage, double PeakRssMb) Train(MambaADModel model, int batch, int imageSize, int steps)
+    {
+        model.train();
+        var trainable = model.parameters().Where(p => p.requires_grad).ToList();
+        using var optimizer = optim.AdamW(trainable, 0.005);
+        using var x = randn(batch, 3, imageSize, imageSize);
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            var loss = model.Loss(x);
+            loss.backward();
+            nn.utils.clip_grad_norm_(trainable, 5.0);
+            optimizer.step();
+        }
+        Step(); // warm-up (allocates optimizer state)
+        ResetPeakRss();
+        double ms = Time(steps, Step) / batch;
+        model.eval();
+        return (ms, PeakRssMb());
+    }
+
+    /// <summary>Linux: writing 5 to clear_refs resets the peak (VmHWM) to the current RSS.</summary>
+    private static void ResetPeakRss()
+    {
+        try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private static double PeakRssMb()
+    {
+        const string status = "/proc/self/status";
+        if (!File.Exists(status)) return double.NaN;
+        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith("VmHWM:"));
+        return line is null ? double.NaN : double.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
+    }
+}
