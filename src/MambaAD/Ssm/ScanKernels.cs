@@ -110,6 +110,7 @@ internal static unsafe class ScanKernels
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardTask<TS, TV>(in ScanParams p, int b, int k0, int k1, int cb, float* buf)
         where TS : ISimd<TV> where TV : struct
     {
@@ -127,7 +128,7 @@ internal static unsafe class ScanKernels
         {
             if (!p.SharedU) TransposeIn(uBase + k * p.UDirStride + (long)c0 * L, L, nc, w, uT);
             TransposeIn(p.Delta + ((long)b * p.K + k) * p.Dg * L + (long)c0 * L, L, nc, w, dT);
-            LoadChannelParams(p, k, c0, nc, w, aT, dVec, biasVec);
+            LoadChannelParams(p, k, c0, nc, w, aT, dVec, biasVec, FastExp.Log2E);   // exp(δA) = 2^(δ·A·log2 e)
             new Span<float>(h, N * w).Clear();
             float* bk = p.BT + ((long)b * p.K + k) * L * N, ck = p.CT + ((long)b * p.K + k) * L * N;
             long* path = p.Paths == null ? null : p.Paths + (long)k * L;
@@ -143,15 +144,28 @@ internal static unsafe class ScanKernels
                 TV dl = p.DeltaSoftplus ? TS.Softplus(raw) : raw;
                 TV uv = TS.Load(uT + pos * w);
                 TV du = TS.Mul(dl, uv);
-                TV y = TS.Mul(dv0, uv);
+                TV y = TS.Mul(dv0, uv), y2 = TS.Splat(0f);   // two accumulators halve the FMA chain over n
                 float* bt = bk + pos * N, ct = ck + pos * N;
-                for (int n = 0; n < N; n++)
+                int n = 0;
+                for (; n + 1 < N; n += 2)
                 {
-                    TV a = TS.Exp(TS.Mul(dl, TS.Load(aT + n * w)));
+                    TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(aT + n * w)));
+                    TV hn = TS.Fma(a, TS.Load(h + n * w), TS.Mul(du, TS.Splat(bt[n])));
+                    TS.Store(h + n * w, hn);
+                    y = TS.Fma(hn, TS.Splat(ct[n]), y);
+                    TV a2 = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(aT + (n + 1) * w)));
+                    TV hn2 = TS.Fma(a2, TS.Load(h + (n + 1) * w), TS.Mul(du, TS.Splat(bt[n + 1])));
+                    TS.Store(h + (n + 1) * w, hn2);
+                    y2 = TS.Fma(hn2, TS.Splat(ct[n + 1]), y2);
+                }
+                for (; n < N; n++)
+                {
+                    TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(aT + n * w)));
                     TV hn = TS.Fma(a, TS.Load(h + n * w), TS.Mul(du, TS.Splat(bt[n])));
                     TS.Store(h + n * w, hn);
                     y = TS.Fma(hn, TS.Splat(ct[n]), y);
                 }
+                y = TS.Add(y, y2);
                 float* yp = yT + pos * w;
                 TS.Store(yp, merge ? TS.Add(TS.Load(yp), y) : y);
             }
@@ -168,7 +182,7 @@ internal static unsafe class ScanKernels
         int kTasks = p.SharedU ? 1 : p.K;
         int tasks = p.Bt * kTasks;
         // uT, gT, dT, duT, ddT: (L, dgp); per block: A, λ carry, dA (N·W each), D, bias, dD, dbias (W each); per chunk: a, h (ch+1), dB, dC.
-        long work = 5L * p.L * dgp + (long)nb * (3L * N * w + 4L * w) + (long)ch * N * w * 4 + (long)N * w;
+        long work = 5L * p.L * dgp + (long)nb * (4L * N * w + 4L * w) + (long)ch * N * w * 4 + (long)N * w;
         ParallelTasks(tasks, work, (task, buf) =>
         {
             int kt = task % kTasks, b = task / kTasks;
@@ -177,13 +191,14 @@ internal static unsafe class ScanKernels
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardTask<TS, TV>(in ScanParams p, int b, int k0, int k1, float* buf)
         where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, L = p.L, N = p.N, nb = Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, nw = N * w;
         long ld = (long)L * dgp;
         float* uT = buf, gT = uT + ld, dT = gT + ld, duT = dT + ld, ddT = duT + ld;
-        float* aT = ddT + ld, lam = aT + (long)nb * nw, dAacc = lam + (long)nb * nw;
+        float* aT = ddT + ld, a2T = aT + (long)nb * nw, lam = a2T + (long)nb * nw, dAacc = lam + (long)nb * nw;
         float* dVec = dAacc + (long)nb * nw, biasVec = dVec + (long)nb * w, dDacc = biasVec + (long)nb * w;
         float* dBiasAcc = dDacc + (long)nb * w, aBuf = dBiasAcc + (long)nb * w, hBuf = aBuf + (long)ch * nw;
         float* dBacc = hBuf + (long)(ch + 1) * nw, dCacc = dBacc + (long)ch * nw;
@@ -206,7 +221,8 @@ internal static unsafe class ScanKernels
             {
                 int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
                 TransposeIn(p.Delta + dOff + (long)c0 * L, L, nc, w, dT + c0, dgp);
-                LoadChannelParams(p, k, c0, nc, w, aT + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w);
+                LoadChannelParams(p, k, c0, nc, w, aT + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w,
+                    1f, a2T + (long)cb * nw);
             }
             new Span<float>(lam, nb * nw).Clear();
             new Span<float>(dAacc, nb * nw).Clear();
@@ -224,7 +240,7 @@ internal static unsafe class ScanKernels
                 {
                     float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;
                     BackwardChunk<TS, TV>(p, cb * w, dgp, t0, len, path, bk, ck, hk,
-                        uT, gT, dT, duT, ddT, aT + (long)cb * nw, lam + (long)cb * nw, dAacc + (long)cb * nw,
+                        uT, gT, dT, duT, ddT, aT + (long)cb * nw, a2T + (long)cb * nw, lam + (long)cb * nw, dAacc + (long)cb * nw,
                         dVec + (long)cb * w, biasVec + (long)cb * w, dDacc + (long)cb * w, dBiasAcc + (long)cb * w,
                         aBuf, hBuf, dBacc, dCacc);
                 }
@@ -265,7 +281,7 @@ internal static unsafe class ScanKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardChunk<TS, TV>(in ScanParams p, int c0, int dgp, int t0, int len, long* path,
         float* bk, float* ck, float* hStart, float* uT, float* gT, float* dT, float* duT, float* ddT,
-        float* aT, float* lam, float* dA, float* dVec, float* biasVec, float* dDacc, float* dBiasAcc,
+        float* aT, float* a2T, float* lam, float* dA, float* dVec, float* biasVec, float* dDacc, float* dBiasAcc,
         float* aBuf, float* hBuf, float* dBacc, float* dCacc)
         where TS : ISimd<TV> where TV : struct
     {
@@ -283,7 +299,7 @@ internal static unsafe class ScanKernels
             float* bt = bk + pos * N, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
             for (int n = 0; n < N; n++)
             {
-                TV a = TS.Exp(TS.Mul(dl, TS.Load(aT + n * w)));
+                TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + n * w)));
                 TS.Store(ai + n * w, a);
                 TS.Store(hn + n * w, TS.Fma(a, TS.Load(hp + n * w), TS.Mul(du, TS.Splat(bt[n]))));
             }
@@ -328,7 +344,8 @@ internal static unsafe class ScanKernels
     // ------------------------------------------------------------------------------------------------ helpers
 
     /// <summary>A, D, bias of direction k, channels c0…c0+nc, as lanes; padded lanes get 0 (so they stay 0).</summary>
-    private static void LoadChannelParams(in ScanParams p, int k, int c0, int nc, int w, float* aT, float* dVec, float* biasVec)
+    private static void LoadChannelParams(in ScanParams p, int k, int c0, int nc, int w, float* aT, float* dVec, float* biasVec,
+        float aScale = 1f, float* a2T = null)
     {
         int N = p.N;
         for (int j = 0; j < w; j++)
@@ -337,32 +354,47 @@ internal static unsafe class ScanKernels
             bool ok = j < nc;
             dVec[j] = ok ? p.D[ch] : 0f;
             biasVec[j] = ok ? p.Bias[ch] : 0f;
-            for (int n = 0; n < N; n++) aT[n * w + j] = ok ? p.A[ch * N + n] : 0f;
+            for (int n = 0; n < N; n++) aT[n * w + j] = ok ? p.A[ch * N + n] * aScale : 0f;
+            if (a2T != null) for (int n = 0; n < N; n++) a2T[n * w + j] = ok ? p.A[ch * N + n] * FastExp.Log2E : 0f;
         }
     }
 
-    /// <summary>(nc rows × L) at src → dst[t·stride + j] for j &lt; w, zero-padding rows nc…w−1.</summary>
+    private const int Tile = 32;
+
+    /// <summary>(nc rows × L) at src → dst[t·stride + j] for j &lt; w, zero-padding lanes nc…w−1. Tiled over time:
+    /// the rows are L floats apart (a multiple of 4 KB for our L), so walking all rows at once would hit one L1 set
+    /// and miss on every read; a 32-step tile touches nc lines to read and 32 to write, all in L1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposeIn(float* src, int L, int nc, int w, float* dst, int stride = 0)
     {
         if (stride == 0) stride = w;
-        for (int j = 0; j < nc; j++)
+        for (int t0 = 0; t0 < L; t0 += Tile)
         {
-            float* row = src + (long)j * L;
-            for (int t = 0; t < L; t++) dst[(long)t * stride + j] = row[t];
+            int t1 = Math.Min(L, t0 + Tile);
+            for (int j = 0; j < nc; j++)
+            {
+                float* row = src + (long)j * L;
+                for (int t = t0; t < t1; t++) dst[(long)t * stride + j] = row[t];
+            }
+            for (int j = nc; j < w; j++)
+                for (int t = t0; t < t1; t++) dst[(long)t * stride + j] = 0f;
         }
-        for (int j = nc; j < w; j++)
-            for (int t = 0; t < L; t++) dst[(long)t * stride + j] = 0f;
     }
 
-    /// <summary>Inverse of <see cref="TransposeIn"/> for the first nc lanes.</summary>
+    /// <summary>Inverse of <see cref="TransposeIn"/> for the first nc lanes, tiled the same way.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposeOut(float* src, int L, int nc, int w, float* dst, bool accumulate, int stride = 0)
     {
         if (stride == 0) stride = w;
-        for (int j = 0; j < nc; j++)
+        for (int t0 = 0; t0 < L; t0 += Tile)
         {
-            float* row = dst + (long)j * L;
-            if (accumulate) for (int t = 0; t < L; t++) row[t] += src[(long)t * stride + j];
-            else for (int t = 0; t < L; t++) row[t] = src[(long)t * stride + j];
+            int t1 = Math.Min(L, t0 + Tile);
+            for (int j = 0; j < nc; j++)
+            {
+                float* row = dst + (long)j * L;
+                if (accumulate) for (int t = t0; t < t1; t++) row[t] += src[(long)t * stride + j];
+                else for (int t = t0; t < t1; t++) row[t] = src[(long)t * stride + j];
+            }
         }
     }
 
