@@ -127,21 +127,21 @@ internal static unsafe class ScanKernels
         for (int k = k0; k < k1; k++)
         {
             if (!p.SharedU) TransposeIn(uBase + k * p.UDirStride + (long)c0 * L, L, nc, w, uT);
-            TransposeIn(p.Delta + ((long)b * p.K + k) * p.Dg * L + (long)c0 * L, L, nc, w, dT);
             LoadChannelParams(p, k, c0, nc, w, aT, dVec, biasVec, FastExp.Log2E);   // exp(δA) = 2^(δ·A·log2 e)
+            TransposeDeltaIn<TS, TV>(p.Delta + ((long)b * p.K + k) * p.Dg * L + (long)c0 * L, L, nc, w, dT, w, biasVec,
+                p.DeltaSoftplus ? DeltaMap.Softplus : DeltaMap.Bias);
             new Span<float>(h, N * w).Clear();
             float* bk = p.BT + ((long)b * p.K + k) * L * N, ck = p.CT + ((long)b * p.K + k) * L * N;
             long* path = p.Paths == null ? null : p.Paths + (long)k * L;
             float* hk = p.H == null ? null : p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks) * N * w;
-            TV dv0 = TS.Load(dVec), bias = TS.Load(biasVec);
+            TV dv0 = TS.Load(dVec);
             bool merge = p.SharedU;
             for (int t = 0; t < L; t++)
             {
                 if (hk != null && t % p.Chunk == 0)
                     Buffer.MemoryCopy(h, hk + (long)(t / p.Chunk) * N * w, N * w * 4L, N * w * 4L);
                 long pos = path == null ? t : path[t];
-                TV raw = TS.Add(TS.Load(dT + pos * w), bias);
-                TV dl = p.DeltaSoftplus ? TS.Softplus(raw) : raw;
+                TV dl = TS.Load(dT + pos * w);
                 TV uv = TS.Load(uT + pos * w);
                 TV du = TS.Mul(dl, uv);
                 TV y = TS.Mul(dv0, uv), y2 = TS.Splat(0f);   // two accumulators halve the FMA chain over n
@@ -182,7 +182,7 @@ internal static unsafe class ScanKernels
         int kTasks = p.SharedU ? 1 : p.K;
         int tasks = p.Bt * kTasks;
         // uT, gT, dT, duT, ddT: (L, dgp); per block: A, λ carry, dA (N·W each), D, bias, dD, dbias (W each); per chunk: a, h (ch+1), dB, dC.
-        long work = 5L * p.L * dgp + (long)nb * (4L * N * w + 4L * w) + (long)ch * N * w * 4 + (long)N * w;
+        long work = 6L * p.L * dgp + (long)nb * (4L * N * w + 4L * w) + (long)ch * N * w * 4 + (long)N * w;
         ParallelTasks(tasks, work, (task, buf) =>
         {
             int kt = task % kTasks, b = task / kTasks;
@@ -197,8 +197,8 @@ internal static unsafe class ScanKernels
     {
         int w = TS.Width, L = p.L, N = p.N, nb = Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, nw = N * w;
         long ld = (long)L * dgp;
-        float* uT = buf, gT = uT + ld, dT = gT + ld, duT = dT + ld, ddT = duT + ld;
-        float* aT = ddT + ld, a2T = aT + (long)nb * nw, lam = a2T + (long)nb * nw, dAacc = lam + (long)nb * nw;
+        float* uT = buf, gT = uT + ld, dT = gT + ld, duT = dT + ld, ddT = duT + ld, sgT = ddT + ld;
+        float* aT = sgT + ld, a2T = aT + (long)nb * nw, lam = a2T + (long)nb * nw, dAacc = lam + (long)nb * nw;
         float* dVec = dAacc + (long)nb * nw, biasVec = dVec + (long)nb * w, dDacc = biasVec + (long)nb * w;
         float* dBiasAcc = dDacc + (long)nb * w, aBuf = dBiasAcc + (long)nb * w, hBuf = aBuf + (long)ch * nw;
         float* dBacc = hBuf + (long)(ch + 1) * nw, dCacc = dBacc + (long)ch * nw;
@@ -220,9 +220,12 @@ internal static unsafe class ScanKernels
             for (int cb = 0; cb < nb; cb++)
             {
                 int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
-                TransposeIn(p.Delta + dOff + (long)c0 * L, L, nc, w, dT + c0, dgp);
                 LoadChannelParams(p, k, c0, nc, w, aT + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w,
                     1f, a2T + (long)cb * nw);
+                TransposeDeltaIn<TS, TV>(p.Delta + dOff + (long)c0 * L, L, nc, w, dT + c0, dgp, biasVec + (long)cb * w,
+                    p.DeltaSoftplus ? DeltaMap.Softplus : DeltaMap.Bias);
+                TransposeDeltaIn<TS, TV>(p.Delta + dOff + (long)c0 * L, L, nc, w, sgT + c0, dgp, biasVec + (long)cb * w,
+                    p.DeltaSoftplus ? DeltaMap.SoftplusGrad : DeltaMap.One);
             }
             new Span<float>(lam, nb * nw).Clear();
             new Span<float>(dAacc, nb * nw).Clear();
@@ -240,7 +243,7 @@ internal static unsafe class ScanKernels
                 {
                     float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;
                     BackwardChunk<TS, TV>(p, cb * w, dgp, t0, len, path, bk, ck, hk,
-                        uT, gT, dT, duT, ddT, aT + (long)cb * nw, a2T + (long)cb * nw, lam + (long)cb * nw, dAacc + (long)cb * nw,
+                        uT, gT, dT, sgT, duT, ddT, aT + (long)cb * nw, a2T + (long)cb * nw, lam + (long)cb * nw, dAacc + (long)cb * nw,
                         dVec + (long)cb * w, biasVec + (long)cb * w, dDacc + (long)cb * w, dBiasAcc + (long)cb * w,
                         aBuf, hBuf, dBacc, dCacc);
                 }
@@ -280,21 +283,20 @@ internal static unsafe class ScanKernels
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardChunk<TS, TV>(in ScanParams p, int c0, int dgp, int t0, int len, long* path,
-        float* bk, float* ck, float* hStart, float* uT, float* gT, float* dT, float* duT, float* ddT,
+        float* bk, float* ck, float* hStart, float* uT, float* gT, float* dT, float* sgT, float* duT, float* ddT,
         float* aT, float* a2T, float* lam, float* dA, float* dVec, float* biasVec, float* dDacc, float* dBiasAcc,
         float* aBuf, float* hBuf, float* dBacc, float* dCacc)
         where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, N = p.N, nw = N * w;
-        TV bias = TS.Load(biasVec), dv0 = TS.Load(dVec);
+        TV dv0 = TS.Load(dVec);
         // Recompute a_t and h_t inside the chunk from the stored boundary state (hBuf[0] = h_{t0−1}).
         Buffer.MemoryCopy(hStart, hBuf, nw * 4L, nw * 4L);
         for (int i = 0; i < len; i++)
         {
             long pos = path == null ? t0 + i : path[t0 + i];
             long e = pos * dgp + c0;
-            TV raw = TS.Add(TS.Load(dT + e), bias);
-            TV dl = p.DeltaSoftplus ? TS.Softplus(raw) : raw;
+            TV dl = TS.Load(dT + e);
             TV du = TS.Mul(dl, TS.Load(uT + e));
             float* bt = bk + pos * N, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
             for (int n = 0; n < N; n++)
@@ -310,8 +312,7 @@ internal static unsafe class ScanKernels
         {
             long pos = path == null ? t0 + i : path[t0 + i];
             long e = pos * dgp + c0;
-            TV raw = TS.Add(TS.Load(dT + e), bias);
-            TV dl = p.DeltaSoftplus ? TS.Softplus(raw) : raw;
+            TV dl = TS.Load(dT + e);
             TV uv = TS.Load(uT + e), g = TS.Load(gT + e);
             TV dlu = TS.Mul(dl, uv);
             TV s = TS.Splat(0f), dds = TS.Splat(0f);
@@ -332,7 +333,7 @@ internal static unsafe class ScanKernels
             }
             TS.Store(duT + e, TS.Add(TS.Load(duT + e), TS.Fma(dv0, g, TS.Mul(dl, s))));
             TV ddl = TS.Fma(uv, s, dds);
-            TV draw = p.DeltaSoftplus ? TS.Mul(ddl, TS.SoftplusGrad(raw)) : ddl;
+            TV draw = TS.Mul(ddl, TS.Load(sgT + e));
             TS.Store(ddT + e, draw);
             dDv = TS.Fma(g, uv, dDv);
             dBiasV = TS.Add(dBiasV, draw);
@@ -381,6 +382,52 @@ internal static unsafe class ScanKernels
         }
     }
 
+    internal enum DeltaMap { Bias, Softplus, SoftplusGrad, One }
+
+    /// <summary>
+    /// <see cref="TransposeIn"/> for Δ, mapping each element on the way: x = Δ + bias, then x (Bias), softplus(x)
+    /// (Softplus), softplus'(x) (SoftplusGrad) or 1 (One). The map runs vectorised along the contiguous rows, so the
+    /// scan loops read δ directly and the softplus costs one vector op per W elements instead of one per step.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposeDeltaIn<TS, TV>(float* src, int L, int nc, int w, float* dst, int stride, float* biasVec, DeltaMap map)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int vw = TS.Width;
+        float* tmp = stackalloc float[Tile];
+        for (int t0 = 0; t0 < L; t0 += Tile)
+        {
+            int len = Math.Min(L - t0, Tile);
+            for (int j = 0; j < nc; j++)
+            {
+                float* row = src + (long)j * L + t0;
+                float bias = biasVec[j];
+                int i = 0;
+                for (; i + vw <= len; i += vw)
+                {
+                    TV x = TS.Add(TS.Load(row + i), TS.Splat(bias));
+                    TS.Store(tmp + i, map switch
+                    {
+                        DeltaMap.Softplus => TS.Softplus(x), DeltaMap.SoftplusGrad => TS.SoftplusGrad(x),
+                        DeltaMap.One => TS.Splat(1f), _ => x,
+                    });
+                }
+                for (; i < len; i++)
+                {
+                    float x = row[i] + bias;
+                    tmp[i] = map switch
+                    {
+                        DeltaMap.Softplus => SimdScalar.Softplus(x), DeltaMap.SoftplusGrad => SimdScalar.SoftplusGrad(x),
+                        DeltaMap.One => 1f, _ => x,
+                    };
+                }
+                for (i = 0; i < len; i++) dst[(long)(t0 + i) * stride + j] = tmp[i];
+            }
+            for (int j = nc; j < w; j++)
+                for (int t = t0; t < t0 + len; t++) dst[(long)t * stride + j] = 0f;
+        }
+    }
+
     /// <summary>Inverse of <see cref="TransposeIn"/> for the first nc lanes, tiled the same way.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposeOut(float* src, int L, int nc, int w, float* dst, bool accumulate, int stride = 0)
@@ -408,19 +455,33 @@ internal static unsafe class ScanKernels
         int next = -1;
         void Worker()
         {
-            float* buf = (float*)NativeMemory.AlignedAlloc((nuint)(workFloats * 4 + 64), 64);
-            try
-            {
-                int i;
-                while ((i = Interlocked.Increment(ref next)) < count) body(i, (IntPtr)buf);
-            }
-            finally { NativeMemory.AlignedFree(buf); }
+            float* buf = ScratchBuffer(workFloats);
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count) body(i, (IntPtr)buf);
         }
         if (workers <= 1) { Worker(); return; }
         var threads = new Task[workers - 1];
         for (int i = 0; i < threads.Length; i++) threads[i] = Task.Run(Worker);
         Worker();
         Task.WaitAll(threads);
+    }
+
+    [ThreadStatic] private static IntPtr _scratch;
+    [ThreadStatic] private static long _scratchFloats;
+
+    /// <summary>
+    /// The calling thread's scratch buffer, grown on demand and kept: fresh pages on every call cost ~10 % of a
+    /// forward pass in page faults. At most the largest request per thread stays allocated (≈ 6·L·d floats).
+    /// </summary>
+    private static float* ScratchBuffer(long floats)
+    {
+        if (_scratchFloats < floats)
+        {
+            if (_scratch != IntPtr.Zero) NativeMemory.AlignedFree((void*)_scratch);
+            _scratch = (IntPtr)NativeMemory.AlignedAlloc((nuint)(floats * 4 + 64), 64);
+            _scratchFloats = floats;
+        }
+        return (float*)_scratch;
     }
 
     private delegate void TaskBody(int task, float* buf);
