@@ -36,6 +36,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace MambaAD.Ssm;
 
@@ -369,6 +370,21 @@ internal static unsafe class ScanKernels
     private static void TransposeIn(float* src, int L, int nc, int w, float* dst, int stride = 0)
     {
         if (stride == 0) stride = w;
+        if (w == 16 && Avx2.IsSupported && Vector512.IsHardwareAccelerated && (long)L * 15 < int.MaxValue)
+        {
+            // Two 8-lane gathers per step read the 16 rows at t (lanes ≥ nc re-read row 0 and are zeroed).
+            var idx = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            var keep = Vector512.LessThan(idx, Vector512.Create(nc));
+            idx = Vector512.ConditionalSelect(keep, idx * L, Vector512<int>.Zero);
+            var keepF = keep.AsSingle();
+            Vector256<int> lo = idx.GetLower(), hi = idx.GetUpper();
+            for (int t = 0; t < L; t++)
+            {
+                var v = Vector512.Create(Avx2.GatherVector256(src + t, lo, 4), Avx2.GatherVector256(src + t, hi, 4));
+                (v & keepF).Store(dst + (long)t * stride);
+            }
+            return;
+        }
         for (int t0 = 0; t0 < L; t0 += Tile)
         {
             int t1 = Math.Min(L, t0 + Tile);
@@ -385,46 +401,30 @@ internal static unsafe class ScanKernels
     internal enum DeltaMap { Bias, Softplus, SoftplusGrad, One }
 
     /// <summary>
-    /// <see cref="TransposeIn"/> for Δ, mapping each element on the way: x = Δ + bias, then x (Bias), softplus(x)
-    /// (Softplus), softplus'(x) (SoftplusGrad) or 1 (One). The map runs vectorised along the contiguous rows, so the
-    /// scan loops read δ directly and the softplus costs one vector op per W elements instead of one per step.
+    /// <see cref="TransposeIn"/> for Δ, then a vectorised in-place map over the (L, W) buffer with x = Δ + bias (bias
+    /// per lane): x (Bias), softplus(x) (Softplus), softplus'(x) (SoftplusGrad) or 1 (One). The scan loops then read
+    /// δ directly: one softplus per W elements, outside the recurrence.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposeDeltaIn<TS, TV>(float* src, int L, int nc, int w, float* dst, int stride, float* biasVec, DeltaMap map)
         where TS : ISimd<TV> where TV : struct
     {
-        int vw = TS.Width;
-        float* tmp = stackalloc float[Tile];
-        for (int t0 = 0; t0 < L; t0 += Tile)
+        TransposeIn(src, L, nc, w, dst, stride);
+        TV bias = TS.Load(biasVec);
+        TV pad = TS.Load(biasVec);   // lanes ≥ nc must stay 0: mask them with a 1/0 vector
+        float* m = stackalloc float[w];
+        for (int j = 0; j < w; j++) m[j] = j < nc ? 1f : 0f;
+        TV mask = TS.Load(m);
+        for (int t = 0; t < L; t++)
         {
-            int len = Math.Min(L - t0, Tile);
-            for (int j = 0; j < nc; j++)
+            float* p = dst + (long)t * stride;
+            TV x = TS.Add(TS.Load(p), bias);
+            TV r = map switch
             {
-                float* row = src + (long)j * L + t0;
-                float bias = biasVec[j];
-                int i = 0;
-                for (; i + vw <= len; i += vw)
-                {
-                    TV x = TS.Add(TS.Load(row + i), TS.Splat(bias));
-                    TS.Store(tmp + i, map switch
-                    {
-                        DeltaMap.Softplus => TS.Softplus(x), DeltaMap.SoftplusGrad => TS.SoftplusGrad(x),
-                        DeltaMap.One => TS.Splat(1f), _ => x,
-                    });
-                }
-                for (; i < len; i++)
-                {
-                    float x = row[i] + bias;
-                    tmp[i] = map switch
-                    {
-                        DeltaMap.Softplus => SimdScalar.Softplus(x), DeltaMap.SoftplusGrad => SimdScalar.SoftplusGrad(x),
-                        DeltaMap.One => 1f, _ => x,
-                    };
-                }
-                for (i = 0; i < len; i++) dst[(long)(t0 + i) * stride + j] = tmp[i];
-            }
-            for (int j = nc; j < w; j++)
-                for (int t = t0; t < t0 + len; t++) dst[(long)t * stride + j] = 0f;
+                DeltaMap.Softplus => TS.Softplus(x), DeltaMap.SoftplusGrad => TS.SoftplusGrad(x),
+                DeltaMap.One => TS.Splat(1f), _ => x,
+            };
+            TS.Store(p, TS.Mul(r, mask));
         }
     }
 
@@ -433,6 +433,29 @@ internal static unsafe class ScanKernels
     private static void TransposeOut(float* src, int L, int nc, int w, float* dst, bool accumulate, int stride = 0)
     {
         if (stride == 0) stride = w;
+        if (!accumulate && w == 16 && Avx2.IsSupported && Vector512.IsHardwareAccelerated && stride * 15L < int.MaxValue)
+        {
+            // Output row j, steps t…t+15 = src[(t+i)·stride + j]: two 8-lane gathers within one L1-resident tile.
+            var idx = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) * stride;
+            Vector256<int> lo = idx.GetLower(), hi = idx.GetUpper();
+            int tv = L & ~15;
+            for (int t0 = 0; t0 < tv; t0 += Tile)
+            {
+                int t1 = Math.Min(tv, t0 + Tile);
+                for (int j = 0; j < nc; j++)
+                {
+                    float* row = dst + (long)j * L;
+                    for (int t = t0; t < t1; t += 16)
+                    {
+                        float* b = src + (long)t * stride + j;
+                        Vector512.Create(Avx2.GatherVector256(b, lo, 4), Avx2.GatherVector256(b, hi, 4)).Store(row + t);
+                    }
+                }
+            }
+            for (int j = 0; j < nc; j++)
+                for (int t = tv; t < L; t++) dst[(long)j * L + t] = src[(long)t * stride + j];
+            return;
+        }
         for (int t0 = 0; t0 < L; t0 += Tile)
         {
             int t1 = Math.Min(L, t0 + Tile);
