@@ -7,7 +7,7 @@ namespace MambaAD.Bench;
 
 /// <summary>
 /// Stopwatch harness for the selective-scan kernel: <c>dotnet run -c Release --project bench/MambaAD.Bench -- scan
-/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--what fwd,bwd,fused,gather,reference]</c>.
+/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--what fwd,overstates,fused,gather,bwd,reference]</c>.
 /// Reports ns per (batch, direction, channel, time) step, the median of the repetitions after one warm-up.
 /// Stage 3 is the 64×64 stage (d_inner 128, L 4096), stage 2 the 32×32 one (d_inner 256, L 1024); K = 8, N = 16.
 /// </summary>
@@ -19,7 +19,7 @@ internal static class ScanBench
         var stages = Opt(args, "--stage", "3,2").Split(',').Select(int.Parse).ToArray();
         int width = int.Parse(Opt(args, "--width", ScanKernels.HardwareWidth.ToString()));
         int reps = int.Parse(Opt(args, "--reps", "5"));
-        var what = Opt(args, "--what", "fwd,bwd,fused,gather").Split(',').ToHashSet();
+        var what = Opt(args, "--what", "fwd,overstates,fused,gather,bwd").Split(',').ToHashSet();
         if (Opt(args, "--threads", "") is { Length: > 0 } th) torch.set_num_threads(int.Parse(th));
         var kernel = new SelectiveScanCpu(width);
         Console.WriteLine($"selective scan, width {width}, {ScanKernels.Threads} threads (torch {torch.get_num_threads()}, " +
@@ -45,6 +45,12 @@ internal static class ScanBench
                 {
                     using var _ = no_grad();
                     kernel.Scan(x[0], x[1], x[2], x[3], x[4], x[5], x[6]).Dispose();
+                }));
+            if (what.Contains("overstates"))
+                Report("Scan fwd, SIMD over N (variant)", Time(reps, () =>
+                {
+                    using var _ = no_grad();
+                    ScanOp.ForwardOverStates(x[0], x[1], x[2], x[3], x[4], x[5], x[6]).Dispose();
                 }));
             if (what.Contains("fused"))
                 Report("ScanAndMerge fused fwd", Time(reps, () =>

@@ -175,6 +175,53 @@ internal static unsafe class ScanKernels
         if (p.SharedU) TransposeOut(yT, L, nc, w, yBase + (long)c0 * L, accumulate: false);
     }
 
+    /// <summary>
+    /// The alternative layout, kept for the benchmark that chose the one above: SIMD over the N = 16 states of one
+    /// channel (one Vector512 per state vector), channels one after another, no transposes; y_t needs a horizontal
+    /// sum per step. Plain Scan (no paths), N = 16, forward only, AVX-512 only.
+    /// </summary>
+    internal static void ForwardOverStates(ScanParams p)
+    {
+        if (p.N != 16 || p.Paths != null || p.SharedU || !Vector512.IsHardwareAccelerated)
+            throw new NotSupportedException("the over-states variant takes plain Scan with N = 16 on AVX-512 only");
+        int blk = 16, nb = Blocks(p.Dg, blk);
+        ParallelTasks(p.Bt * p.K * nb, p.L, (task, buf) =>
+        {
+            int cb = task % nb, rest = task / nb, k = rest % p.K, b = rest / p.K;
+            ForwardOverStatesTask(p, b, k, cb * blk, Math.Min(blk, p.Dg - cb * blk), buf);
+        });
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ForwardOverStatesTask(in ScanParams p, int b, int k, int c0, int nc, float* dl)
+    {
+        int L = p.L;
+        float* bk = p.BT + ((long)b * p.K + k) * L * 16, ck = p.CT + ((long)b * p.K + k) * L * 16;
+        for (int j = 0; j < nc; j++)
+        {
+            long ch = (long)k * p.Dg + c0 + j;
+            float* u = p.U + ((long)b * p.K * p.Dg + ch) * L, d = p.Delta + ((long)b * p.K * p.Dg + ch) * L;
+            float* y = p.Y + ((long)b * p.K * p.Dg + ch) * L;
+            float bias = p.Bias[ch], dskip = p.D[ch];
+            int t = 0;
+            for (; t + 16 <= L; t += 16)
+            {
+                var x = Vector512.Load(d + t) + Vector512.Create(bias);
+                (p.DeltaSoftplus ? Simd512.Softplus(x) : x).Store(dl + t);
+            }
+            for (; t < L; t++) dl[t] = p.DeltaSoftplus ? SimdScalar.Softplus(d[t] + bias) : d[t] + bias;
+            var a2 = Vector512.Load(p.A + ch * 16) * Vector512.Create(FastExp.Log2E);
+            var h = Vector512<float>.Zero;
+            for (t = 0; t < L; t++)
+            {
+                float dt = dl[t], ut = u[t];
+                var a = FastExp.Exp2NonPositive(a2 * Vector512.Create(dt));
+                h = Vector512.FusedMultiplyAdd(a, h, Vector512.Load(bk + (long)t * 16) * Vector512.Create(dt * ut));
+                y[t] = Vector512.Sum(h * Vector512.Load(ck + (long)t * 16)) + dskip * ut;
+            }
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------ backward
 
     private static void BackwardAll<TS, TV>(ScanParams p) where TS : ISimd<TV> where TV : struct

@@ -235,6 +235,19 @@ public class SelectiveScanTests
         ScanCompare.Close(byGather, fused, 1e-6, 1e-6, "fused vs gather");
     }
 
+    [Fact]
+    public void OverStatesVariantMatchesKernel()
+    {
+        // The benchmark's SIMD-over-N variant must compute the same scan, or its timing means nothing.
+        if (!System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) return;
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var x = Inputs(2, 4, 20, 16, 67, merge: false);
+        var expected = SelectiveScanReference.Instance.Scan(x[0].to(float64), x[1].to(float64), x[2].to(float64),
+            x[3].to(float64), x[4].to(float64), x[5].to(float64), x[6].to(float64));
+        ScanCompare.Close(expected, ScanOp.ForwardOverStates(x[0], x[1], x[2], x[3], x[4], x[5], x[6]), RtolY, AtolY, "over-states");
+    }
+
     [GoldenTheory]
     [InlineData("kernel16")]
     [InlineData("kernel8")]
