@@ -7,7 +7,7 @@ namespace MambaAD.Bench;
 
 /// <summary>
 /// Stopwatch harness for the selective-scan kernel: <c>dotnet run -c Release --project bench/MambaAD.Bench -- scan
-/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--what fwd,overstates,fused,gather,bwd,reference]</c>.
+/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--what fwd,overstates,fused,gather,bwd,reference | mem]</c>.
 /// Reports ns per (batch, direction, channel, time) step, the median of the repetitions after one warm-up.
 /// Stage 3 is the 64×64 stage (d_inner 128, L 4096), stage 2 the 32×32 one (d_inner 256, L 1024); K = 8, N = 16.
 /// </summary>
@@ -33,6 +33,27 @@ internal static class ScanBench
             const int k = 8, n = 16;
             double steps = (double)bt * k * d * l;
             using var scope = NewDisposeScope();
+            if (what.Contains("mem"))
+            {
+                // Memory of one fused forward + backward alone (run it in its own process): the inputs, then the
+                // high-water mark. Chunk states are Bt·K·d·N·⌈L/64⌉ floats.
+                var xs = Inputs(bt, k, d, n, l, merge: true).Select(t => t.requires_grad_(true)).ToArray();
+                var gp = new Generator(1);
+                var pp = stack(Enumerable.Range(0, k).Select(_ => randperm(l, generator: gp)).ToArray());
+                double before = RssMb();
+                double inputsMb = xs.Sum(t => t.numel() * 4.0) / (1 << 20);
+                using (var inner = NewDisposeScope())
+                {
+                    var y = kernel.ScanAndMerge(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], xs[6], pp);
+                    double afterFwd = RssMb();
+                    y.backward([ones_like(y)]);
+                    Console.WriteLine($"memory Bt {bt} d {d} L {l}: inputs {inputsMb:F0} MB; RSS before {before:F0} MB, after forward " +
+                                      $"{afterFwd:F0} MB, peak (VmHWM) after backward {PeakRssMb():F0} MB; chunk states " +
+                                      $"{(double)bt * k * d * n * ((l + 63) / 64) * 4 / (1 << 20):F0} MB; a full state history would be " +
+                                      $"{(double)bt * k * d * n * l * 4 / (1 << 20):F0} MB");
+                }
+                continue;
+            }
             var x = Inputs(bt, k, d, n, l, merge: false);
             var xm = Inputs(bt, k, d, n, l, merge: true);
             var gen = new Generator(1);
@@ -143,6 +164,13 @@ internal static class ScanBench
     internal static double LastCpuMs;
 
     private static double Median(List<double> xs) { xs.Sort(); return xs[xs.Count / 2]; }
+
+    internal static double RssMb()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmRSS:")) return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        return double.NaN;
+    }
 
     internal static double PeakRssMb()
     {
