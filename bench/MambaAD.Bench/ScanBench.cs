@@ -98,26 +98,34 @@ internal static class ScanBench
                     var src = fused ? xm : x;
                     var leaves = src.Select(t => t.detach().requires_grad_(true)).ToArray();
                     double fwdMs = 0, bwdMs = 0;
-                    var fw = new List<double>(); var bw = new List<double>();
+                    var fw = new List<double>(); var bw = new List<double>(); var fc = new List<double>(); var bc = new List<double>();
+                    var proc = Process.GetCurrentProcess();
                     for (int r = 0; r <= reps; r++)
                     {
                         using var inner = NewDisposeScope();
+                        proc.Refresh(); var c0 = proc.TotalProcessorTime;
                         var sw = Stopwatch.StartNew();
                         var y = fused ? kernel.ScanAndMerge(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6], paths)
                                       : kernel.Scan(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6]);
                         double f = sw.Elapsed.TotalMilliseconds;
+                        proc.Refresh(); var c1 = proc.TotalProcessorTime;
                         var g = ones_like(y);
                         sw.Restart();
                         y.backward([g]);
                         double b = sw.Elapsed.TotalMilliseconds;
+                        proc.Refresh(); var c2 = proc.TotalProcessorTime;
+                        if (r > 0) { fc.Add((c1 - c0).TotalMilliseconds); bc.Add((c2 - c1).TotalMilliseconds); }
                         foreach (var t in leaves) { t.grad?.Dispose(); t.grad = null; }
                         if (r > 0) { fw.Add(f); bw.Add(b); }
                     }
                     fwdMs = Median(fw); bwdMs = Median(bw);
-                    LastCpuMs = double.NaN;
+                    double fCpu = Median(fc), bCpu = Median(bc);
                     string tag = fused ? "ScanAndMerge" : "Scan";
+                    LastCpuMs = fCpu;
                     Report($"{tag} fwd (saving chunk states)", fwdMs);
+                    LastCpuMs = bCpu;
                     Report($"{tag} bwd", bwdMs);
+                    LastCpuMs = fCpu + bCpu;
                     Report($"{tag} fwd+bwd", fwdMs + bwdMs);
                 }
                 Console.WriteLine($"{"",-34} peak RSS so far {PeakRssMb():F0} MB");

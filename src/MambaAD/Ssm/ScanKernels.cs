@@ -25,8 +25,9 @@
 // rows: no races, deterministic. Without paths (Scan), p = t and tasks are (batch, direction, channel block).
 //
 // Backward memory: forward stores h only at chunk boundaries (every Chunk steps): (Bt, K, blocks, L/Chunk, N, W).
-// Backward walks chunks in reverse; for each chunk and channel block it recomputes a_t and h_t into a small
-// per-task buffer, then runs the adjoint. dB and dC need sums over all channels of a direction: they accumulate
+// Backward walks chunks in reverse; per chunk it recomputes the states of each channel block once to get
+// checkpoints every SubChunk = 8 steps, then walks the sub-chunks in reverse, recomputing a_t and h_t of 8 steps into
+// an L1-sized buffer and running the adjoint. dB and dC need sums over all channels of a direction: they accumulate
 // per lane over the blocks of a chunk and are reduced horizontally once per chunk. Backward tasks are (batch) with
 // paths (u is shared by the K directions, so du accumulates over k) and (batch, direction) without; dA, dD, dbias
 // are written per batch and summed by the caller (deterministic).
@@ -63,6 +64,13 @@ internal unsafe struct ScanParams
 internal static unsafe class ScanKernels
 {
     public const int DefaultChunk = 64;
+
+    /// <summary>
+    /// Backward recomputes a chunk in sub-chunks of this many steps, so that a_t, h_t and the per-lane dB/dC
+    /// accumulators of one sub-chunk (4·Sub·N·W floats = 32 KB at W = 16) stay in L1; whole 64-step chunks (256 KB)
+    /// made the adjoint bound by L1↔L2 line traffic.
+    /// </summary>
+    public const int SubChunk = 8;
 
     /// <summary>The widest vector the hardware accelerates: 16 (AVX-512), 8 (AVX2) or 1 (scalar fallback).</summary>
     public static int HardwareWidth => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
@@ -230,7 +238,9 @@ internal static unsafe class ScanKernels
         int kTasks = p.SharedU ? 1 : p.K;
         int tasks = p.Bt * kTasks;
         // uT, gT, dT, duT, ddT: (L, dgp); per block: A, λ carry, dA (N·W each), D, bias, dD, dbias (W each); per chunk: a, h (ch+1), dB, dC.
-        long work = 6L * p.L * dgp + (long)nb * (4L * N * w + 4L * w) + (long)ch * N * w * 4 + (long)N * w;
+        int sub = SubChunk, nsub = (ch + sub - 1) / sub;
+        long work = 6L * p.L * dgp + (long)nb * (4L * N * w + 4L * w) + (long)sub * N * w * 4 + (long)N * w
+                    + (long)nb * nsub * N * w + 6L * ch * dgp + 2L * ch * N;
         ParallelTasks(tasks, work, (task, buf) =>
         {
             int kt = task % kTasks, b = task / kTasks;
@@ -248,8 +258,14 @@ internal static unsafe class ScanKernels
         float* uT = buf, gT = uT + ld, dT = gT + ld, duT = dT + ld, ddT = duT + ld, sgT = ddT + ld;
         float* aT = sgT + ld, a2T = aT + (long)nb * nw, lam = a2T + (long)nb * nw, dAacc = lam + (long)nb * nw;
         float* dVec = dAacc + (long)nb * nw, biasVec = dVec + (long)nb * w, dDacc = biasVec + (long)nb * w;
-        float* dBiasAcc = dDacc + (long)nb * w, aBuf = dBiasAcc + (long)nb * w, hBuf = aBuf + (long)ch * nw;
-        float* dBacc = hBuf + (long)(ch + 1) * nw, dCacc = dBacc + (long)ch * nw;
+        float* dBiasAcc = dDacc + (long)nb * w, aBuf = dBiasAcc + (long)nb * w, hBuf = aBuf + (long)SubChunk * nw;
+        int sub = SubChunk, nsub = (ch + sub - 1) / sub;
+        float* dBacc = hBuf + (long)(sub + 1) * nw, dCacc = dBacc + (long)sub * nw, subH = dCacc + (long)sub * nw;
+        // With paths, a chunk's rows are gathered into scan order first (their pixels are scattered over the whole
+        // (L, d) buffers, which do not fit in L2), and du / dΔ are scattered back after the chunk.
+        long lc = (long)ch * dgp;
+        float* uL = subH + (long)nb * nsub * nw, gL = uL + lc, dL = gL + lc, sgL = dL + lc, duL = sgL + lc, ddL = duL + lc;
+        float* bL = ddL + lc, cL = bL + (long)ch * N;
         long uOff = b * p.USize;
         for (int k = k0; k < k1; k++)
         {
@@ -285,24 +301,65 @@ internal static unsafe class ScanKernels
             for (int c = p.NChunks - 1; c >= 0; c--)
             {
                 int t0 = c * ch, len = Math.Min(ch, L - t0);
-                new Span<float>(dBacc, len * nw).Clear();
-                new Span<float>(dCacc, len * nw).Clear();
+                // Chunk-local views: the (L, d) buffers themselves without paths, gathered copies with them.
+                float* cu = uT, cg = gT, cd = dT, csg = sgT, cdu = duT, cdd = ddT, cbk = bk, cck = ck;
+                int tb = t0;
+                if (path != null)
+                {
+                    long rowBytes = dgp * 4L;
+                    for (int i = 0; i < len; i++)
+                    {
+                        long pos = path[t0 + i], src = pos * dgp, dst = (long)i * dgp;
+                        Buffer.MemoryCopy(uT + src, uL + dst, rowBytes, rowBytes);
+                        Buffer.MemoryCopy(gT + src, gL + dst, rowBytes, rowBytes);
+                        Buffer.MemoryCopy(dT + src, dL + dst, rowBytes, rowBytes);
+                        Buffer.MemoryCopy(sgT + src, sgL + dst, rowBytes, rowBytes);
+                        Buffer.MemoryCopy(bk + pos * N, bL + (long)i * N, N * 4L, N * 4L);
+                        Buffer.MemoryCopy(ck + pos * N, cL + (long)i * N, N * 4L, N * 4L);
+                    }
+                    new Span<float>(duL, checked(len * dgp)).Clear();
+                    cu = uL; cg = gL; cd = dL; csg = sgL; cdu = duL; cdd = ddL; cbk = bL; cck = cL; tb = 0;
+                }
+                // Sub-chunk starting states of every block, from the stored chunk state (one forward recompute).
                 for (int cb = 0; cb < nb; cb++)
                 {
                     float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;
-                    BackwardChunk<TS, TV>(p, cb * w, dgp, t0, len, path, bk, ck, hk,
-                        uT, gT, dT, sgT, duT, ddT, aT + (long)cb * nw, a2T + (long)cb * nw, lam + (long)cb * nw, dAacc + (long)cb * nw,
-                        dVec + (long)cb * w, biasVec + (long)cb * w, dDacc + (long)cb * w, dBiasAcc + (long)cb * w,
-                        aBuf, hBuf, dBacc, dCacc);
+                    SubCheckpoints<TS, TV>(p, cb * w, dgp, tb, len, sub, null, cbk, hk, cu, cd, a2T + (long)cb * nw,
+                        subH + (long)cb * nsub * nw, hBuf);
                 }
-                // dB, dC: one horizontal reduction per (step, state) for all blocks of the chunk.
-                for (int i = 0; i < len; i++)
+                for (int sc = (len + sub - 1) / sub - 1; sc >= 0; sc--)
                 {
-                    long pos = path == null ? t0 + i : path[t0 + i];
-                    for (int n = 0; n < N; n++)
+                    int s0 = t0 + sc * sub, slen = Math.Min(sub, t0 + len - s0);
+                    new Span<float>(dBacc, slen * nw).Clear();
+                    new Span<float>(dCacc, slen * nw).Clear();
+                    for (int cb = 0; cb < nb; cb++)
                     {
-                        dbk[pos * N + n] = TS.Sum(TS.Load(dBacc + (long)i * nw + n * w));
-                        dck[pos * N + n] = TS.Sum(TS.Load(dCacc + (long)i * nw + n * w));
+                        BackwardChunk<TS, TV>(p, cb * w, dgp, s0 - t0 + tb, slen, null, cbk, cck, subH + ((long)cb * nsub + sc) * nw,
+                            cu, cg, cd, csg, cdu, cdd, aT + (long)cb * nw, a2T + (long)cb * nw, lam + (long)cb * nw,
+                            dAacc + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w, dDacc + (long)cb * w,
+                            dBiasAcc + (long)cb * w, aBuf, hBuf, dBacc, dCacc);
+                    }
+                    // dB, dC: one horizontal reduction per (step, state) for all blocks of the sub-chunk.
+                    for (int i = 0; i < slen; i++)
+                    {
+                        long pos = path == null ? s0 + i : path[s0 + i];
+                        for (int n = 0; n < N; n++)
+                        {
+                            dbk[pos * N + n] = TS.Sum(TS.Load(dBacc + (long)i * nw + n * w));
+                            dck[pos * N + n] = TS.Sum(TS.Load(dCacc + (long)i * nw + n * w));
+                        }
+                    }
+                }
+                if (path != null)
+                {
+                    for (int i = 0; i < len; i++)
+                    {
+                        long dst = path[t0 + i] * dgp, src = (long)i * dgp;
+                        for (int j = 0; j < dgp; j += w)
+                        {
+                            TS.Store(duT + dst + j, TS.Add(TS.Load(duT + dst + j), TS.Load(duL + src + j)));
+                            TS.Store(ddT + dst + j, TS.Load(ddL + src + j));
+                        }
                     }
                 }
             }
@@ -325,6 +382,30 @@ internal static unsafe class ScanKernels
                     int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
                     TransposeOut(duT + c0, L, nc, w, p.dU + uk + (long)c0 * L, accumulate: false, dgp);
                 }
+            }
+        }
+    }
+
+    /// <summary>Recomputes h over one chunk of one block from its stored start state, keeping h at every sub-chunk start.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SubCheckpoints<TS, TV>(in ScanParams p, int c0, int dgp, int t0, int len, int sub, long* path,
+        float* bk, float* hStart, float* uT, float* dT, float* a2T, float* subH, float* h)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, N = p.N, nw = N * w;
+        Buffer.MemoryCopy(hStart, h, nw * 4L, nw * 4L);
+        for (int i = 0; i < len; i++)
+        {
+            if (i % sub == 0) Buffer.MemoryCopy(h, subH + (long)(i / sub) * nw, nw * 4L, nw * 4L);
+            long pos = path == null ? t0 + i : path[t0 + i];
+            long e = pos * dgp + c0;
+            TV dl = TS.Load(dT + e);
+            TV du = TS.Mul(dl, TS.Load(uT + e));
+            float* bt = bk + pos * N;
+            for (int n = 0; n < N; n++)
+            {
+                TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + n * w)));
+                TS.Store(h + n * w, TS.Fma(a, TS.Load(h + n * w), TS.Mul(du, TS.Splat(bt[n]))));
             }
         }
     }
