@@ -7,7 +7,7 @@ namespace MambaAD.Bench;
 
 /// <summary>
 /// Stopwatch harness for the selective-scan kernel: <c>dotnet run -c Release --project bench/MambaAD.Bench -- scan
-/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--what fwd,overstates,fused,gather,bwd,reference | mem]</c>.
+/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--what fwd,overstates,fused,gather,bwd,reference | mem]</c>.
 /// Reports ns per (batch, direction, channel, time) step, the median of the repetitions after one warm-up.
 /// Stage 3 is the 64×64 stage (d_inner 128, L 4096), stage 2 the 32×32 one (d_inner 256, L 1024); K = 8, N = 16.
 /// </summary>
@@ -21,6 +21,15 @@ internal static class ScanBench
         int reps = int.Parse(Opt(args, "--reps", "5"));
         var what = Opt(args, "--what", "fwd,overstates,fused,gather,bwd").Split(',').ToHashSet();
         if (Opt(args, "--threads", "") is { Length: > 0 } th) torch.set_num_threads(int.Parse(th));
+        if (args.Contains("--keep-heap"))
+        {
+            // glibc returns large blocks (≥ 32 MB after its dynamic threshold) to the OS on free, so every big tensor
+            // is page-faulted and zeroed again; keeping them in the heap removes that (process-wide policy: the
+            // application's choice, not the library's).
+            Mallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 30);
+            Mallopt(-1 /* M_TRIM_THRESHOLD */, int.MaxValue);
+            Console.WriteLine("glibc heap: mmap threshold 1 GB, no trim");
+        }
         var kernel = new SelectiveScanCpu(width);
         Console.WriteLine($"selective scan, width {width}, {ScanKernels.Threads} threads (torch {torch.get_num_threads()}, " +
                           $"{Environment.ProcessorCount} cores), median of {reps} after 1 warm-up");
@@ -186,6 +195,9 @@ internal static class ScanBench
             if (line.StartsWith("VmHWM:")) return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
         return double.NaN;
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mallopt")]
+    private static extern int Mallopt(int param, int value);
 
     private static string Opt(string[] args, string name, string dflt)
     {
