@@ -14,9 +14,11 @@ namespace MambaAD.Tests.Ssm;
 [Collection("SelectiveScan")]
 public class SelectiveScanTests
 {
-    // float32 kernel vs float64 reference: |Δ| ≤ atol + rtol·|ref|. The observed worst cases on the shapes below are
-    // ~10× smaller; the gradients that sum over L and channels (dA, dB, dC, dD, dbias) and ddelta (a difference of
-    // products) get the looser pair, as mamba's test loosens ddelta.
+    // float32 kernel vs float64 reference: |Δ| ≤ atol + rtol·|ref|. Observed (2026-11-29): every gradient passes at
+    // a tenth of these; y errs by up to 8e-6 abs on the random cases and 2.0e-4 abs (5.7e-5 rel, value 3.46) on the
+    // golden case, whose δ reaches 25 (the float32 torch reference stays within 3.6e-5 there). The gradients that sum
+    // over L and channels (dA, dB, dC, dD, dbias) and ddelta (a difference of products) get the looser pair, as
+    // mamba's test loosens ddelta.
     private const double RtolY = 1e-4, AtolY = 1e-5;
     private const double RtolGrad = 1e-3, AtolGrad = 1e-4;
     private const double RtolSum = 2e-3, AtolSum = 5e-4;
