@@ -1,9 +1,11 @@
 using BenchmarkDotNet.Running;
 using MambaAD.Bench;
 
-// Simple harnesses first (plain Stopwatch, median of runs); anything else goes to BenchmarkDotNet's switcher.
+// Simple harnesses first (plain Stopwatch, median of runs), one line per sub-command; anything else goes to
+// BenchmarkDotNet's switcher. The whole model is measured by `mambaad bench`.
 return args.FirstOrDefault() switch
 {
+    "scan" => ScanBench.Run(args[1..]),
     "eval" => EvalBench.Run(args[1..]),
     "synth-maps" => EvalBench.SynthMaps(args[1..]),
     _ => Run(args),

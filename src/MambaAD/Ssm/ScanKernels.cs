@@ -17,17 +17,24 @@
 // shared by the channels of a direction, so they are scalar broadcasts, y_t for W channels is a plain vector (no
 // horizontal sum per step), and the N states of W channels sit in N vectors. u, δ, g are (…, channel, L) in memory,
 // so each task first transposes its W-channel block into a (L, W) buffer (one pass, cheap next to N exps per
-// element). B and C arrive transposed to (…, L, N) so a step reads N consecutive floats.
+// element; two 8-lane gathers per step at AVX-512 width). B and C arrive transposed to (…, L, N) so a step reads N
+// consecutive floats. Δ gets its bias and softplus in that pass, vectorised over the (L, W) buffer, so the recurrence
+// reads δ directly. exp(δA) is computed as 2^(δ·A·log2 e) with vrndscaleps/vscalefps and a degree-6 polynomial.
+// Measured (bench -- scan --what fwd,overstates, 64×64 stage, batch 8/16): SIMD over channels 8.5–10 CPU-ns per
+// step, SIMD over the 16 states of one channel (ForwardOverStates, kept for that comparison) 14–16 CPU-ns per step.
 //
 // Direction paths (ScanAndMerge): step t of direction k reads pixel p = π_k[t] of u, Δ, B_k, C_k and adds its
 // output into pixel p of one shared (Bt, Dg, L) output; the gather and the scatter-sum of §8.2–8.3 cost nothing
-// beyond an indexed load. Forward tasks are (batch, channel block) and loop over all K, so each task owns its output
-// rows: no races, deterministic. Without paths (Scan), p = t and tasks are (batch, direction, channel block).
+// beyond an indexed load (measured: fused 7–10 CPU-ns per step against 42–47 for gather → Scan → scatter-add).
+// Forward tasks are (batch, channel block) and loop over all K, so each task owns its output rows: no races,
+// deterministic. Without paths (Scan), p = t and tasks are (batch, direction, channel block).
 //
 // Backward memory: forward stores h only at chunk boundaries (every Chunk steps): (Bt, K, blocks, L/Chunk, N, W).
-// Backward walks chunks in reverse; for each chunk and channel block it recomputes a_t and h_t into a small
-// per-task buffer, then runs the adjoint. dB and dC need sums over all channels of a direction: they accumulate
-// per lane over the blocks of a chunk and are reduced horizontally once per chunk. Backward tasks are (batch) with
+// Backward walks chunks in reverse; per chunk it recomputes the states of each channel block once to get
+// checkpoints every SubChunk = 8 steps, then walks the sub-chunks in reverse, recomputing a_t and h_t of 8 steps into
+// an L1-sized buffer and running the adjoint. dB and dC need sums over all channels of a direction: they accumulate
+// per lane over the blocks of a sub-chunk and are reduced horizontally once per sub-chunk. With paths, a chunk's rows
+// are first gathered into scan order (pixels are scattered over buffers larger than L2) and scattered back after. Backward tasks are (batch) with
 // paths (u is shared by the K directions, so du accumulates over k) and (batch, direction) without; dA, dD, dbias
 // are written per batch and summed by the caller (deterministic).
 //
@@ -36,6 +43,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace MambaAD.Ssm;
 
@@ -62,6 +70,13 @@ internal unsafe struct ScanParams
 internal static unsafe class ScanKernels
 {
     public const int DefaultChunk = 64;
+
+    /// <summary>
+    /// Backward recomputes a chunk in sub-chunks of this many steps, so that a_t, h_t and the per-lane dB/dC
+    /// accumulators of one sub-chunk (4·Sub·N·W floats = 32 KB at W = 16) stay in L1; whole 64-step chunks (256 KB)
+    /// made the adjoint bound by L1↔L2 line traffic.
+    /// </summary>
+    public const int SubChunk = 8;
 
     /// <summary>The widest vector the hardware accelerates: 16 (AVX-512), 8 (AVX2) or 1 (scalar fallback).</summary>
     public static int HardwareWidth => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
@@ -110,6 +125,7 @@ internal static unsafe class ScanKernels
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardTask<TS, TV>(in ScanParams p, int b, int k0, int k1, int cb, float* buf)
         where TS : ISimd<TV> where TV : struct
     {
@@ -126,38 +142,98 @@ internal static unsafe class ScanKernels
         for (int k = k0; k < k1; k++)
         {
             if (!p.SharedU) TransposeIn(uBase + k * p.UDirStride + (long)c0 * L, L, nc, w, uT);
-            TransposeIn(p.Delta + ((long)b * p.K + k) * p.Dg * L + (long)c0 * L, L, nc, w, dT);
-            LoadChannelParams(p, k, c0, nc, w, aT, dVec, biasVec);
+            LoadChannelParams(p, k, c0, nc, w, aT, dVec, biasVec, FastExp.Log2E);   // exp(δA) = 2^(δ·A·log2 e)
+            TransposeDeltaIn<TS, TV>(p.Delta + ((long)b * p.K + k) * p.Dg * L + (long)c0 * L, L, nc, w, dT, w, biasVec,
+                p.DeltaSoftplus ? DeltaMap.Softplus : DeltaMap.Bias);
             new Span<float>(h, N * w).Clear();
             float* bk = p.BT + ((long)b * p.K + k) * L * N, ck = p.CT + ((long)b * p.K + k) * L * N;
             long* path = p.Paths == null ? null : p.Paths + (long)k * L;
             float* hk = p.H == null ? null : p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks) * N * w;
-            TV dv0 = TS.Load(dVec), bias = TS.Load(biasVec);
+            TV dv0 = TS.Load(dVec);
             bool merge = p.SharedU;
             for (int t = 0; t < L; t++)
             {
                 if (hk != null && t % p.Chunk == 0)
                     Buffer.MemoryCopy(h, hk + (long)(t / p.Chunk) * N * w, N * w * 4L, N * w * 4L);
                 long pos = path == null ? t : path[t];
-                TV raw = TS.Add(TS.Load(dT + pos * w), bias);
-                TV dl = p.DeltaSoftplus ? TS.Softplus(raw) : raw;
+                TV dl = TS.Load(dT + pos * w);
                 TV uv = TS.Load(uT + pos * w);
                 TV du = TS.Mul(dl, uv);
-                TV y = TS.Mul(dv0, uv);
+                TV y = TS.Mul(dv0, uv), y2 = TS.Splat(0f);   // two accumulators halve the FMA chain over n
                 float* bt = bk + pos * N, ct = ck + pos * N;
-                for (int n = 0; n < N; n++)
+                int n = 0;
+                for (; n + 1 < N; n += 2)
                 {
-                    TV a = TS.Exp(TS.Mul(dl, TS.Load(aT + n * w)));
+                    TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(aT + n * w)));
+                    TV hn = TS.Fma(a, TS.Load(h + n * w), TS.Mul(du, TS.Splat(bt[n])));
+                    TS.Store(h + n * w, hn);
+                    y = TS.Fma(hn, TS.Splat(ct[n]), y);
+                    TV a2 = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(aT + (n + 1) * w)));
+                    TV hn2 = TS.Fma(a2, TS.Load(h + (n + 1) * w), TS.Mul(du, TS.Splat(bt[n + 1])));
+                    TS.Store(h + (n + 1) * w, hn2);
+                    y2 = TS.Fma(hn2, TS.Splat(ct[n + 1]), y2);
+                }
+                for (; n < N; n++)
+                {
+                    TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(aT + n * w)));
                     TV hn = TS.Fma(a, TS.Load(h + n * w), TS.Mul(du, TS.Splat(bt[n])));
                     TS.Store(h + n * w, hn);
                     y = TS.Fma(hn, TS.Splat(ct[n]), y);
                 }
+                y = TS.Add(y, y2);
                 float* yp = yT + pos * w;
                 TS.Store(yp, merge ? TS.Add(TS.Load(yp), y) : y);
             }
             if (!p.SharedU) TransposeOut(yT, L, nc, w, yBase + k * p.UDirStride + (long)c0 * L, accumulate: false);
         }
         if (p.SharedU) TransposeOut(yT, L, nc, w, yBase + (long)c0 * L, accumulate: false);
+    }
+
+    /// <summary>
+    /// The alternative layout, kept for the benchmark that chose the one above: SIMD over the N = 16 states of one
+    /// channel (one Vector512 per state vector), channels one after another, no transposes; y_t needs a horizontal
+    /// sum per step. Plain Scan (no paths), N = 16, forward only, AVX-512 only.
+    /// </summary>
+    internal static void ForwardOverStates(ScanParams p)
+    {
+        if (p.N != 16 || p.Paths != null || p.SharedU || !Vector512.IsHardwareAccelerated)
+            throw new NotSupportedException("the over-states variant takes plain Scan with N = 16 on AVX-512 only");
+        int blk = 16, nb = Blocks(p.Dg, blk);
+        ParallelTasks(p.Bt * p.K * nb, p.L, (task, buf) =>
+        {
+            int cb = task % nb, rest = task / nb, k = rest % p.K, b = rest / p.K;
+            ForwardOverStatesTask(p, b, k, cb * blk, Math.Min(blk, p.Dg - cb * blk), buf);
+        });
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ForwardOverStatesTask(in ScanParams p, int b, int k, int c0, int nc, float* dl)
+    {
+        int L = p.L;
+        float* bk = p.BT + ((long)b * p.K + k) * L * 16, ck = p.CT + ((long)b * p.K + k) * L * 16;
+        for (int j = 0; j < nc; j++)
+        {
+            long ch = (long)k * p.Dg + c0 + j;
+            float* u = p.U + ((long)b * p.K * p.Dg + ch) * L, d = p.Delta + ((long)b * p.K * p.Dg + ch) * L;
+            float* y = p.Y + ((long)b * p.K * p.Dg + ch) * L;
+            float bias = p.Bias[ch], dskip = p.D[ch];
+            int t = 0;
+            for (; t + 16 <= L; t += 16)
+            {
+                var x = Vector512.Load(d + t) + Vector512.Create(bias);
+                (p.DeltaSoftplus ? Simd512.Softplus(x) : x).Store(dl + t);
+            }
+            for (; t < L; t++) dl[t] = p.DeltaSoftplus ? SimdScalar.Softplus(d[t] + bias) : d[t] + bias;
+            var a2 = Vector512.Load(p.A + ch * 16) * Vector512.Create(FastExp.Log2E);
+            var h = Vector512<float>.Zero;
+            for (t = 0; t < L; t++)
+            {
+                float dt = dl[t], ut = u[t];
+                var a = FastExp.Exp2NonPositive(a2 * Vector512.Create(dt));
+                h = Vector512.FusedMultiplyAdd(a, h, Vector512.Load(bk + (long)t * 16) * Vector512.Create(dt * ut));
+                y[t] = Vector512.Sum(h * Vector512.Load(ck + (long)t * 16)) + dskip * ut;
+            }
+        }
     }
 
     // ------------------------------------------------------------------------------------------------ backward
@@ -168,7 +244,9 @@ internal static unsafe class ScanKernels
         int kTasks = p.SharedU ? 1 : p.K;
         int tasks = p.Bt * kTasks;
         // uT, gT, dT, duT, ddT: (L, dgp); per block: A, λ carry, dA (N·W each), D, bias, dD, dbias (W each); per chunk: a, h (ch+1), dB, dC.
-        long work = 5L * p.L * dgp + (long)nb * (3L * N * w + 4L * w) + (long)ch * N * w * 4 + (long)N * w;
+        int sub = SubChunk, nsub = (ch + sub - 1) / sub;
+        long work = 6L * p.L * dgp + (long)nb * (4L * N * w + 4L * w) + (long)sub * N * w * 4 + (long)N * w
+                    + (long)nb * nsub * N * w + 6L * ch * dgp + 2L * ch * N;
         ParallelTasks(tasks, work, (task, buf) =>
         {
             int kt = task % kTasks, b = task / kTasks;
@@ -177,16 +255,23 @@ internal static unsafe class ScanKernels
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardTask<TS, TV>(in ScanParams p, int b, int k0, int k1, float* buf)
         where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, L = p.L, N = p.N, nb = Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, nw = N * w;
         long ld = (long)L * dgp;
-        float* uT = buf, gT = uT + ld, dT = gT + ld, duT = dT + ld, ddT = duT + ld;
-        float* aT = ddT + ld, lam = aT + (long)nb * nw, dAacc = lam + (long)nb * nw;
+        float* uT = buf, gT = uT + ld, dT = gT + ld, duT = dT + ld, ddT = duT + ld, sgT = ddT + ld;
+        float* aT = sgT + ld, a2T = aT + (long)nb * nw, lam = a2T + (long)nb * nw, dAacc = lam + (long)nb * nw;
         float* dVec = dAacc + (long)nb * nw, biasVec = dVec + (long)nb * w, dDacc = biasVec + (long)nb * w;
-        float* dBiasAcc = dDacc + (long)nb * w, aBuf = dBiasAcc + (long)nb * w, hBuf = aBuf + (long)ch * nw;
-        float* dBacc = hBuf + (long)(ch + 1) * nw, dCacc = dBacc + (long)ch * nw;
+        float* dBiasAcc = dDacc + (long)nb * w, aBuf = dBiasAcc + (long)nb * w, hBuf = aBuf + (long)SubChunk * nw;
+        int sub = SubChunk, nsub = (ch + sub - 1) / sub;
+        float* dBacc = hBuf + (long)(sub + 1) * nw, dCacc = dBacc + (long)sub * nw, subH = dCacc + (long)sub * nw;
+        // With paths, a chunk's rows are gathered into scan order first (their pixels are scattered over the whole
+        // (L, d) buffers, which do not fit in L2), and du / dΔ are scattered back after the chunk.
+        long lc = (long)ch * dgp;
+        float* uL = subH + (long)nb * nsub * nw, gL = uL + lc, dL = gL + lc, sgL = dL + lc, duL = sgL + lc, ddL = duL + lc;
+        float* bL = ddL + lc, cL = bL + (long)ch * N;
         long uOff = b * p.USize;
         for (int k = k0; k < k1; k++)
         {
@@ -205,8 +290,12 @@ internal static unsafe class ScanKernels
             for (int cb = 0; cb < nb; cb++)
             {
                 int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
-                TransposeIn(p.Delta + dOff + (long)c0 * L, L, nc, w, dT + c0, dgp);
-                LoadChannelParams(p, k, c0, nc, w, aT + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w);
+                LoadChannelParams(p, k, c0, nc, w, aT + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w,
+                    1f, a2T + (long)cb * nw);
+                TransposeDeltaIn<TS, TV>(p.Delta + dOff + (long)c0 * L, L, nc, w, dT + c0, dgp, biasVec + (long)cb * w,
+                    p.DeltaSoftplus ? DeltaMap.Softplus : DeltaMap.Bias);
+                TransposeDeltaIn<TS, TV>(p.Delta + dOff + (long)c0 * L, L, nc, w, sgT + c0, dgp, biasVec + (long)cb * w,
+                    p.DeltaSoftplus ? DeltaMap.SoftplusGrad : DeltaMap.One);
             }
             new Span<float>(lam, nb * nw).Clear();
             new Span<float>(dAacc, nb * nw).Clear();
@@ -218,24 +307,65 @@ internal static unsafe class ScanKernels
             for (int c = p.NChunks - 1; c >= 0; c--)
             {
                 int t0 = c * ch, len = Math.Min(ch, L - t0);
-                new Span<float>(dBacc, len * nw).Clear();
-                new Span<float>(dCacc, len * nw).Clear();
+                // Chunk-local views: the (L, d) buffers themselves without paths, gathered copies with them.
+                float* cu = uT, cg = gT, cd = dT, csg = sgT, cdu = duT, cdd = ddT, cbk = bk, cck = ck;
+                int tb = t0;
+                if (path != null)
+                {
+                    long rowBytes = dgp * 4L;
+                    for (int i = 0; i < len; i++)
+                    {
+                        long pos = path[t0 + i], src = pos * dgp, dst = (long)i * dgp;
+                        Buffer.MemoryCopy(uT + src, uL + dst, rowBytes, rowBytes);
+                        Buffer.MemoryCopy(gT + src, gL + dst, rowBytes, rowBytes);
+                        Buffer.MemoryCopy(dT + src, dL + dst, rowBytes, rowBytes);
+                        Buffer.MemoryCopy(sgT + src, sgL + dst, rowBytes, rowBytes);
+                        Buffer.MemoryCopy(bk + pos * N, bL + (long)i * N, N * 4L, N * 4L);
+                        Buffer.MemoryCopy(ck + pos * N, cL + (long)i * N, N * 4L, N * 4L);
+                    }
+                    new Span<float>(duL, checked(len * dgp)).Clear();
+                    cu = uL; cg = gL; cd = dL; csg = sgL; cdu = duL; cdd = ddL; cbk = bL; cck = cL; tb = 0;
+                }
+                // Sub-chunk starting states of every block, from the stored chunk state (one forward recompute).
                 for (int cb = 0; cb < nb; cb++)
                 {
                     float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;
-                    BackwardChunk<TS, TV>(p, cb * w, dgp, t0, len, path, bk, ck, hk,
-                        uT, gT, dT, duT, ddT, aT + (long)cb * nw, lam + (long)cb * nw, dAacc + (long)cb * nw,
-                        dVec + (long)cb * w, biasVec + (long)cb * w, dDacc + (long)cb * w, dBiasAcc + (long)cb * w,
-                        aBuf, hBuf, dBacc, dCacc);
+                    SubCheckpoints<TS, TV>(p, cb * w, dgp, tb, len, sub, null, cbk, hk, cu, cd, a2T + (long)cb * nw,
+                        subH + (long)cb * nsub * nw, hBuf);
                 }
-                // dB, dC: one horizontal reduction per (step, state) for all blocks of the chunk.
-                for (int i = 0; i < len; i++)
+                for (int sc = (len + sub - 1) / sub - 1; sc >= 0; sc--)
                 {
-                    long pos = path == null ? t0 + i : path[t0 + i];
-                    for (int n = 0; n < N; n++)
+                    int s0 = t0 + sc * sub, slen = Math.Min(sub, t0 + len - s0);
+                    new Span<float>(dBacc, slen * nw).Clear();
+                    new Span<float>(dCacc, slen * nw).Clear();
+                    for (int cb = 0; cb < nb; cb++)
                     {
-                        dbk[pos * N + n] = TS.Sum(TS.Load(dBacc + (long)i * nw + n * w));
-                        dck[pos * N + n] = TS.Sum(TS.Load(dCacc + (long)i * nw + n * w));
+                        BackwardChunk<TS, TV>(p, cb * w, dgp, s0 - t0 + tb, slen, null, cbk, cck, subH + ((long)cb * nsub + sc) * nw,
+                            cu, cg, cd, csg, cdu, cdd, aT + (long)cb * nw, a2T + (long)cb * nw, lam + (long)cb * nw,
+                            dAacc + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w, dDacc + (long)cb * w,
+                            dBiasAcc + (long)cb * w, aBuf, hBuf, dBacc, dCacc);
+                    }
+                    // dB, dC: one horizontal reduction per (step, state) for all blocks of the sub-chunk.
+                    for (int i = 0; i < slen; i++)
+                    {
+                        long pos = path == null ? s0 + i : path[s0 + i];
+                        for (int n = 0; n < N; n++)
+                        {
+                            dbk[pos * N + n] = TS.Sum(TS.Load(dBacc + (long)i * nw + n * w));
+                            dck[pos * N + n] = TS.Sum(TS.Load(dCacc + (long)i * nw + n * w));
+                        }
+                    }
+                }
+                if (path != null)
+                {
+                    for (int i = 0; i < len; i++)
+                    {
+                        long dst = path[t0 + i] * dgp, src = (long)i * dgp;
+                        for (int j = 0; j < dgp; j += w)
+                        {
+                            TS.Store(duT + dst + j, TS.Add(TS.Load(duT + dst + j), TS.Load(duL + src + j)));
+                            TS.Store(ddT + dst + j, TS.Load(ddL + src + j));
+                        }
                     }
                 }
             }
@@ -262,28 +392,51 @@ internal static unsafe class ScanKernels
         }
     }
 
+    /// <summary>Recomputes h over one chunk of one block from its stored start state, keeping h at every sub-chunk start.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SubCheckpoints<TS, TV>(in ScanParams p, int c0, int dgp, int t0, int len, int sub, long* path,
+        float* bk, float* hStart, float* uT, float* dT, float* a2T, float* subH, float* h)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, N = p.N, nw = N * w;
+        Buffer.MemoryCopy(hStart, h, nw * 4L, nw * 4L);
+        for (int i = 0; i < len; i++)
+        {
+            if (i % sub == 0) Buffer.MemoryCopy(h, subH + (long)(i / sub) * nw, nw * 4L, nw * 4L);
+            long pos = path == null ? t0 + i : path[t0 + i];
+            long e = pos * dgp + c0;
+            TV dl = TS.Load(dT + e);
+            TV du = TS.Mul(dl, TS.Load(uT + e));
+            float* bt = bk + pos * N;
+            for (int n = 0; n < N; n++)
+            {
+                TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + n * w)));
+                TS.Store(h + n * w, TS.Fma(a, TS.Load(h + n * w), TS.Mul(du, TS.Splat(bt[n]))));
+            }
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardChunk<TS, TV>(in ScanParams p, int c0, int dgp, int t0, int len, long* path,
-        float* bk, float* ck, float* hStart, float* uT, float* gT, float* dT, float* duT, float* ddT,
-        float* aT, float* lam, float* dA, float* dVec, float* biasVec, float* dDacc, float* dBiasAcc,
+        float* bk, float* ck, float* hStart, float* uT, float* gT, float* dT, float* sgT, float* duT, float* ddT,
+        float* aT, float* a2T, float* lam, float* dA, float* dVec, float* biasVec, float* dDacc, float* dBiasAcc,
         float* aBuf, float* hBuf, float* dBacc, float* dCacc)
         where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, N = p.N, nw = N * w;
-        TV bias = TS.Load(biasVec), dv0 = TS.Load(dVec);
+        TV dv0 = TS.Load(dVec);
         // Recompute a_t and h_t inside the chunk from the stored boundary state (hBuf[0] = h_{t0−1}).
         Buffer.MemoryCopy(hStart, hBuf, nw * 4L, nw * 4L);
         for (int i = 0; i < len; i++)
         {
             long pos = path == null ? t0 + i : path[t0 + i];
             long e = pos * dgp + c0;
-            TV raw = TS.Add(TS.Load(dT + e), bias);
-            TV dl = p.DeltaSoftplus ? TS.Softplus(raw) : raw;
+            TV dl = TS.Load(dT + e);
             TV du = TS.Mul(dl, TS.Load(uT + e));
             float* bt = bk + pos * N, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
             for (int n = 0; n < N; n++)
             {
-                TV a = TS.Exp(TS.Mul(dl, TS.Load(aT + n * w)));
+                TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + n * w)));
                 TS.Store(ai + n * w, a);
                 TS.Store(hn + n * w, TS.Fma(a, TS.Load(hp + n * w), TS.Mul(du, TS.Splat(bt[n]))));
             }
@@ -294,8 +447,7 @@ internal static unsafe class ScanKernels
         {
             long pos = path == null ? t0 + i : path[t0 + i];
             long e = pos * dgp + c0;
-            TV raw = TS.Add(TS.Load(dT + e), bias);
-            TV dl = p.DeltaSoftplus ? TS.Softplus(raw) : raw;
+            TV dl = TS.Load(dT + e);
             TV uv = TS.Load(uT + e), g = TS.Load(gT + e);
             TV dlu = TS.Mul(dl, uv);
             TV s = TS.Splat(0f), dds = TS.Splat(0f);
@@ -316,7 +468,7 @@ internal static unsafe class ScanKernels
             }
             TS.Store(duT + e, TS.Add(TS.Load(duT + e), TS.Fma(dv0, g, TS.Mul(dl, s))));
             TV ddl = TS.Fma(uv, s, dds);
-            TV draw = p.DeltaSoftplus ? TS.Mul(ddl, TS.SoftplusGrad(raw)) : ddl;
+            TV draw = TS.Mul(ddl, TS.Load(sgT + e));
             TS.Store(ddT + e, draw);
             dDv = TS.Fma(g, uv, dDv);
             dBiasV = TS.Add(dBiasV, draw);
@@ -328,7 +480,8 @@ internal static unsafe class ScanKernels
     // ------------------------------------------------------------------------------------------------ helpers
 
     /// <summary>A, D, bias of direction k, channels c0…c0+nc, as lanes; padded lanes get 0 (so they stay 0).</summary>
-    private static void LoadChannelParams(in ScanParams p, int k, int c0, int nc, int w, float* aT, float* dVec, float* biasVec)
+    private static void LoadChannelParams(in ScanParams p, int k, int c0, int nc, int w, float* aT, float* dVec, float* biasVec,
+        float aScale = 1f, float* a2T = null)
     {
         int N = p.N;
         for (int j = 0; j < w; j++)
@@ -337,32 +490,115 @@ internal static unsafe class ScanKernels
             bool ok = j < nc;
             dVec[j] = ok ? p.D[ch] : 0f;
             biasVec[j] = ok ? p.Bias[ch] : 0f;
-            for (int n = 0; n < N; n++) aT[n * w + j] = ok ? p.A[ch * N + n] : 0f;
+            for (int n = 0; n < N; n++) aT[n * w + j] = ok ? p.A[ch * N + n] * aScale : 0f;
+            if (a2T != null) for (int n = 0; n < N; n++) a2T[n * w + j] = ok ? p.A[ch * N + n] * FastExp.Log2E : 0f;
         }
     }
 
-    /// <summary>(nc rows × L) at src → dst[t·stride + j] for j &lt; w, zero-padding rows nc…w−1.</summary>
+    private const int Tile = 32;
+
+    /// <summary>(nc rows × L) at src → dst[t·stride + j] for j &lt; w, zero-padding lanes nc…w−1. Tiled over time:
+    /// the rows are L floats apart (a multiple of 4 KB for our L), so walking all rows at once would hit one L1 set
+    /// and miss on every read; a 32-step tile touches nc lines to read and 32 to write, all in L1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposeIn(float* src, int L, int nc, int w, float* dst, int stride = 0)
     {
         if (stride == 0) stride = w;
-        for (int j = 0; j < nc; j++)
+        if (w == 16 && Avx2.IsSupported && Vector512.IsHardwareAccelerated && (long)L * 15 < int.MaxValue)
         {
-            float* row = src + (long)j * L;
-            for (int t = 0; t < L; t++) dst[(long)t * stride + j] = row[t];
+            // Two 8-lane gathers per step read the 16 rows at t (lanes ≥ nc re-read row 0 and are zeroed).
+            var idx = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            var keep = Vector512.LessThan(idx, Vector512.Create(nc));
+            idx = Vector512.ConditionalSelect(keep, idx * L, Vector512<int>.Zero);
+            var keepF = keep.AsSingle();
+            Vector256<int> lo = idx.GetLower(), hi = idx.GetUpper();
+            for (int t = 0; t < L; t++)
+            {
+                var v = Vector512.Create(Avx2.GatherVector256(src + t, lo, 4), Avx2.GatherVector256(src + t, hi, 4));
+                (v & keepF).Store(dst + (long)t * stride);
+            }
+            return;
         }
-        for (int j = nc; j < w; j++)
-            for (int t = 0; t < L; t++) dst[(long)t * stride + j] = 0f;
+        for (int t0 = 0; t0 < L; t0 += Tile)
+        {
+            int t1 = Math.Min(L, t0 + Tile);
+            for (int j = 0; j < nc; j++)
+            {
+                float* row = src + (long)j * L;
+                for (int t = t0; t < t1; t++) dst[(long)t * stride + j] = row[t];
+            }
+            for (int j = nc; j < w; j++)
+                for (int t = t0; t < t1; t++) dst[(long)t * stride + j] = 0f;
+        }
     }
 
-    /// <summary>Inverse of <see cref="TransposeIn"/> for the first nc lanes.</summary>
+    internal enum DeltaMap { Bias, Softplus, SoftplusGrad, One }
+
+    /// <summary>
+    /// <see cref="TransposeIn"/> for Δ, then a vectorised in-place map over the (L, W) buffer with x = Δ + bias (bias
+    /// per lane): x (Bias), softplus(x) (Softplus), softplus'(x) (SoftplusGrad) or 1 (One). The scan loops then read
+    /// δ directly: one softplus per W elements, outside the recurrence.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposeDeltaIn<TS, TV>(float* src, int L, int nc, int w, float* dst, int stride, float* biasVec, DeltaMap map)
+        where TS : ISimd<TV> where TV : struct
+    {
+        TransposeIn(src, L, nc, w, dst, stride);
+        TV bias = TS.Load(biasVec);
+        TV pad = TS.Load(biasVec);   // lanes ≥ nc must stay 0: mask them with a 1/0 vector
+        float* m = stackalloc float[w];
+        for (int j = 0; j < w; j++) m[j] = j < nc ? 1f : 0f;
+        TV mask = TS.Load(m);
+        for (int t = 0; t < L; t++)
+        {
+            float* p = dst + (long)t * stride;
+            TV x = TS.Add(TS.Load(p), bias);
+            TV r = map switch
+            {
+                DeltaMap.Softplus => TS.Softplus(x), DeltaMap.SoftplusGrad => TS.SoftplusGrad(x),
+                DeltaMap.One => TS.Splat(1f), _ => x,
+            };
+            TS.Store(p, TS.Mul(r, mask));
+        }
+    }
+
+    /// <summary>Inverse of <see cref="TransposeIn"/> for the first nc lanes, tiled the same way.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposeOut(float* src, int L, int nc, int w, float* dst, bool accumulate, int stride = 0)
     {
         if (stride == 0) stride = w;
-        for (int j = 0; j < nc; j++)
+        if (!accumulate && w == 16 && Avx2.IsSupported && Vector512.IsHardwareAccelerated && stride * 15L < int.MaxValue)
         {
-            float* row = dst + (long)j * L;
-            if (accumulate) for (int t = 0; t < L; t++) row[t] += src[(long)t * stride + j];
-            else for (int t = 0; t < L; t++) row[t] = src[(long)t * stride + j];
+            // Output row j, steps t…t+15 = src[(t+i)·stride + j]: two 8-lane gathers within one L1-resident tile.
+            var idx = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) * stride;
+            Vector256<int> lo = idx.GetLower(), hi = idx.GetUpper();
+            int tv = L & ~15;
+            for (int t0 = 0; t0 < tv; t0 += Tile)
+            {
+                int t1 = Math.Min(tv, t0 + Tile);
+                for (int j = 0; j < nc; j++)
+                {
+                    float* row = dst + (long)j * L;
+                    for (int t = t0; t < t1; t += 16)
+                    {
+                        float* b = src + (long)t * stride + j;
+                        Vector512.Create(Avx2.GatherVector256(b, lo, 4), Avx2.GatherVector256(b, hi, 4)).Store(row + t);
+                    }
+                }
+            }
+            for (int j = 0; j < nc; j++)
+                for (int t = tv; t < L; t++) dst[(long)j * L + t] = src[(long)t * stride + j];
+            return;
+        }
+        for (int t0 = 0; t0 < L; t0 += Tile)
+        {
+            int t1 = Math.Min(L, t0 + Tile);
+            for (int j = 0; j < nc; j++)
+            {
+                float* row = dst + (long)j * L;
+                if (accumulate) for (int t = t0; t < t1; t++) row[t] += src[(long)t * stride + j];
+                else for (int t = t0; t < t1; t++) row[t] = src[(long)t * stride + j];
+            }
         }
     }
 
@@ -376,19 +612,33 @@ internal static unsafe class ScanKernels
         int next = -1;
         void Worker()
         {
-            float* buf = (float*)NativeMemory.AlignedAlloc((nuint)(workFloats * 4 + 64), 64);
-            try
-            {
-                int i;
-                while ((i = Interlocked.Increment(ref next)) < count) body(i, (IntPtr)buf);
-            }
-            finally { NativeMemory.AlignedFree(buf); }
+            float* buf = ScratchBuffer(workFloats);
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count) body(i, (IntPtr)buf);
         }
         if (workers <= 1) { Worker(); return; }
         var threads = new Task[workers - 1];
         for (int i = 0; i < threads.Length; i++) threads[i] = Task.Run(Worker);
         Worker();
         Task.WaitAll(threads);
+    }
+
+    [ThreadStatic] private static IntPtr _scratch;
+    [ThreadStatic] private static long _scratchFloats;
+
+    /// <summary>
+    /// The calling thread's scratch buffer, grown on demand and kept: fresh pages on every call cost ~10 % of a
+    /// forward pass in page faults. At most the largest request per thread stays allocated (≈ 6·L·d floats).
+    /// </summary>
+    private static float* ScratchBuffer(long floats)
+    {
+        if (_scratchFloats < floats)
+        {
+            if (_scratch != IntPtr.Zero) NativeMemory.AlignedFree((void*)_scratch);
+            _scratch = (IntPtr)NativeMemory.AlignedAlloc((nuint)(floats * 4 + 64), 64);
+            _scratchFloats = floats;
+        }
+        return (float*)_scratch;
     }
 
     private delegate void TaskBody(int task, float* buf);

@@ -79,6 +79,22 @@ internal static unsafe class ScanOp
         return (y.MoveToOuterDisposeScope(), h, w);
     }
 
+    /// <summary>Plain Scan forward with the SIMD-over-states variant (benchmark comparison only).</summary>
+    public static Tensor ForwardOverStates(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor bias)
+    {
+        using var scope = NewDisposeScope();
+        var p = Shape(u, B, A, null, deltaSoftplus: true);
+        var uc = u.contiguous(); var dc = delta.contiguous(); var ac = A.contiguous();
+        var dd = D.contiguous(); var bc = bias.contiguous();
+        var bt = B.transpose(2, 3).contiguous(); var ct = C.transpose(2, 3).contiguous();
+        var y = empty_like(uc);
+        p.U = Ptr(uc); p.Delta = Ptr(dc); p.A = Ptr(ac); p.BT = Ptr(bt); p.CT = Ptr(ct); p.D = Ptr(dd); p.Bias = Ptr(bc);
+        p.Y = Ptr(y);
+        ScanKernels.ForwardOverStates(p);
+        GC.KeepAlive(new object[] { uc, dc, ac, dd, bc, bt, ct });
+        return y.MoveToOuterDisposeScope();
+    }
+
     /// <summary>Runs the backward kernel from the saved states; returns (du, ddelta, dA, dB, dC, dD, dbias).</summary>
     public static Tensor[] Backward(Tensor g, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor bias,
         Tensor? paths, bool deltaSoftplus, Tensor h, int width)

@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using MambaAD.Ssm;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MambaAD.Bench;
+
+/// <summary>
+/// Stopwatch harness for the selective-scan kernel: <c>dotnet run -c Release --project bench/MambaAD.Bench -- scan
+/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--what fwd,overstates,fused,gather,bwd,reference | mem]</c>.
+/// Reports ns per (batch, direction, channel, time) step, the median of the repetitions after one warm-up.
+/// Stage 3 is the 64×64 stage (d_inner 128, L 4096), stage 2 the 32×32 one (d_inner 256, L 1024); K = 8, N = 16.
+/// </summary>
+internal static class ScanBench
+{
+    public static int Run(string[] args)
+    {
+        var batches = Opt(args, "--batch", "8,16").Split(',').Select(int.Parse).ToArray();
+        var stages = Opt(args, "--stage", "3,2").Split(',').Select(int.Parse).ToArray();
+        int width = int.Parse(Opt(args, "--width", ScanKernels.HardwareWidth.ToString()));
+        int reps = int.Parse(Opt(args, "--reps", "5"));
+        var what = Opt(args, "--what", "fwd,overstates,fused,gather,bwd").Split(',').ToHashSet();
+        if (Opt(args, "--threads", "") is { Length: > 0 } th) torch.set_num_threads(int.Parse(th));
+        if (args.Contains("--keep-heap"))
+        {
+            // glibc returns large blocks (≥ 32 MB after its dynamic threshold) to the OS on free, so every big tensor
+            // is page-faulted and zeroed again; keeping them in the heap removes that (process-wide policy: the
+            // application's choice, not the library's).
+            Mallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 30);
+            Mallopt(-1 /* M_TRIM_THRESHOLD */, int.MaxValue);
+            Console.WriteLine("glibc heap: mmap threshold 1 GB, no trim");
+        }
+        var kernel = new SelectiveScanCpu(width);
+        Console.WriteLine($"selective scan, width {width}, {ScanKernels.Threads} threads (torch {torch.get_num_threads()}, " +
+                          $"{Environment.ProcessorCount} cores), median of {reps} after 1 warm-up");
+        Console.WriteLine($"{"case",-34} {"Bt",3} {"d",4} {"L",5} {"ms",9} {"ns/step",8} {"cpu-ns/st",9}");
+        foreach (int stage in stages)
+        foreach (int bt in batches)
+        {
+            int d = stage == 3 ? 128 : stage == 2 ? 256 : stage == 1 ? 512 : 1024;
+            int l = stage == 3 ? 4096 : stage == 2 ? 1024 : stage == 1 ? 256 : 64;
+            const int k = 8, n = 16;
+            double steps = (double)bt * k * d * l;
+            using var scope = NewDisposeScope();
+            if (what.Contains("mem"))
+            {
+                // Memory of one fused forward + backward alone (run it in its own process): the inputs, then the
+                // high-water mark. Chunk states are Bt·K·d·N·⌈L/64⌉ floats.
+                var xs = Inputs(bt, k, d, n, l, merge: true).Select(t => t.requires_grad_(true)).ToArray();
+                var gp = new Generator(1);
+                var pp = stack(Enumerable.Range(0, k).Select(_ => randperm(l, generator: gp)).ToArray());
+                double before = RssMb();
+                double inputsMb = xs.Sum(t => t.numel() * 4.0) / (1 << 20);
+                using (var inner = NewDisposeScope())
+                {
+                    var y = kernel.ScanAndMerge(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], xs[6], pp);
+                    double afterFwd = RssMb();
+                    y.backward([ones_like(y)]);
+                    Console.WriteLine($"memory Bt {bt} d {d} L {l}: inputs {inputsMb:F0} MB; RSS before {before:F0} MB, after forward " +
+                                      $"{afterFwd:F0} MB, peak (VmHWM) after backward {PeakRssMb():F0} MB; chunk states " +
+                                      $"{(double)bt * k * d * n * ((l + 63) / 64) * 4 / (1 << 20):F0} MB; a full state history would be " +
+                                      $"{(double)bt * k * d * n * l * 4 / (1 << 20):F0} MB");
+                }
+                continue;
+            }
+            var x = Inputs(bt, k, d, n, l, merge: false);
+            var xm = Inputs(bt, k, d, n, l, merge: true);
+            var gen = new Generator(1);
+            var paths = stack(Enumerable.Range(0, k).Select(_ => randperm(l, generator: gen)).ToArray());
+            void Report(string name, double ms) =>
+                Console.WriteLine($"{name,-34} {bt,3} {d,4} {l,5} {ms,9:F1} {ms * 1e6 / steps,8:F2} {LastCpuMs * 1e6 / steps,9:F2}");
+
+            if (what.Contains("fwd"))
+                Report("Scan forward (no grad)", Time(reps, () =>
+                {
+                    using var _ = no_grad();
+                    kernel.Scan(x[0], x[1], x[2], x[3], x[4], x[5], x[6]).Dispose();
+                }));
+            if (what.Contains("overstates"))
+                Report("Scan fwd, SIMD over N (variant)", Time(reps, () =>
+                {
+                    using var _ = no_grad();
+                    ScanOp.ForwardOverStates(x[0], x[1], x[2], x[3], x[4], x[5], x[6]).Dispose();
+                }));
+            if (what.Contains("fused"))
+                Report("ScanAndMerge fused fwd", Time(reps, () =>
+                {
+                    using var _ = no_grad();
+                    kernel.ScanAndMerge(xm[0], xm[1], xm[2], xm[3], xm[4], xm[5], xm[6], paths).Dispose();
+                }));
+            if (what.Contains("gather"))
+                Report("ScanAndMerge gather+Scan+merge fwd", Time(reps, () =>
+                {
+                    using var _ = no_grad();
+                    HybridScan.ScanAndMergeByGather(kernel, xm[0], xm[1], xm[2], xm[3], xm[4], xm[5], xm[6], paths).Dispose();
+                }));
+            if (what.Contains("reference"))
+                Report("Scan forward, torch reference", Time(Math.Min(reps, 1), () =>
+                {
+                    using var _ = no_grad();
+                    SelectiveScanReference.Instance.Scan(x[0], x[1], x[2], x[3], x[4], x[5], x[6]).Dispose();
+                }));
+            if (what.Contains("bwd"))
+            {
+                foreach (bool fused in new[] { false, true })
+                {
+                    var src = fused ? xm : x;
+                    var leaves = src.Select(t => t.detach().requires_grad_(true)).ToArray();
+                    double fwdMs = 0, bwdMs = 0;
+                    var fw = new List<double>(); var bw = new List<double>(); var fc = new List<double>(); var bc = new List<double>();
+                    var proc = Process.GetCurrentProcess();
+                    for (int r = 0; r <= reps; r++)
+                    {
+                        using var inner = NewDisposeScope();
+                        proc.Refresh(); var c0 = proc.TotalProcessorTime;
+                        var sw = Stopwatch.StartNew();
+                        var y = fused ? kernel.ScanAndMerge(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6], paths)
+                                      : kernel.Scan(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6]);
+                        double f = sw.Elapsed.TotalMilliseconds;
+                        proc.Refresh(); var c1 = proc.TotalProcessorTime;
+                        var g = ones_like(y);
+                        sw.Restart();
+                        y.backward([g]);
+                        double b = sw.Elapsed.TotalMilliseconds;
+                        proc.Refresh(); var c2 = proc.TotalProcessorTime;
+                        if (r > 0) { fc.Add((c1 - c0).TotalMilliseconds); bc.Add((c2 - c1).TotalMilliseconds); }
+                        foreach (var t in leaves) { t.grad?.Dispose(); t.grad = null; }
+                        if (r > 0) { fw.Add(f); bw.Add(b); }
+                    }
+                    fwdMs = Median(fw); bwdMs = Median(bw);
+                    double fCpu = Median(fc), bCpu = Median(bc);
+                    string tag = fused ? "ScanAndMerge" : "Scan";
+                    LastCpuMs = fCpu;
+                    Report($"{tag} fwd (saving chunk states)", fwdMs);
+                    LastCpuMs = bCpu;
+                    Report($"{tag} bwd", bwdMs);
+                    LastCpuMs = fCpu + bCpu;
+                    Report($"{tag} fwd+bwd", fwdMs + bwdMs);
+                }
+                Console.WriteLine($"{"",-34} peak RSS so far {PeakRssMb():F0} MB");
+            }
+        }
+        return 0;
+    }
+
+    internal static Tensor[] Inputs(int bt, int k, int dg, int n, int l, bool merge)
+    {
+        var gen = new Generator(20261129);
+        long dt = (long)k * dg;
+        var u = merge ? randn(bt, dg, l, generator: gen) : randn(bt, dt, l, generator: gen);
+        var delta = merge ? 0.5f * randn(bt, k, dg, l, generator: gen) : 0.5f * randn(bt, dt, l, generator: gen);
+        var a = -exp(0.3f * randn(dt, n, generator: gen)) * arange(1, n + 1, dtype: float32) / 4;
+        var b = randn(bt, k, n, l, generator: gen);
+        var c = randn(bt, k, n, l, generator: gen);
+        var d = 1 + 0.2f * randn(dt, generator: gen);
+        var bias = -2 + 0.5f * randn(dt, generator: gen);
+        return [u, delta, a, b, c, d, bias];
+    }
+
+    /// <summary>Median wall time; also records the process CPU time per repetition (the machine is shared: CPU time
+    /// divided by the thread count shows what an unloaded machine would give).</summary>
+    private static double Time(int reps, Action body)
+    {
+        body();
+        var ts = new List<double>(); var cpu = new List<double>();
+        var proc = Process.GetCurrentProcess();
+        for (int i = 0; i < reps; i++)
+        {
+            proc.Refresh();
+            var c0 = proc.TotalProcessorTime;
+            var sw = Stopwatch.StartNew();
+            body();
+            ts.Add(sw.Elapsed.TotalMilliseconds);
+            proc.Refresh();
+            cpu.Add((proc.TotalProcessorTime - c0).TotalMilliseconds);
+        }
+        LastCpuMs = Median(cpu);
+        return Median(ts);
+    }
+
+    internal static double LastCpuMs;
+
+    private static double Median(List<double> xs) { xs.Sort(); return xs[xs.Count / 2]; }
+
+    internal static double RssMb()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmRSS:")) return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        return double.NaN;
+    }
+
+    internal static double PeakRssMb()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:")) return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        return double.NaN;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mallopt")]
+    private static extern int Mallopt(int param, int value);
+
+    private static string Opt(string[] args, string name, string dflt)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
+    }
+}
