@@ -26,6 +26,7 @@ public static class Program
 
     private static IEnumerable<Command> Commands()
     {
+        yield return DemoCommand.Create();
         yield return TrainCommand.Create();
         yield return TestCommand.Create();
         yield return PredictCommand.Create();

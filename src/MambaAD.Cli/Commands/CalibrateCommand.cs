@@ -33,19 +33,16 @@ internal static class CalibrateCommand
             };
             var report = ModelTesting.Run(loaded.Model, loaded.Info.Normalization, samples, cancellationToken: ct);
             var thresholds = Calibration.Choose(report.Images, parse.GetValue(quantile));
-            Store(Path.GetDirectoryName(loaded.ModelPath)!, thresholds, loaded.Info);
+            Store(Path.GetDirectoryName(loaded.ModelPath)!, thresholds);
             return Task.FromResult(0);
         });
         return command;
     }
 
     /// <summary>Writes <paramref name="thresholds"/> into the model.json of <paramref name="checkpointDir"/> and says so.</summary>
-    internal static void Store(string checkpointDir, Thresholds thresholds, CheckpointInfo? info = null)
+    internal static void Store(string checkpointDir, Thresholds thresholds)
     {
-        var modelPath = Path.Combine(checkpointDir, Checkpoint.ModelFile);
-        var infoPath = Path.Combine(checkpointDir, Checkpoint.InfoFile);
-        info ??= CheckpointInfo.FromJson(File.ReadAllText(infoPath), infoPath);
-        Checkpoint.SaveInfo(modelPath, info with { Thresholds = thresholds });
+        var infoPath = Checkpoint.SetThresholds(checkpointDir, thresholds);
         Console.WriteLine($"thresholds: image {thresholds.Image:G6}, pixel {(thresholds.Pixel is { } p ? p.ToString("G6") : "–")} ({thresholds.Method}) → {infoPath}");
     }
 }

@@ -33,9 +33,16 @@ public static class Checkpoint
         AtomicFile.WriteAllText(Path.Combine(dir, InfoFile), info.ToJson());
     }
 
-    /// <summary>Rewrites only model.json (e.g. after calibration).</summary>
-    public static void SaveInfo(string modelPath, CheckpointInfo info) =>
-        AtomicFile.WriteAllText(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, InfoFile), info.ToJson());
+    /// <summary>Stores thresholds in the model.json of a checkpoint folder (written by us) and returns its path.</summary>
+    public static string SetThresholds(string checkpointDir, Thresholds thresholds)
+    {
+        var infoPath = Path.Combine(checkpointDir, InfoFile);
+        if (!File.Exists(infoPath))
+            throw new MambaADException($"{checkpointDir} has no {InfoFile}: thresholds are stored there, so calibrate a checkpoint saved by mambaad train");
+        var info = CheckpointInfo.FromJson(File.ReadAllText(infoPath), infoPath);
+        AtomicFile.WriteAllText(infoPath, (info with { Thresholds = thresholds }).ToJson());
+        return infoPath;
+    }
 
     /// <summary>
     /// Finds model.pth for a path: the file itself; a checkpoint folder; or a run folder (its <c>best</c>, else <c>last</c>).

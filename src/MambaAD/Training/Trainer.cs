@@ -29,6 +29,7 @@ public static class Trainer
     private const string MetricsFile = "metrics.jsonl";
     private const string OptimizerFile = "optimizer.bin";
     private const string RngFile = "rng.pth";
+    private const int FitProbe = 3; // iterations measured before a time budget fixes the plan
 
     /// <summary>Starts a new run in <see cref="TrainRequest.OutDir"/>.</summary>
     public static TrainResult Train(TrainRequest request, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -123,11 +124,22 @@ public static class Trainer
                             $"The last good checkpoint is {Path.Combine(runDir, "last")} (iteration {_info.Training!.Iteration}); try a lower --lr");
                     iteration++;
                     batchIndex++;
+                    if (_o.TimeLimit is { } limit && iteration - clockStartIteration == FitProbe)
+                    {
+                        // Fit the plan into the time budget, measured on the iterations so far (spec §13's decay point moves with it).
+                        double perIteration = clock.Elapsed.TotalSeconds / FitProbe;
+                        long fits = iteration + (long)Math.Max(0, (limit.TotalSeconds - clock.Elapsed.TotalSeconds) / perIteration);
+                        total = Math.Max(iteration, Math.Min(total, fits));
+                        epochs = (int)((total + perEpoch - 1) / perEpoch);
+                        decayAt = (long)Math.Round(_o.LrDecayAt * total);
+                        progress?.Report(new TrainingProgress("train", epoch + 1, epochs, iteration, total, null, 0, null,
+                            $"time budget {limit.TotalMinutes:F1} min: {perIteration:F2} s per iteration → {total} iterations ({epochs} epochs)"));
+                    }
                     lossSum += loss;
                     lossCount++;
                     double ips = (iteration - clockStartIteration) * _o.BatchSize / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
                     var eta = TimeSpan.FromSeconds((total - iteration) * _o.BatchSize / Math.Max(1e-9, ips));
-                    progress?.Report(new TrainingProgress("train", epoch + 1, epochs, iteration, total, lossSum / lossCount, ips, eta, null));
+                    progress?.Report(new TrainingProgress("train", epoch + 1, epochs, iteration, total, lossSum / lossCount, ips, eta, null, loss));
                     if (ct.IsCancellationRequested)
                     {
                         SaveLast(epoch, batchIndex, iteration, total, lossSum / lossCount, optimizer);

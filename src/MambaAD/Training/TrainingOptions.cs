@@ -14,6 +14,12 @@ public sealed record TrainingOptions
     /// <summary>Total iterations instead of epochs (the last epoch may end early).</summary>
     public int? Iterations { get; init; }
 
+    /// <summary>
+    /// A wall-time budget for the optimisation (tests excluded): after a few iterations the run measures its speed and
+    /// shortens the planned iterations to fit, keeping the learning-rate decay at 80 % of the new total.
+    /// </summary>
+    public TimeSpan? TimeLimit { get; init; }
+
     public int BatchSize { get; init; } = 16;
     public double LearningRate { get; init; } = 0.005;
     public double Beta1 { get; init; } = 0.9;

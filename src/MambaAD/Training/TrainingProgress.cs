@@ -10,5 +10,6 @@ namespace MambaAD.Training;
 /// <param name="ImagesPerSecond">Training throughput over the last iterations.</param>
 /// <param name="Eta">Estimated time to the end of training (tests excluded).</param>
 /// <param name="Message">A line for logs (test results, checkpoint paths), or null.</param>
+/// <param name="StepLoss">The loss of the step just taken (train reports only).</param>
 public sealed record TrainingProgress(string Phase, int Epoch, int Epochs, long Iteration, long Iterations, double? Loss,
-    double ImagesPerSecond, TimeSpan? Eta, string? Message);
+    double ImagesPerSecond, TimeSpan? Eta, string? Message, double? StepLoss = null);

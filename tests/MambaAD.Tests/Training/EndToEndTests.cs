@@ -1,0 +1,126 @@
+using MambaAD.Data;
+using MambaAD.Demo;
+using MambaAD.Evaluation;
+using MambaAD.Inference;
+using MambaAD.Model;
+using MambaAD.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MambaAD.Tests.Training;
+
+/// <summary>
+/// Trains a tiny model on generated data (embedded ResNet18, 64², a few iterations), then saves, reloads, tests,
+/// calibrates and predicts; and checks that a run interrupted mid-epoch and resumed reproduces the uninterrupted run.
+/// </summary>
+[Collection("Torch")]
+public sealed class EndToEndTests : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "mambaad-e2e-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
+    }
+
+    private string Data() => SyntheticDataset.Generate(Path.Combine(_root, "data"),
+        new SyntheticDatasetOptions(Seed: 3, ImageSize: 64, TrainPerClass: 8, TestGoodPerClass: 2, TestDefectPerType: 1, Classes: ["carpet", "washer"])).Root;
+
+    private static TrainRequest Request(string data, string outDir) => new(data, outDir,
+        new MambaADConfig { Backbone = "resnet18", ImageSize = 64, Depths = [2, 2, 2, 2] }, "embedded",
+        new TrainingOptions { Iterations = 8, BatchSize = 4, TestEvery = 0, Threads = 2, Workers = 2 });
+
+    /// <summary>Collects each step's loss; cancels after <paramref name="stopAfter"/> steps when given.</summary>
+    private sealed class Recorder(CancellationTokenSource? cancel = null, long stopAfter = long.MaxValue) : IProgress<TrainingProgress>
+    {
+        public readonly List<(long Iteration, double Loss)> Steps = [];
+
+        public void Report(TrainingProgress p)
+        {
+            if (p.Phase != "train" || p.StepLoss is not { } loss) return;
+            Steps.Add((p.Iteration, loss));
+            if (p.Iteration >= stopAfter) cancel?.Cancel();
+        }
+    }
+
+    [Fact]
+    public void TrainSaveReloadTestCalibratePredict()
+    {
+        var data = Data();
+        var run = Path.Combine(_root, "run");
+        var rec = new Recorder();
+        var result = Trainer.Train(Request(data, run), rec);
+        Assert.True(result.Completed);
+        Assert.Equal(Enumerable.Range(1, 8).Select(i => (long)i), rec.Steps.Select(s => s.Iteration));
+        Assert.All(rec.Steps, s => Assert.True(double.IsFinite(s.Loss) && s.Loss > 0));
+        foreach (var f in new[] { "last/model.pth", "last/model.json", "last/optimizer.bin", "best/model.pth", "metrics.jsonl" })
+            Assert.True(File.Exists(Path.Combine(run, f)), $"{f} missing");
+        var log = File.ReadAllLines(Path.Combine(run, "metrics.jsonl"));
+        Assert.Contains(log, l => l.Contains("\"event\":\"test\""));
+
+        // Reload and test: the checkpoint reproduces the final test of the run.
+        using var loaded = Checkpoint.Load(run);
+        Assert.EndsWith(Path.Combine("best", "model.pth"), loaded.ModelPath);
+        Assert.Equal(["carpet", "washer"], loaded.Info.Classes);
+        var ds = Dataset.Open(data);
+        var report = ModelTesting.Run(loaded.Model, loaded.Info.Normalization, ds.Test, new TestOptions(BatchSize: 4));
+        Assert.Equal(result.LastTest!.Result.Mean.MAD, report.Result.Mean.MAD);
+        Assert.Equal(ds.Test.Count, report.Images.Count);
+
+        // Calibrate, store, predict.
+        var thresholds = Calibration.Choose(report.Images);
+        Checkpoint.SetThresholds(result.LastCheckpoint, thresholds);
+        using var predictor = Predictor.Load(result.LastCheckpoint);
+        Assert.Equal(thresholds, predictor.Info.Thresholds);
+        var files = ds.Test.Take(3).Select(s => s.ImagePath).ToList();
+        var outDir = Path.Combine(_root, "pred");
+        var predictions = PredictionWriter.Write(predictor, files, outDir);
+        Assert.All(predictions, p => Assert.NotNull(p.IsAnomalous));
+        Assert.Equal(4, File.ReadAllLines(Path.Combine(outDir, "scores.csv")).Length);
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(outDir, "overlays"), "*.png").Length);
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(outDir, "masks"), "*.png").Length);
+        // The same image scores the same through the predictor as through the test.
+        var first = report.Images.Single(r => r.Sample.ImagePath == files[0]);
+        Assert.Equal(first.Score, predictions[0].Score, 5);
+    }
+
+    [Fact]
+    public void AResumedRunReproducesTheUninterruptedOne()
+    {
+        var data = Data();
+        var full = new Recorder();
+        var a = Trainer.Train(Request(data, Path.Combine(_root, "a")), full);
+        Assert.True(a.Completed);
+
+        using var cts = new CancellationTokenSource();
+        var first = new Recorder(cts, stopAfter: 6); // mid-epoch: 4 iterations per epoch
+        var b = Trainer.Train(Request(data, Path.Combine(_root, "b")), first, cts.Token);
+        Assert.False(b.Completed);
+        var second = new Recorder();
+        var resumed = Trainer.Resume(Path.Combine(_root, "b"), second);
+        Assert.True(resumed.Completed);
+
+        var trajectory = first.Steps.Concat(second.Steps).ToList();
+        Assert.Equal(full.Steps.Select(s => s.Iteration), trajectory.Select(s => s.Iteration));
+        for (int i = 0; i < trajectory.Count; i++)
+            Assert.True(Math.Abs(full.Steps[i].Loss - trajectory[i].Loss) <= 1e-6 * Math.Abs(full.Steps[i].Loss),
+                $"iteration {i + 1}: resumed loss {trajectory[i].Loss} ≠ uninterrupted {full.Steps[i].Loss}");
+
+        using var ma = Checkpoint.Load(a.LastCheckpoint);
+        using var mb = Checkpoint.Load(resumed.LastCheckpoint);
+        var wb = StateDict.Ordered(mb.Model).ToDictionary(e => e.Name, e => e.Tensor);
+        foreach (var (name, t) in StateDict.Ordered(ma.Model))
+            Assert.True(t.allclose(wb[name], 0, 0), $"{name} differs after resume");
+    }
+
+    [Fact]
+    public void AnExistingRunIsNotOverwritten()
+    {
+        var data = Data();
+        var run = Path.Combine(_root, "run");
+        Directory.CreateDirectory(Path.Combine(run, "last"));
+        File.WriteAllText(Path.Combine(run, "last", "model.json"), "{}");
+        var ex = Assert.Throws<MambaADException>(() => Trainer.Train(Request(data, run)));
+        Assert.Contains("--resume", ex.Message);
+    }
+}
