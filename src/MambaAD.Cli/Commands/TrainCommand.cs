@@ -19,6 +19,7 @@ internal static class TrainCommand
         var model = new ModelOptions();
         var epochs = new Option<int>("--epochs") { Description = "Epochs (the official configs use 1000 on a GPU; ADer's benchmark 100)", DefaultValueFactory = _ => 100 };
         var iterations = new Option<int?>("--iterations") { Description = "Train this many iterations instead of --epochs" };
+        var minutes = new Option<double?>("--minutes") { Description = "Time budget for the optimisation (tests excluded): the planned iterations shrink to fit, the learning-rate decay stays at 80 %" };
         var batch = new Option<int>("--batch") { Description = "Batch size (drop_last)", DefaultValueFactory = _ => 16 };
         var lr = new Option<double>("--lr") { Description = "AdamW learning rate; ×0.1 at 80 % of the iterations", DefaultValueFactory = _ => 0.005 };
         var seed = new Option<int>("--seed") { Description = "Random seed (initialisation, shuffling, drop-path)", DefaultValueFactory = _ => 42 };
@@ -31,7 +32,7 @@ internal static class TrainCommand
         var display = ProgressDisplay.Option();
 
         var command = new Command("train", "Train one MambaAD model on the normal images of all selected classes (spec §11, §13).")
-        { data, dataset, classes, outDir, resume, weights, epochs, iterations, batch, lr, seed, testEvery, threads, device, workers, skipBad, calibrate, display };
+        { data, dataset, classes, outDir, resume, weights, epochs, iterations, minutes, batch, lr, seed, testEvery, threads, device, workers, skipBad, calibrate, display };
         model.AddTo(command);
         command.SetAction((parse, ct) => Task.FromResult(Run(parse, ct)));
         return command;
@@ -54,6 +55,7 @@ internal static class TrainCommand
                 var options = new TrainingOptions
                 {
                     Epochs = parse.GetValue(epochs), Iterations = parse.GetValue(iterations), BatchSize = parse.GetValue(batch),
+                    TimeLimit = parse.GetValue(minutes) is { } m ? TimeSpan.FromMinutes(m) : null,
                     LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), TestEvery = parse.GetValue(testEvery),
                     Threads = parse.GetValue(threads), Device = parse.GetValue(device)!, Workers = parse.GetValue(workers),
                 };
