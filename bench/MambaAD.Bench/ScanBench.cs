@@ -143,19 +143,7 @@ internal static class ScanBench
         return 0;
     }
 
-    internal static Tensor[] Inputs(int bt, int k, int dg, int n, int l, bool merge)
-    {
-        var gen = new Generator(20261129);
-        long dt = (long)k * dg;
-        var u = merge ? randn(bt, dg, l, generator: gen) : randn(bt, dt, l, generator: gen);
-        var delta = merge ? 0.5f * randn(bt, k, dg, l, generator: gen) : 0.5f * randn(bt, dt, l, generator: gen);
-        var a = -exp(0.3f * randn(dt, n, generator: gen)) * arange(1, n + 1, dtype: float32) / 4;
-        var b = randn(bt, k, n, l, generator: gen);
-        var c = randn(bt, k, n, l, generator: gen);
-        var d = 1 + 0.2f * randn(dt, generator: gen);
-        var bias = -2 + 0.5f * randn(dt, generator: gen);
-        return [u, delta, a, b, c, d, bias];
-    }
+    internal static Tensor[] Inputs(int bt, int k, int dg, int n, int l, bool merge) => ScanSampleInputs.Create(bt, k, dg, n, l, merge);
 
     /// <summary>Median wall time; also records the process CPU time per repetition (the machine is shared: CPU time
     /// divided by the thread count shows what an unloaded machine would give).</summary>

@@ -65,13 +65,8 @@ public static class ModelBenchmark
         const int k = 8, d = 128, n = 16;
         int l = side * side;
         using var scope = NewDisposeScope();
-        var u = randn(batch, d, l);
-        var delta = randn(batch, k, d, l) * 0.5 - 2;
-        var a = -arange(1, n + 1, dtype: float32).repeat(k * d, 1);
-        var b = randn(batch, k, n, l);
-        var c = randn(batch, k, n, l);
-        var dSkip = ones(k * d);
-        var bias = zeros(k * d);
+        var inputs = ScanSampleInputs.Create(batch, k, d, n, l, merge: true);
+        var (u, delta, a, b, c, dSkip, bias) = (inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5], inputs[6]);
         var paths = tensor(ScanOrder.Paths(ScanType.Hilbert, side, k), dtype: int64).reshape(k, l);
         var scan = SelectiveScan.For(u);
         double ms = Time(repeats, () => { using var _ = no_grad(); using var s = NewDisposeScope(); scan.ScanAndMerge(u, delta, a, b, c, dSkip, bias, paths); });

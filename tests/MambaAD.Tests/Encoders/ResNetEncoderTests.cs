@@ -16,7 +16,7 @@ public class ResNetEncoderTests
             .ToList();
         using var enc = new ResNetEncoder("resnet34");
         var actual = enc.state_dict()
-            .Select(kv => $"{kv.Key}\t{PyShape(kv.Value.shape)}\t{PyDtype(kv.Value.dtype)}")
+            .Select(kv => $"{kv.Key}\t{MambaAD.Model.StateDict.PythonShape(kv.Value.shape)}\t{MambaAD.Model.StateDict.PythonDtype(kv.Value.dtype)}")
             .ToList();
         Assert.Equal(174, expected.Count);
         Assert.Equal(expected, actual);
@@ -98,18 +98,4 @@ public class ResNetEncoderTests
         public Parent() : base("Parent") => RegisterComponents();
         public override Tensor[] forward(Tensor x) => net_t.call(x);
     }
-
-    internal static string PyShape(long[] s) => s.Length switch
-    {
-        0 => "()",
-        1 => $"({s[0]},)",
-        _ => "(" + string.Join(", ", s) + ")",
-    };
-
-    internal static string PyDtype(ScalarType t) => t switch
-    {
-        ScalarType.Float32 => "float32",
-        ScalarType.Int64 => "int64",
-        _ => t.ToString(),
-    };
 }

@@ -48,20 +48,8 @@ public class SelectiveScanTests
     public static IEnumerable<object[]> MergeCases() =>
         from n in Names from s in MergeShapes select new object[] { n, string.Join(",", s) };
 
-    /// <summary>Seeded inputs in the ranges the model produces: δ = softplus(Δ + bias) ≈ 0.01…1, A &lt; 0.</summary>
-    internal static Tensor[] Inputs(int bt, int k, int dg, int n, int l, bool merge, int seed = 20261129)
-    {
-        var gen = new Generator((ulong)seed);
-        long dt = (long)k * dg;
-        var u = merge ? randn(bt, dg, l, generator: gen) : randn(bt, dt, l, generator: gen);
-        var delta = merge ? 0.5f * randn(bt, k, dg, l, generator: gen) : 0.5f * randn(bt, dt, l, generator: gen);
-        var a = -exp(0.3f * randn(dt, n, generator: gen)) * arange(1, n + 1, dtype: float32) / 4;
-        var b = randn(bt, k, n, l, generator: gen);
-        var c = randn(bt, k, n, l, generator: gen);
-        var d = 1 + 0.2f * randn(dt, generator: gen);
-        var bias = -2 + 0.5f * randn(dt, generator: gen);
-        return [u, delta, a, b, c, d, bias];
-    }
+    internal static Tensor[] Inputs(int bt, int k, int dg, int n, int l, bool merge, int seed = 20261129) =>
+        ScanSampleInputs.Create(bt, k, dg, n, l, merge, seed);
 
     internal static Tensor Paths(int k, int l, int seed = 7)
     {

@@ -1,0 +1,27 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MambaAD.Ssm;
+
+/// <summary>
+/// Seeded selective-scan inputs in the ranges the model produces (δ = softplus(Δ + bias) ≈ 0.01…1, A &lt; 0), shared
+/// by the scan tests, the kernel benchmark and <c>mambaad bench</c>. Order: u, delta, A, B, C, D, deltaBias.
+/// With <paramref name="merge"/>, the shapes of <see cref="ISelectiveScan.ScanAndMerge"/> (u (Bt, d, L), delta
+/// (Bt, K, d, L)); otherwise those of <see cref="ISelectiveScan.Scan"/>.
+/// </summary>
+internal static class ScanSampleInputs
+{
+    public static Tensor[] Create(int bt, int k, int dg, int n, int l, bool merge, int seed = 20261129)
+    {
+        var gen = new Generator((ulong)seed);
+        long dt = (long)k * dg;
+        var u = merge ? randn(bt, dg, l, generator: gen) : randn(bt, dt, l, generator: gen);
+        var delta = merge ? 0.5f * randn(bt, k, dg, l, generator: gen) : 0.5f * randn(bt, dt, l, generator: gen);
+        var a = -exp(0.3f * randn(dt, n, generator: gen)) * arange(1, n + 1, dtype: float32) / 4;
+        var b = randn(bt, k, n, l, generator: gen);
+        var c = randn(bt, k, n, l, generator: gen);
+        var d = 1 + 0.2f * randn(dt, generator: gen);
+        var bias = -2 + 0.5f * randn(dt, generator: gen);
+        return [u, delta, a, b, c, d, bias];
+    }
+}
