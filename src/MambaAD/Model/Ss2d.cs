@@ -105,9 +105,10 @@ public sealed class Ss2d : nn.Module<Tensor, Tensor>
         if (u4.shape[2] != Side || u4.shape[3] != Side)
             throw new ArgumentException($"this SS2D block scans {Side}×{Side} maps, got {u4.shape[2]}×{u4.shape[3]}");
         var u = u4.reshape(b, d, l);
-        var xDbl = matmul(x_proj_weight.unsqueeze(0), u.unsqueeze(1));    // (B, K, R + 2N, L)
+        // One GEMM for all K projections (a broadcast batched matmul would copy the weights B times: 2–4× slower).
+        var xDbl = matmul(x_proj_weight.reshape(k * (r + 2 * n), d), u).view(b, k, r + 2 * n, l); // (B, K, R + 2N, L)
         var split = xDbl.split([r, n, n], dim: 2);
-        var delta = matmul(dt_projs_weight.unsqueeze(0), split[0]);      // (B, K, d_inner, L), before bias/softplus
+        var delta = einsum("kdr,bkrl->bkdl", dt_projs_weight, split[0]); // (B, K, d_inner, L), before bias/softplus
         var a = -exp(A_logs);
         var paths = PathTensors.Get(ScanType, Side, Directions, u.device);
         var y = SelectiveScan.For(u).ScanAndMerge(u, delta, a, split[1].contiguous(), split[2].contiguous(), Ds,
