@@ -32,5 +32,6 @@ public static class Program
         yield return CalibrateCommand.Create();
         yield return EvalCommand.Create();
         yield return InfoCommand.Create();
+        yield return ServeCommand.Create();
     }
 }

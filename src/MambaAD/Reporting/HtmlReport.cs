@@ -59,7 +59,7 @@ public static class HtmlReport
             sb.Append(name == "mean" && ReferenceEquals(m, result.Mean) ? "<tr class=\"mean\">" : "<tr>");
             sb.Append($"<th>{(ReferenceEquals(m, result.Mean) ? "mean" : $"<a href=\"#{Id(name)}\">{E(name)}</a>")}</th>");
             foreach (var v in m.Values)
-                sb.Append(v is { } x ? $"<td style=\"background:{Shade(x)}\">{(100 * x).ToString("F1", CultureInfo.InvariantCulture)}</td>" : "<td class=\"na\">–</td>");
+                sb.Append(v is { } x ? $"<td style=\"background:{Shade(x)}\">{Percent(x)}</td>" : "<td class=\"na\">–</td>");
             sb.Append("</tr>");
         }
         sb.Append("</tbody></table><p class=\"note\">Pixel metrics are “–” for a class whose defect images have no masks. mAD is the mean of the available metrics.</p></section>\n");
@@ -159,6 +159,13 @@ public static class HtmlReport
 
     private static string Id(string className) =>
         "class-" + new string(className.Select(c => char.IsAsciiLetterOrDigit(c) ? char.ToLowerInvariant(c) : '-').ToArray());
+
+    /// <summary>×100 with one decimal; a tiny negative (AU-PRO's rescaling can give −1e-17) shows as 0.0, not −0.0.</summary>
+    private static string Percent(double v)
+    {
+        double d = Math.Round(100 * v, 1);
+        return (d == 0 ? 0 : d).ToString("F1", CultureInfo.InvariantCulture);
+    }
 
     private static string G(double v) => v.ToString("G5", CultureInfo.InvariantCulture);
     private static string E(string s) => WebUtility.HtmlEncode(s);
