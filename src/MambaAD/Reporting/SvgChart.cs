@@ -11,7 +11,7 @@ namespace MambaAD.Reporting;
 internal static class SvgChart
 {
     public const int MaxPoints = 400;
-    private const int Width = 340, Height = 270, Left = 46, Right = 12, Top = 26, Bottom = 40;
+    private const int Width = 340, Height = 280, Left = 46, Right = 12, Top = 40, Bottom = 40;
     private const int PlotW = Width - Left - Right, PlotH = Height - Top - Bottom;
 
     /// <summary>A series: name (shown in the legend), colour and points.</summary>
@@ -31,7 +31,7 @@ internal static class SvgChart
             sb.Append($"<path class=\"series\" fill=\"none\" stroke=\"{series[s].Colour}\" stroke-width=\"2\" stroke-linejoin=\"round\" d=\"");
             for (int i = 0; i < xs.Length; i++) sb.Append(i == 0 ? 'M' : 'L').Append(F(X(xs[i]))).Append(',').Append(F(Y(ys[i])));
             sb.Append("\"/>");
-            Legend(sb, s, series[s].Name, series[s].Colour, kind == "pr");
+            Legend(sb, s, series[s].Name, series[s].Colour);
         }
         return sb.Append("</svg>").ToString();
     }
@@ -69,9 +69,9 @@ internal static class SvgChart
             }
         double tx = Left + (threshold - lo) / (hi - lo) * PlotW;
         sb.Append($"<line class=\"threshold\" x1=\"{F(tx)}\" y1=\"{Top}\" x2=\"{F(tx)}\" y2=\"{Top + PlotH}\" stroke=\"#d62728\" stroke-width=\"2\" stroke-dasharray=\"5 3\"/>");
-        sb.Append($"<text x=\"{F(tx + 3)}\" y=\"{Top + 10}\" font-size=\"10\" fill=\"#d62728\">threshold {threshold.ToString("G4", CultureInfo.InvariantCulture)}</text>");
-        Legend(sb, 0, $"normal ({normal.Count})", "#1f77b4", false, square: true);
-        Legend(sb, 1, $"anomalous ({anomalous.Count})", "#ff7f0e", false, square: true);
+        sb.Append($"<text x=\"{F(tx + 3)}\" y=\"{Top + 11}\" font-size=\"10\" fill=\"#d62728\">threshold {threshold.ToString("G4", CultureInfo.InvariantCulture)}</text>");
+        Legend(sb, 0, $"normal ({normal.Count})", "#1f77b4", square: true);
+        Legend(sb, 1, $"anomalous ({anomalous.Count})", "#ff7f0e", square: true);
         return sb.Append("</svg>").ToString();
     }
 
@@ -97,12 +97,13 @@ internal static class SvgChart
         sb.Append($"<text transform=\"translate(12 {Top + PlotH / 2}) rotate(-90)\" text-anchor=\"middle\">{WebUtility.HtmlEncode(yLabel)}</text>");
     }
 
-    private static void Legend(StringBuilder sb, int index, string name, string colour, bool bottomLeft, bool square = false)
+    /// <summary>Legend entries in a row between the title and the plot, so they never cover data.</summary>
+    private static void Legend(StringBuilder sb, int index, string name, string colour, bool square = false)
     {
-        double x = bottomLeft ? Left + 8 : Left + PlotW - 150, y = bottomLeft ? Top + PlotH - 28 + index * 14 : Top + 12 + index * 14;
+        double x = Left + index * 130, y = 32;
         sb.Append(square
-            ? $"<rect x=\"{F(x)}\" y=\"{F(y - 7)}\" width=\"14\" height=\"9\" fill=\"{colour}\" fill-opacity=\"0.55\"/>"
-            : $"<line x1=\"{F(x)}\" y1=\"{F(y - 3)}\" x2=\"{F(x + 14)}\" y2=\"{F(y - 3)}\" stroke=\"{colour}\" stroke-width=\"2\"/>");
+            ? $"<rect x=\"{F(x)}\" y=\"{F(y - 8)}\" width=\"14\" height=\"9\" fill=\"{colour}\" fill-opacity=\"0.55\"/>"
+            : $"<line x1=\"{F(x)}\" y1=\"{F(y - 4)}\" x2=\"{F(x + 14)}\" y2=\"{F(y - 4)}\" stroke=\"{colour}\" stroke-width=\"2\"/>");
         sb.Append($"<text x=\"{F(x + 18)}\" y=\"{F(y)}\">{WebUtility.HtmlEncode(name)}</text>");
     }
 
