@@ -39,7 +39,12 @@ public static class InferenceServer
         ["/predict"] = "POST", ["/predict/batch"] = "POST", ["/health"] = "GET", ["/model"] = "GET",
     };
 
-    internal static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    // Relaxed escaping: answers are application/json, never embedded in HTML, so quotes in messages stay readable.
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     /// <summary>The library version reported by <c>/model</c>.</summary>
     public static string Version { get; } =
@@ -121,8 +126,10 @@ public static class InferenceServer
     public static IReadOnlyList<string> Addresses(WebApplication app) =>
         app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
 
-    /// <summary>One answer of /predict; <see cref="Heatmap"/> is a base64 PNG or null (omitted).</summary>
-    internal sealed record PredictionAnswer(string? Name, double Score, double? Threshold, bool? IsAnomalous, int Width, int Height,
+    /// <summary>One answer of /predict; <see cref="Name"/> (a multipart file name, echoed) and <see cref="Heatmap"/> (a base64 PNG) are omitted when null.</summary>
+    internal sealed record PredictionAnswer(
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Name,
+        double Score, double? Threshold, bool? IsAnomalous, int Width, int Height,
         [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Heatmap);
 
     private static List<PredictionAnswer> Predict(Predictor predictor, IReadOnlyList<ImageRequestReader.EncodedImage> encoded, bool heatmap, CancellationToken ct)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MambaAD.Inference;
 using MambaAD.Server;
+using Microsoft.Extensions.Hosting;
 
 namespace MambaAD.Cli.Commands;
 
@@ -33,8 +34,8 @@ internal static class ServeCommand
             await using var app = InferenceServer.Build(predictor, options);
             await app.StartAsync(ct);
             Console.WriteLine($"{predictor.ModelPath}: serving on {string.Join(", ", InferenceServer.Addresses(app))} (Ctrl+C to stop)");
-            try { await Task.Delay(Timeout.Infinite, ct); } catch (OperationCanceledException) { }
-            await app.StopAsync(CancellationToken.None);
+            // Until SIGINT/SIGTERM (the host's console lifetime) or System.CommandLine's cancellation; then drain and stop.
+            await app.WaitForShutdownAsync(ct);
             return 0;
         });
         return command;
