@@ -32,6 +32,7 @@ public static class Program
         yield return PredictCommand.Create();
         yield return CalibrateCommand.Create();
         yield return EvalCommand.Create();
+        yield return ServeCommand.Create();
         yield return InfoCommand.Create();
         yield return BenchCommand.Create();
     }

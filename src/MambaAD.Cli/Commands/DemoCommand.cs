@@ -30,6 +30,7 @@ internal static class DemoCommand
             Console.WriteLine($"  checkpoint   {Path.GetFullPath(r.Training.LastCheckpoint)}  (model.pth loads in the official code; model.json has the thresholds)");
             Console.WriteLine($"  metrics log  {Path.GetFullPath(Path.Combine(r.Training.RunDir, "metrics.jsonl"))}");
             Console.WriteLine($"  predictions  {Path.GetFullPath(r.PredictionsDir)}  (scores.csv, overlays/, masks/)");
+            Console.WriteLine($"  report       {Path.GetFullPath(r.ReportPath)}  (metrics, curves, histograms, heat-map gallery; opens offline)");
             Console.WriteLine($"next: mambaad predict --checkpoint {r.Training.LastCheckpoint} YOUR_IMAGES…");
             return Task.FromResult(r.Training.Completed ? 0 : 130);
         });

@@ -4,6 +4,7 @@ using System.Text;
 using MambaAD.Data;
 using MambaAD.Evaluation;
 using MambaAD.IO;
+using MambaAD.Reporting;
 using MambaAD.Training;
 
 namespace MambaAD.Cli.Commands;
@@ -22,8 +23,10 @@ internal static class TestCommand
         var saveMaps = new Option<string?>("--save-maps") { Description = "Write each smoothed map (float32, model size) as DIR/<class>/<defect>/<stem>.npy, the layout mambaad eval reads" };
         var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 16 };
         var skipBad = new Option<bool>("--skip-bad") { Description = "Skip unreadable images with a listed warning instead of stopping" };
+        var report = new Option<string?>("--report") { Description = "Write a self-contained HTML report: metrics, ROC/PR curves, score histograms, heat-map gallery (mistakes first)" };
+        var reportGallery = new Option<int>("--report-gallery") { Description = "Gallery rows per class in --report, worst mistakes first; 0 for all", DefaultValueFactory = _ => 24 };
         var command = new Command("test", "Evaluate a checkpoint on a dataset's test split: I-AUROC, I-AP, I-F1max, P-AUROC, P-AP, P-F1max, AU-PRO per class, their mean and mAD (×100).")
-        { data, dataset, classes, json, csv, saveMaps, batch, skipBad };
+        { data, dataset, classes, json, csv, saveMaps, batch, skipBad, report, reportGallery };
         ckpt.AddTo(command);
         command.SetAction((parse, ct) => Task.FromResult(Run(parse, ct)));
         return command;
@@ -35,13 +38,19 @@ internal static class TestCommand
             var classList = parse.GetValue(classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var ds = Dataset.Open(parse.GetValue(data)!, new DatasetOptions(parse.GetValue(dataset), classList, parse.GetValue(skipBad)));
             Console.WriteLine($"{loaded.ModelPath}: MambaAD ({loaded.Model.Config}); {ds.Layout} layout, {ds.ClassNames.Count} class(es), {ds.Test.Count} test images");
-            var report = ModelTesting.Run(loaded.Model, loaded.Info.Normalization, ds.Test,
+            var result = ModelTesting.Run(loaded.Model, loaded.Info.Normalization, ds.Test,
                 new TestOptions(parse.GetValue(batch), parse.GetValue(saveMaps), parse.GetValue(skipBad)), null, ct);
-            foreach (var w in ds.Warnings.Concat(report.Warnings)) Console.Error.WriteLine($"warning: {w}");
-            Console.Write(report.Result.ToTable());
-            if (parse.GetValue(json) is { } j) { AtomicFile.WriteAllText(j, report.Result.ToJson()); Console.WriteLine($"wrote {j}"); }
-            if (parse.GetValue(csv) is { } c) { AtomicFile.WriteAllText(c, ToCsv(report.Result)); Console.WriteLine($"wrote {c}"); }
-            if (parse.GetValue(saveMaps) is { } m) Console.WriteLine($"wrote {report.Images.Count} maps under {m}");
+            foreach (var w in ds.Warnings.Concat(result.Warnings)) Console.Error.WriteLine($"warning: {w}");
+            Console.Write(result.Result.ToTable());
+            if (parse.GetValue(json) is { } j) { AtomicFile.WriteAllText(j, result.Result.ToJson()); Console.WriteLine($"wrote {j}"); }
+            if (parse.GetValue(csv) is { } c) { AtomicFile.WriteAllText(c, ToCsv(result.Result)); Console.WriteLine($"wrote {c}"); }
+            if (parse.GetValue(saveMaps) is { } m) Console.WriteLine($"wrote {result.Images.Count} maps under {m}");
+            if (parse.GetValue(report) is { } r)
+            {
+                HtmlReport.Write(r, result, new ReportOptions(Thresholds: loaded.Info.Thresholds, GalleryPerClass: parse.GetValue(reportGallery),
+                    Metadata: [new("checkpoint", loaded.ModelPath), new("model", loaded.Model.Config.ToString() ?? ""), new("dataset", $"{parse.GetValue(data)} ({ds.Layout})")]));
+                Console.WriteLine($"wrote {r}");
+            }
             return 0;
         }
     }

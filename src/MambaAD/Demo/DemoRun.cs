@@ -17,7 +17,7 @@ public sealed record DemoOptions(string OutDir = "mambaad-demo", double Minutes 
 
 /// <summary>What the demo produced.</summary>
 public sealed record DemoResult(SyntheticDatasetInfo Data, TrainResult Training, TestReport Test, Thresholds Thresholds,
-    string PredictionsDir, IReadOnlyList<(string File, Prediction Prediction)> Predictions, TimeSpan Elapsed);
+    string PredictionsDir, IReadOnlyList<(string File, Prediction Prediction)> Predictions, string ReportPath, TimeSpan Elapsed);
 
 /// <summary>
 /// <c>mambaad demo</c>: generate a procedural multi-class defect dataset, train one model on all its classes with the
@@ -60,6 +60,10 @@ public static class DemoRun
         using var predictor = Predictor.Load(result.LastCheckpoint);
         var predictions = new List<(string, Prediction)>();
         PredictionWriter.Write(predictor, picks, predictionsDir, onEach: (f, p) => predictions.Add((f, p)), cancellationToken: cancellationToken);
-        return new DemoResult(data, result, test, thresholds, predictionsDir, predictions, clock.Elapsed);
+        var reportPath = Path.Combine(options.OutDir, "report.html");
+        Reporting.HtmlReport.Write(reportPath, test, new Reporting.ReportOptions("MambaAD demo", thresholds,
+            [new("checkpoint", result.LastCheckpoint), new("model", config.ToString()), new("dataset", $"{data.Root} (generated, seed {options.Seed})"),
+             new("training", $"{options.Minutes:0.#} min budget on {Environment.ProcessorCount} CPUs")]));
+        return new DemoResult(data, result, test, thresholds, predictionsDir, predictions, reportPath, clock.Elapsed);
     }
 }
