@@ -11,7 +11,7 @@ internal static class DemoCommand
         var outDir = new Option<string>("--out") { Description = "Output folder: data/ (generated images), run/ (checkpoints, metrics.jsonl), predictions/", DefaultValueFactory = _ => "mambaad-demo" };
         var minutes = new Option<double>("--minutes") { Description = "Training time budget in minutes (dataset generation, testing and prediction come on top)", DefaultValueFactory = _ => 5 };
         var seed = new Option<int>("--seed") { Description = "Seed of the generated dataset and of training", DefaultValueFactory = _ => 42 };
-        var size = new Option<int>("--image-size") { Description = "Model input size (the official 256 learns less in a few CPU minutes)", DefaultValueFactory = _ => 128 };
+        var size = new Option<int>("--image-size") { Description = "Model input size (the official 256 learns less in a few CPU minutes)", DefaultValueFactory = _ => 64 };
         var display = ProgressDisplay.Option();
         var command = new Command("demo", "Generate a small multi-class defect dataset, train one MambaAD model on it with the embedded ImageNet ResNet18, test, calibrate and predict — in a few minutes on a CPU.")
         { outDir, minutes, seed, size, display };

@@ -10,9 +10,9 @@ namespace MambaAD.Demo;
 /// <param name="OutDir">Everything goes under it: data/, run/, predictions/.</param>
 /// <param name="Minutes">Training time budget (generation, testing and prediction come on top).</param>
 /// <param name="Seed">Seed of the dataset and of training.</param>
-/// <param name="ImageSize">Model input size. 128 rather than the official 256 so that a CPU run of minutes learns something.</param>
+/// <param name="ImageSize">Model input size. 64 rather than the official 256, so that a few CPU minutes train many iterations (measured: 64² separates the demo classes clearly in 3 minutes; 128² gets 4× fewer iterations).</param>
 /// <param name="Depths">Decoder depths; the paper's [3,4,6,3] by default.</param>
-public sealed record DemoOptions(string OutDir = "mambaad-demo", double Minutes = 5, int Seed = 42, int ImageSize = 128,
+public sealed record DemoOptions(string OutDir = "mambaad-demo", double Minutes = 5, int Seed = 42, int ImageSize = 64,
     IReadOnlyList<int>? Depths = null);
 
 /// <summary>What the demo produced.</summary>
