@@ -29,7 +29,10 @@ public static class Trainer
     private const string MetricsFile = "metrics.jsonl";
     private const string OptimizerFile = "optimizer.bin";
     private const string RngFile = "rng.pth";
-    private const int FitProbe = 3; // iterations measured before a time budget fixes the plan
+    private const int FitProbe = 3;   // iterations (warm-up included) before a time budget first fits the plan
+    private const int FitEvery = 10;  // then re-fit every this many iterations, until the learning-rate decay
+
+    private static bool RefitDue(long done) => done == FitProbe || (done > FitProbe && (done - FitProbe) % FitEvery == 0);
 
     /// <summary>Starts a new run in <see cref="TrainRequest.OutDir"/>.</summary>
     public static TrainResult Train(TrainRequest request, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -108,6 +111,7 @@ public static class Trainer
             TestReport? lastTest = null;
             var clock = Stopwatch.StartNew();
             long clockStartIteration = iteration;
+            (long Iterations, double Seconds)? probe = null; // where the time-budget speed measurement starts
 
             for (int epoch = startEpoch; epoch < epochs && iteration < total; epoch++)
             {
@@ -124,16 +128,27 @@ public static class Trainer
                             $"The last good checkpoint is {Path.Combine(runDir, "last")} (iteration {_info.Training!.Iteration}); try a lower --lr");
                     iteration++;
                     batchIndex++;
-                    if (_o.TimeLimit is { } limit && iteration - clockStartIteration == FitProbe)
+                    if (_o.TimeLimit is { } limit && iteration < decayAt && RefitDue(iteration - clockStartIteration))
                     {
-                        // Fit the plan into the time budget, measured on the iterations so far (spec §13's decay point moves with it).
-                        double perIteration = clock.Elapsed.TotalSeconds / FitProbe;
-                        long fits = iteration + (long)Math.Max(0, (limit.TotalSeconds - clock.Elapsed.TotalSeconds) / perIteration);
-                        total = Math.Max(iteration, Math.Min(total, fits));
-                        epochs = (int)((total + perEpoch - 1) / perEpoch);
-                        decayAt = (long)Math.Round(_o.LrDecayAt * total);
-                        progress?.Report(new TrainingProgress("train", epoch + 1, epochs, iteration, total, null, 0, null,
-                            $"time budget {limit.TotalMinutes:F1} min: {perIteration:F2} s per iteration → {total} iterations ({epochs} epochs)"));
+                        // Fit the plan into the time budget at the speed measured so far (after the first, warm-up
+                        // iterations), again every few iterations until the decay starts, so that a machine whose load
+                        // changes still ends on time. The decay point (spec §13) stays at 80 % of the new total.
+                        double elapsed = clock.Elapsed.TotalSeconds;
+                        long done = iteration - clockStartIteration;
+                        probe ??= (done, elapsed);
+                        double perIteration = done > probe.Value.Iterations
+                            ? (elapsed - probe.Value.Seconds) / (done - probe.Value.Iterations)
+                            : elapsed / done;
+                        long fits = iteration + (long)Math.Max(0, (limit.TotalSeconds - elapsed) / perIteration);
+                        long planned = Math.Max(iteration, Math.Min(_o.Iterations ?? (long)_o.Epochs * perEpoch, fits));
+                        if (planned != total)
+                        {
+                            total = planned;
+                            epochs = (int)((total + perEpoch - 1) / perEpoch);
+                            decayAt = Math.Max(iteration, (long)Math.Round(_o.LrDecayAt * total));
+                            progress?.Report(new TrainingProgress("train", epoch + 1, epochs, iteration, total, null, 0, null,
+                                $"time budget {limit.TotalMinutes:F1} min: {perIteration:F2} s per iteration → {total} iterations ({epochs} epochs)"));
+                        }
                     }
                     lossSum += loss;
                     lossCount++;

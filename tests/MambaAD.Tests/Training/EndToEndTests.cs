@@ -114,6 +114,21 @@ public sealed class EndToEndTests : IDisposable
     }
 
     [Fact]
+    public void ATimeBudgetShortensThePlanAndStillTests()
+    {
+        var data = Data();
+        var request = Request(data, Path.Combine(_root, "budget"));
+        request = request with { Options = request.Options with { Iterations = 500, TimeLimit = TimeSpan.FromSeconds(3) } };
+        var rec = new Recorder();
+        var result = Trainer.Train(request, rec);
+        Assert.True(result.Completed);
+        Assert.InRange(rec.Steps.Count, 3, 499);                 // at least the probe, far fewer than planned
+        Assert.NotNull(result.LastTest);
+        var info = CheckpointInfo.FromJson(File.ReadAllText(Path.Combine(result.LastCheckpoint, "model.json")), "model.json");
+        Assert.Equal(rec.Steps.Count, info.Training!.TotalIterations);
+    }
+
+    [Fact]
     public void AnExistingRunIsNotOverwritten()
     {
         var data = Data();
