@@ -137,12 +137,12 @@ public static class InferenceServer
         var images = encoded.Select(e => ImageDecoder.DecodeRgb(e.Bytes, e.Name)).ToList();
         ct.ThrowIfCancellationRequested();
         var predictions = predictor.Predict(images);
-        double? threshold = predictor.ImageThreshold ?? predictor.Info.Thresholds?.Image;
+        double? threshold = predictor.Threshold;
         double? pixel = predictor.Info.Thresholds?.Pixel;
         return predictions.Select((p, i) =>
         {
             string? png = heatmap
-                ? Convert.ToBase64String(HeatmapOverlay.OverlayPng(images[i], p.Map, p.MapSize, 0, pixel is { } t ? 2 * t : Math.Max(p.Map.Max(), 1e-12)))
+                ? Convert.ToBase64String(HeatmapOverlay.OverlayPng(images[i], p.Map, p.MapSize, 0, HeatmapOverlay.ColourTop(p.Map, pixel)))
                 : null;
             return new PredictionAnswer(encoded.Count > 1 || encoded[i].Name != "body" ? encoded[i].Name : null,
                 p.Score, threshold, p.IsAnomalous, p.Width, p.Height, png);

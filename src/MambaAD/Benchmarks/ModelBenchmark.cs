@@ -7,6 +7,10 @@ using static TorchSharp.torch;
 namespace MambaAD.Benchmarks;
 
 /// <summary>What <see cref="ModelBenchmark.Run"/> measures (all in one process, one run, so ratios are fair).</summary>
+/// <param name="Backbone">The encoder measured.</param>
+/// <param name="ImageSize">Input side.</param>
+/// <param name="Batch">Inference batch.</param>
+/// <param name="TrainBatch">Training batch.</param>
 /// <param name="EncoderMsPerImage">Encoder alone, inference.</param>
 /// <param name="ModelMsPerImage">Encoder + MFF_OCE + decoder + anomaly map (§12), inference.</param>
 /// <param name="Ratio">Model ÷ encoder.</param>
@@ -15,6 +19,7 @@ namespace MambaAD.Benchmarks;
 /// <param name="TrainPeakRssMb">Peak resident memory during the training steps.</param>
 /// <param name="Threads">libtorch threads.</param>
 /// <param name="ProcessorCount">Logical processors of the machine.</param>
+/// <param name="Scan">The scan method of the model measured.</param>
 public sealed record BenchResult(string Backbone, int ImageSize, int Batch, int TrainBatch, double EncoderMsPerImage,
     double ModelMsPerImage, double Ratio, double ScanNsPerStep, double TrainMsPerImage, double TrainPeakRssMb,
     int Threads, int ProcessorCount, string Scan);

@@ -37,6 +37,13 @@ public static class HeatmapOverlay
         return EncodePng(grey, width, height, SKColorType.Gray8);
     }
 
+    /// <summary>
+    /// The map value drawn red: twice the pixel threshold, so the threshold sits mid-scale; without a (positive)
+    /// threshold, the map's own maximum. Blue is always 0. One rule for predict, the server and the report.
+    /// </summary>
+    public static double ColourTop(float[] map, double? pixelThreshold) =>
+        pixelThreshold is > 0 and var t ? 2 * t : Math.Max(map.Max(), 1e-12);
+
     /// <summary>The jet colour map at t ∈ [0, 1] (blue → cyan → yellow → red).</summary>
     internal static (byte R, byte G, byte B) Jet(double t)
     {

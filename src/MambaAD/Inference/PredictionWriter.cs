@@ -30,9 +30,8 @@ public static class PredictionWriter
                 var pr = predictions[k];
                 csv.Append(Quote(files[i])).Append(',').Append(pr.Score.ToString("G9", CultureInfo.InvariantCulture)).Append(',')
                    .Append(pr.IsAnomalous is { } a ? (a ? "true" : "false") : "").Append('\n');
-                // Colours: 0 → blue, twice the pixel threshold → red, so the threshold sits mid-scale; without one, per image.
-                double high = pixel is { } p ? 2 * p : pr.Map.Max();
-                AtomicFile.WriteAllBytes(Path.Combine(outDir, "overlays", stems[i] + ".png"), HeatmapOverlay.OverlayPng(images[k], pr.Map, pr.MapSize, 0, high));
+                AtomicFile.WriteAllBytes(Path.Combine(outDir, "overlays", stems[i] + ".png"),
+                    HeatmapOverlay.OverlayPng(images[k], pr.Map, pr.MapSize, 0, HeatmapOverlay.ColourTop(pr.Map, pixel)));
                 if (pixel is { } t)
                     AtomicFile.WriteAllBytes(Path.Combine(outDir, "masks", stems[i] + ".png"), HeatmapOverlay.MaskPng(pr.Map, pr.MapSize, t, pr.Width, pr.Height));
                 if (saveMaps)

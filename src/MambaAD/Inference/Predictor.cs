@@ -30,7 +30,8 @@ public sealed class Predictor : IDisposable
     /// <summary>Image threshold used for <see cref="Prediction.IsAnomalous"/>: an explicit override, else the checkpoint's.</summary>
     public double? ImageThreshold { get; set; }
 
-    private double? EffectiveThreshold => ImageThreshold ?? Info.Thresholds?.Image;
+    /// <summary>The image threshold in force: <see cref="ImageThreshold"/> when set, else the checkpoint's (or none).</summary>
+    public double? Threshold => ImageThreshold ?? Info.Thresholds?.Image;
 
     public Prediction Predict(string path) => Predict([ImageDecoder.DecodeRgb(path)])[0];
 
@@ -52,7 +53,7 @@ public sealed class Predictor : IDisposable
             result = Model.Predict(x);
             using (result.Maps) maps = result.Maps.data<float>().ToArray();
         }
-        var threshold = EffectiveThreshold;
+        var threshold = Threshold;
         return images.Select((img, i) => new Prediction(result.Scores[i], maps.AsSpan(i * plane, plane).ToArray(), s,
             threshold is { } t ? result.Scores[i] > t : null, img.Width, img.Height)).ToList();
     }

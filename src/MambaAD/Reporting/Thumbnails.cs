@@ -23,7 +23,7 @@ internal static class Thumbnails
         var rgb = PilResize.Resize(image.Hwc, image.Width, image.Height, 3, size, size);
         var map = Resize(result.Map, mapSize, size);
         var overlay = new byte[rgb.Length];
-        double high = pixelThreshold > 0 ? 2 * pixelThreshold : Math.Max(result.Map.Max(), 1e-12);
+        double high = HeatmapOverlay.ColourTop(result.Map, pixelThreshold);
         var predicted = new byte[size * size];
         for (int i = 0; i < map.Length; i++)
         {

@@ -184,8 +184,9 @@ public static class Trainer
         {
             // Spec §13: weight decay on every trainable tensor with ndim > 1 whose name does not end in ".bias".
             var named = StateDict.Ordered(model).Where(e => e.Tensor is Parameter { requires_grad: true }).ToList();
-            var decay = named.Where(e => e.Tensor.dim() > 1 && !e.Name.EndsWith(".bias")).Select(e => (Parameter)e.Tensor).ToList();
-            var noDecay = named.Where(e => !(e.Tensor.dim() > 1 && !e.Name.EndsWith(".bias"))).Select(e => (Parameter)e.Tensor).ToList();
+            var byDecay = named.ToLookup(e => e.Tensor.dim() > 1 && !e.Name.EndsWith(".bias"), e => (Parameter)e.Tensor);
+            var decay = byDecay[true].ToList();
+            var noDecay = byDecay[false].ToList();
             var groups = new List<AdamW.ParamGroup>
             {
                 new(decay, new AdamW.Options { LearningRate = _o.LearningRate, weight_decay = _o.WeightDecay }),
