@@ -7,7 +7,7 @@ namespace MambaAD.Bench;
 
 /// <summary>
 /// Stopwatch harness for the selective-scan kernel: <c>dotnet run -c Release --project bench/MambaAD.Bench -- scan
-/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--what fwd,overstates,fused,gather,bwd,reference | mem]</c>.
+/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--what fwd,overstates,fused,proj,gather,bwd,reference | mem]</c>.
 /// Reports ns per (batch, direction, channel, time) step, the median of the repetitions after one warm-up.
 /// Stage 3 is the 64×64 stage (d_inner 128, L 4096), stage 2 the 32×32 one (d_inner 256, L 1024); K = 8, N = 16.
 /// </summary>
@@ -88,6 +88,16 @@ internal static class ScanBench
                     using var _ = no_grad();
                     kernel.ScanAndMerge(xm[0], xm[1], xm[2], xm[3], xm[4], xm[5], xm[6], paths).Dispose();
                 }));
+            if (what.Contains("proj"))
+            {
+                // The op SS2D calls: Δ projected inside the kernel (R = ⌈C/16⌉ = d_inner/32), B/C/x_r rows in scan order.
+                var xp = ScanSampleInputs.CreateProjected(bt, k, d, n, l, Math.Max(1, d / 32));
+                Report("ScanAndMergeProjected fwd", Time(reps, () =>
+                {
+                    using var _ = no_grad();
+                    kernel.ScanAndMergeProjected(xp[0], xp[1], xp[2], xp[3], xp[4], xp[5], paths).Dispose();
+                }));
+            }
             if (what.Contains("gather"))
                 Report("ScanAndMerge gather+Scan+merge fwd", Time(reps, () =>
                 {

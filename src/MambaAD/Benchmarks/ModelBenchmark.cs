@@ -65,16 +65,21 @@ public static class ModelBenchmark
         return times[repeats / 2];
     }
 
+    /// <summary>The op SS2D calls (Δ projected inside, R = ⌈64/16⌉ = 4 at this stage), forward, in ns per step.</summary>
     private static double ScanNsPerStep(int batch, int side, int repeats)
     {
-        const int k = 8, d = 128, n = 16;
+        const int k = 8, d = 128, n = 16, r = 4;
         int l = side * side;
         using var scope = NewDisposeScope();
-        var inputs = ScanSampleInputs.Create(batch, k, d, n, l, merge: true);
-        var (u, delta, a, b, c, dSkip, bias) = (inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5], inputs[6]);
+        var x = ScanSampleInputs.CreateProjected(batch, k, d, n, l, r);
         var paths = tensor(ScanOrder.Paths(ScanType.Hilbert, side, k), dtype: int64).reshape(k, l);
-        var scan = SelectiveScan.For(u);
-        double ms = Time(repeats, () => { using var _ = no_grad(); using var s = NewDisposeScope(); scan.ScanAndMerge(u, delta, a, b, c, dSkip, bias, paths); });
+        var scan = SelectiveScan.For(x[0]);
+        double ms = Time(repeats, () =>
+        {
+            using var _ = no_grad();
+            using var s = NewDisposeScope();
+            scan.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
+        });
         return ms * 1e6 / ((double)batch * k * d * l);
     }
 

@@ -107,12 +107,11 @@ public sealed class Ss2d : nn.Module<Tensor, Tensor>
         var u = u4.reshape(b, d, l);
         // One GEMM for all K projections (a broadcast batched matmul would copy the weights B times: 2–4× slower).
         var xDbl = matmul(x_proj_weight.reshape(k * (r + 2 * n), d), u).view(b, k, r + 2 * n, l); // (B, K, R + 2N, L)
-        var split = xDbl.split([r, n, n], dim: 2);
-        var delta = einsum("kdr,bkrl->bkdl", dt_projs_weight, split[0]); // (B, K, d_inner, L), before bias/softplus
         var a = -exp(A_logs);
         var paths = PathTensors.Get(ScanType, Side, Directions, u.device);
-        var y = SelectiveScan.For(u).ScanAndMerge(u, delta, a, split[1].contiguous(), split[2].contiguous(), Ds,
-            dt_projs_bias.reshape(-1), paths);
+        // The Δ projection (dt_projs_weight · x_r, §7.2) happens inside the scan op: the kernel never materialises the
+        // (B, K, d_inner, L) delta.
+        var y = SelectiveScan.For(u).ScanAndMergeProjected(u, xDbl, dt_projs_weight, a, Ds, dt_projs_bias.reshape(-1), paths);
         return y.MoveToOuterDisposeScope();
     }
 

@@ -27,4 +27,18 @@ public interface ISelectiveScan
     /// pixel direction k reads at step t. Returns (Bt, d, L) in pixel order: y[π_k[t]] += y_k[t] over k and t.
     /// </summary>
     Tensor ScanAndMerge(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor deltaBias, Tensor paths);
+
+    /// <summary>
+    /// <see cref="ScanAndMerge"/> with the Δ projection of spec §7.2 folded in, as SS2D calls it: <c>xDbl</c>
+    /// (Bt, K, R + 2N, L) pixel order holds [x_r | B | C] per direction (the x_proj output), <c>dtWeight</c> (K, d, R)
+    /// the dt_projs weights, and delta = dtWeight[k] · x_r. A kernel may then never materialise the (Bt, K, d, L)
+    /// delta (nor keep it for the backward). Differentiable in u, xDbl, dtWeight, A, D and deltaBias.
+    /// </summary>
+    Tensor ScanAndMergeProjected(Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
+    {
+        ScanShapes.CheckProjected(u, xDbl, dtWeight, A, D, deltaBias, paths);
+        using var scope = NewDisposeScope();
+        var (delta, b, c) = ScanShapes.Unproject(xDbl, dtWeight, A.shape[1]);
+        return ScanAndMerge(u, delta, A, b, c, D, deltaBias, paths).MoveToOuterDisposeScope();
+    }
 }

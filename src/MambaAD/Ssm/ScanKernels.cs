@@ -19,9 +19,15 @@
 // so each task first transposes its W-channel block into a (L, W) buffer (one pass, cheap next to N exps per
 // element; two 8-lane gathers per step at AVX-512 width). B and C arrive transposed to (…, L, N) so a step reads N
 // consecutive floats. Δ gets its bias and softplus in that pass, vectorised over the (L, W) buffer, so the recurrence
-// reads δ directly. exp(δA) is computed as 2^(δ·A·log2 e) with vrndscaleps/vscalefps and a degree-6 polynomial.
+// reads δ directly. exp(δA) is computed as 2^(δ·A·log2 e) with vreduceps/vscalefps and a degree-5 minimax polynomial.
 // Measured (bench -- scan --what fwd,overstates, 64×64 stage, batch 8/16): SIMD over channels 8.5–10 CPU-ns per
 // step, SIMD over the 16 states of one channel (ForwardOverStates, kept for that comparison) 14–16 CPU-ns per step.
+//
+// Projected mode (ScanAndMergeProjected, what SS2D calls): the caller gathers xDbl into scan-ordered rows
+// [x_r | B | C] (Bt, K, L, R + 2N); the recurrence reads one row per step, computes δ = softplus(Wdt·x_r + bias) in
+// place (R FMAs and one softplus per W channels, ~12 % of a step) and reads u / adds y at pixel π(t) in the task's
+// L2-resident (L, W) buffers. No (Bt, K, d, L) delta exists in forward, and the backward rebuilds it only for its own
+// duration. Measured at the 64×64 stage, batch 8: 8.7 → 5.8–6.3 CPU-ns per step against the delta-taking fused op.
 //
 // Direction paths (ScanAndMerge): step t of direction k reads pixel p = π_k[t] of u, Δ, B_k, C_k and adds its
 // output into pixel p of one shared (Bt, Dg, L) output; the gather and the scatter-sum of §8.2–8.3 cost nothing
@@ -57,6 +63,13 @@ internal unsafe struct ScanParams
     public float* U, Delta, A, BT, CT, D, Bias, Y;
     /// <summary>Chunk-boundary states (Bt, K, blocks, NChunks, N, W), or null when no backward will follow.</summary>
     public float* H;
+    /// <summary>
+    /// Projected mode (ScanAndMergeProjected, forward only): instead of Delta, BT and CT, rows (Bt, K, L, R + 2N) in
+    /// <b>scan order</b> holding [x_r | B | C] of each step, and the Δ projection weights Wdt (K, Dg, R):
+    /// Δ_t = Wdt[k] · x_r,t. Null otherwise.
+    /// </summary>
+    public float* XS, Wdt;
+    public int R;
     /// <summary>(K, L) pixel read at each step, or null for the identity.</summary>
     public long* Paths;
     // Backward only.
@@ -116,7 +129,7 @@ internal static unsafe class ScanKernels
         int w = TS.Width, nb = Blocks(p.Dg, w);
         int kTasks = p.SharedU ? 1 : p.K;
         int tasks = p.Bt * kTasks * nb;
-        long work = 3L * p.L * w + 2L * p.N * w + 2L * w;
+        long work = 3L * p.L * w + 2L * p.N * w + 2L * w + (long)Segment * (3 * w + 2 * p.N) + (long)p.R * w;
         ParallelTasks(tasks, work, (task, buf) =>
         {
             int cb = task % nb, rest = task / nb, kt = rest % kTasks, b = rest / kTasks;
@@ -131,7 +144,7 @@ internal static unsafe class ScanKernels
     {
         int w = TS.Width, L = p.L, N = p.N, nb = Blocks(p.Dg, w), c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
         float* uT = buf, dT = uT + (long)L * w, yT = dT + (long)L * w, aT = yT + (long)L * w, h = aT + N * w;
-        float* dVec = h + N * w, biasVec = dVec + w;
+        float* dVec = h + N * w, biasVec = dVec + w, seg = biasVec + w, wT = seg + Segment * (3 * w + 2 * N);
         float* uBase = p.U + b * p.USize;
         float* yBase = p.Y + b * p.USize;
         if (p.SharedU)
@@ -143,46 +156,38 @@ internal static unsafe class ScanKernels
         {
             if (!p.SharedU) TransposeIn(uBase + k * p.UDirStride + (long)c0 * L, L, nc, w, uT);
             LoadChannelParams(p, k, c0, nc, w, aT, dVec, biasVec, FastExp.Log2E);   // exp(δA) = 2^(δ·A·log2 e)
-            TransposeDeltaIn<TS, TV>(p.Delta + ((long)b * p.K + k) * p.Dg * L + (long)c0 * L, L, nc, w, dT, w, biasVec,
-                p.DeltaSoftplus ? DeltaMap.Softplus : DeltaMap.Bias);
             new Span<float>(h, N * w).Clear();
-            float* bk = p.BT + ((long)b * p.K + k) * L * N, ck = p.CT + ((long)b * p.K + k) * L * N;
             long* path = p.Paths == null ? null : p.Paths + (long)k * L;
             float* hk = p.H == null ? null : p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks) * N * w;
-            TV dv0 = TS.Load(dVec);
-            bool merge = p.SharedU;
-            for (int t = 0; t < L; t++)
+            float* bk, ck;
+            int bcStride = N;
+            Projection<TV> proj = default;
+            if (p.XS != null)
             {
-                if (hk != null && t % p.Chunk == 0)
-                    Buffer.MemoryCopy(h, hk + (long)(t / p.Chunk) * N * w, N * w * 4L, N * w * 4L);
-                long pos = path == null ? t : path[t];
-                TV dl = TS.Load(dT + pos * w);
-                TV uv = TS.Load(uT + pos * w);
-                TV du = TS.Mul(dl, uv);
-                TV y = TS.Mul(dv0, uv), y2 = TS.Splat(0f);   // two accumulators halve the FMA chain over n
-                float* bt = bk + pos * N, ct = ck + pos * N;
-                int n = 0;
-                for (; n + 1 < N; n += 2)
-                {
-                    TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(aT + n * w)));
-                    TV hn = TS.Fma(a, TS.Load(h + n * w), TS.Mul(du, TS.Splat(bt[n])));
-                    TS.Store(h + n * w, hn);
-                    y = TS.Fma(hn, TS.Splat(ct[n]), y);
-                    TV a2 = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(aT + (n + 1) * w)));
-                    TV hn2 = TS.Fma(a2, TS.Load(h + (n + 1) * w), TS.Mul(du, TS.Splat(bt[n + 1])));
-                    TS.Store(h + (n + 1) * w, hn2);
-                    y2 = TS.Fma(hn2, TS.Splat(ct[n + 1]), y2);
-                }
-                for (; n < N; n++)
-                {
-                    TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(aT + n * w)));
-                    TV hn = TS.Fma(a, TS.Load(h + n * w), TS.Mul(du, TS.Splat(bt[n])));
-                    TS.Store(h + n * w, hn);
-                    y = TS.Fma(hn, TS.Splat(ct[n]), y);
-                }
-                y = TS.Add(y, y2);
-                float* yp = yT + pos * w;
-                TS.Store(yp, merge ? TS.Add(TS.Load(yp), y) : y);
+                // Step rows [x_r | B | C] in scan order; δ is projected in the recurrence itself (one pass over the
+                // rows, not two); u and y stay in pixel order (L2-resident, read at π(t)).
+                int rs = p.R + 2 * N;
+                float* xk = p.XS + ((long)b * p.K + k) * L * rs;
+                LoadDtWeights(p, k, c0, nc, w, wT);
+                proj = new Projection<TV>(xk, p.R, wT, TS.Load(biasVec));
+                bk = xk + p.R; ck = bk + N; bcStride = rs;
+            }
+            else
+            {
+                TransposeDeltaIn<TS, TV>(p.Delta + ((long)b * p.K + k) * p.Dg * L + (long)c0 * L, L, nc, w, dT, w, biasVec,
+                    p.DeltaSoftplus ? DeltaMap.Softplus : DeltaMap.Bias);
+                bk = p.BT + ((long)b * p.K + k) * L * N; ck = p.CT + ((long)b * p.K + k) * L * N;
+            }
+            TV dv0 = TS.Load(dVec);
+            // Without chunk states, one call over all L; with them, one call per chunk after saving its start state.
+            int span = hk == null ? L : p.Chunk;
+            for (int t0 = 0; t0 < L; t0 += span)
+            {
+                if (hk != null) Buffer.MemoryCopy(h, hk + (long)(t0 / p.Chunk) * N * w, N * w * 4L, N * w * 4L);
+                int t1 = Math.Min(L, t0 + span);
+                if (path == null || p.XS != null)
+                    Recurrence<TS, TV>(t0, t1, N, bcStride, path, dT, uT, yT, bk, ck, aT, h, dv0, accumulate: p.SharedU, proj);
+                else RecurrenceAlongPath<TS, TV>(t0, t1, N, path, dT, uT, yT, bk, ck, aT, h, dv0, seg);
             }
             if (!p.SharedU) TransposeOut(yT, L, nc, w, yBase + k * p.UDirStride + (long)c0 * L, accumulate: false);
         }
@@ -234,6 +239,111 @@ internal static unsafe class ScanKernels
                 y[t] = Vector512.Sum(h * Vector512.Load(ck + (long)t * 16)) + dskip * ut;
             }
         }
+    }
+
+    /// <summary>Steps per gathered segment in <see cref="RecurrenceAlongPath"/>: its rows (≈ 16 KB at W = 16) stay in L1.</summary>
+    private const int Segment = 64;
+
+    /// <summary>
+    /// <see cref="Recurrence"/> along a direction path: steps t0…t1−1 read pixel π(t). Each segment's rows of δ, u, B
+    /// and C are first gathered into scan order and its outputs added back to their pixels after: the gather is a
+    /// plain copy loop that keeps many cache misses in flight, while the recurrence's own loads at random pixels
+    /// stalled it (B and C of a new direction come from L3): measured 2× slower.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RecurrenceAlongPath<TS, TV>(int t0, int t1, int N, long* path, float* dT, float* uT, float* yT,
+        float* bk, float* ck, float* aT, float* h, TV dv0, float* seg) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        float* dS = seg, uS = dS + Segment * w, yS = uS + Segment * w, bS = yS + Segment * w, cS = bS + Segment * N;
+        for (int s0 = t0; s0 < t1; s0 += Segment)
+        {
+            int len = Math.Min(Segment, t1 - s0);
+            for (int i = 0; i < len; i++)
+            {
+                long pos = path[s0 + i];
+                TS.Store(dS + i * w, TS.Load(dT + pos * w));
+                TS.Store(uS + i * w, TS.Load(uT + pos * w));
+                Buffer.MemoryCopy(bk + pos * N, bS + i * N, N * 4L, N * 4L);
+                Buffer.MemoryCopy(ck + pos * N, cS + i * N, N * 4L, N * 4L);
+            }
+            Recurrence<TS, TV>(0, len, N, N, null, dS, uS, yS, bS, cS, aT, h, dv0, accumulate: false);
+            for (int i = 0; i < len; i++)
+            {
+                float* yp = yT + path[s0 + i] * w;
+                TS.Store(yp, TS.Add(TS.Load(yp), TS.Load(yS + i * w)));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The forward recurrence of one direction over steps t0…t1−1 for one block of W channels. δ_t, B_t and C_t are
+    /// read in step order (B_t[n] at bk[t·bcStride + n]); u and y at pixel π(t) (t without a path), y added when
+    /// <paramref name="accumulate"/>. h (N·W floats, in L1) is carried in place. A method of its own so that the JIT
+    /// keeps the polynomial's constants in registers (inside the task's loop it ran out of them and reloaded seven per
+    /// state).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Recurrence<TS, TV>(int t0, int t1, int N, int bcStride, long* path, float* dT, float* uT, float* yT,
+        float* bk, float* ck, float* aT, float* h, TV dv0, bool accumulate, Projection<TV> proj = default)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        for (int t = t0; t < t1; t++)
+        {
+            long pos = path == null ? t : path[t];
+            TV dl = proj.X == null ? TS.Load(dT + (long)t * w) : ProjectRow<TS, TV>(proj, proj.X + (long)t * bcStride);
+            TV uv = TS.Load(uT + pos * w);
+            TV du = TS.Mul(dl, uv);
+            TV y = TS.Mul(dv0, uv), y1 = TS.Splat(0f), y2 = y1, y3 = y1;   // four accumulators: short FMA chains over n
+            float* bt = bk + (long)t * bcStride, ct = ck + (long)t * bcStride;
+            int n = 0;
+            for (; n + 3 < N; n += 4)
+            {
+                y = TS.Fma(StateStep<TS, TV>(h + n * w, aT + n * w, dl, du, bt[n]), TS.Splat(ct[n]), y);
+                y1 = TS.Fma(StateStep<TS, TV>(h + (n + 1) * w, aT + (n + 1) * w, dl, du, bt[n + 1]), TS.Splat(ct[n + 1]), y1);
+                y2 = TS.Fma(StateStep<TS, TV>(h + (n + 2) * w, aT + (n + 2) * w, dl, du, bt[n + 2]), TS.Splat(ct[n + 2]), y2);
+                y3 = TS.Fma(StateStep<TS, TV>(h + (n + 3) * w, aT + (n + 3) * w, dl, du, bt[n + 3]), TS.Splat(ct[n + 3]), y3);
+            }
+            for (; n < N; n++)
+                y = TS.Fma(StateStep<TS, TV>(h + n * w, aT + n * w, dl, du, bt[n]), TS.Splat(ct[n]), y);
+            y = TS.Add(TS.Add(y, y1), TS.Add(y2, y3));
+            float* yp = yT + pos * w;
+            TS.Store(yp, accumulate ? TS.Add(TS.Load(yp), y) : y);
+        }
+    }
+
+    /// <summary>Δ projection inputs of <see cref="Recurrence"/>: x_r of step t at X + t·rowStride, weights wT (R, W), bias.</summary>
+    private readonly struct Projection<TV>(float* x, int r, float* wT, TV bias) where TV : struct
+    {
+        public readonly float* X = x, WT = wT;
+        public readonly int R = r;
+        public readonly TV Bias = bias;
+    }
+
+    /// <summary>δ = softplus(Σ_r wT[r]·x[r] + bias) for the W lanes (spec §7.2–7.3: dt_proj, then delta_softplus).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ProjectRow<TS, TV>(in Projection<TV> proj, float* x) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, R = proj.R;
+        TV acc = proj.Bias, acc2 = TS.Splat(0f);
+        int r = 0;
+        for (; r + 1 < R; r += 2)
+        {
+            acc = TS.Fma(TS.Load(proj.WT + r * w), TS.Splat(x[r]), acc);
+            acc2 = TS.Fma(TS.Load(proj.WT + (r + 1) * w), TS.Splat(x[r + 1]), acc2);
+        }
+        if (r < R) acc = TS.Fma(TS.Load(proj.WT + r * w), TS.Splat(x[r]), acc);
+        return TS.Softplus(TS.Add(acc, acc2));
+    }
+
+    /// <summary>One state of W channels for one step: h ← exp(δ·A)·h + δu·B_t[n], stored back and returned.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV StateStep<TS, TV>(float* h, float* a2, TV dl, TV du, float bn) where TS : ISimd<TV> where TV : struct
+    {
+        TV hn = TS.Fma(TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2))), TS.Load(h), TS.Mul(du, TS.Splat(bn)));
+        TS.Store(h, hn);
+        return hn;
     }
 
     // ------------------------------------------------------------------------------------------------ backward
@@ -493,6 +603,14 @@ internal static unsafe class ScanKernels
             for (int n = 0; n < N; n++) aT[n * w + j] = ok ? p.A[ch * N + n] * aScale : 0f;
             if (a2T != null) for (int n = 0; n < N; n++) a2T[n * w + j] = ok ? p.A[ch * N + n] * FastExp.Log2E : 0f;
         }
+    }
+
+    /// <summary>Wdt[k, c0 + j, r] as wT[r·W + j]; padded lanes get 0.</summary>
+    private static void LoadDtWeights(in ScanParams p, int k, int c0, int nc, int w, float* wT)
+    {
+        for (int j = 0; j < w; j++)
+            for (int r = 0; r < p.R; r++)
+                wT[r * w + j] = j < nc ? p.Wdt[((long)k * p.Dg + c0 + j) * p.R + r] : 0f;
     }
 
     private const int Tile = 32;

@@ -24,4 +24,21 @@ internal static class ScanSampleInputs
         var bias = -2 + 0.5f * randn(dt, generator: gen);
         return [u, delta, a, b, c, d, bias];
     }
+
+    /// <summary>
+    /// Inputs of <see cref="ISelectiveScan.ScanAndMergeProjected"/> in the same ranges (Δ = W·x_r ≈ 0.5·N(0, 1)):
+    /// u (Bt, d, L), xDbl (Bt, K, R + 2N, L), dtWeight (K, d, R), A (K·d, N), D, deltaBias (K·d).
+    /// </summary>
+    public static Tensor[] CreateProjected(int bt, int k, int dg, int n, int l, int r, int seed = 20261129)
+    {
+        var gen = new Generator((ulong)seed);
+        long dt = (long)k * dg;
+        var u = randn(bt, dg, l, generator: gen);
+        var xDbl = randn(bt, k, r + 2 * n, l, generator: gen);
+        var w = (0.5f / MathF.Sqrt(r)) * randn(k, dg, r, generator: gen);
+        var a = -exp(0.3f * randn(dt, n, generator: gen)) * arange(1, n + 1, dtype: float32) / 4;
+        var d = 1 + 0.2f * randn(dt, generator: gen);
+        var bias = -2 + 0.5f * randn(dt, generator: gen);
+        return [u, xDbl, w, a, d, bias];
+    }
 }

@@ -47,6 +47,23 @@ public sealed class SelectiveScanCpu : ISelectiveScan
         return Run(u, delta, A, B, C, D, deltaBias, p64, deltaSoftplus: true, Width);
     }
 
+    /// <summary>
+    /// The SS2D core with the Δ projection inside the kernel: the forward computes δ from x_r per step and never
+    /// materialises the (Bt, K, d, L) delta; the autograd node keeps xDbl (R + 2N rows) instead of delta (d rows), and
+    /// the backward rebuilds delta for its own duration only.
+    /// </summary>
+    public Tensor ScanAndMergeProjected(Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
+    {
+        ScanShapes.CheckProjected(u, xDbl, dtWeight, A, D, deltaBias, paths);
+        if (!Handles(u, xDbl, dtWeight, A, D, deltaBias) || paths.device_type != DeviceType.CPU)
+            return ((ISelectiveScan)SelectiveScanReference.Instance).ScanAndMergeProjected(u, xDbl, dtWeight, A, D, deltaBias, paths);
+        bool grad = is_grad_enabled() && new[] { u, xDbl, dtWeight, A, D, deltaBias }.Any(t => t.requires_grad);
+        if (grad) return ProjectedScanFunction.apply(u, xDbl, dtWeight, A, D, deltaBias, paths, Width);
+        using var scope = NewDisposeScope();
+        var y = ScanOp.ForwardProjected(u, xDbl, dtWeight, A, D, deltaBias, paths, saveStates: false, Width).y;
+        return y.MoveToOuterDisposeScope();
+    }
+
     private static Tensor Run(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor bias, Tensor? paths, bool deltaSoftplus, int width)
     {
         bool grad = is_grad_enabled() && new[] { u, delta, A, B, C, D, bias }.Any(t => t.requires_grad);
@@ -77,6 +94,34 @@ internal static unsafe class ScanOp
         GC.KeepAlive(new object[] { uc, dc, ac, dd, bc, bt, ct });
         h?.MoveToOuterDisposeScope();
         return (y.MoveToOuterDisposeScope(), h, w);
+    }
+
+    /// <summary>
+    /// Projected ScanAndMerge forward: xDbl is gathered into scan order and transposed to rows (Bt, K, L, R + 2N), so
+    /// each step reads its [x_r | B | C] as one contiguous row; δ is projected inside the kernel.
+    /// </summary>
+    public static (Tensor y, Tensor? h) ForwardProjected(Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor bias,
+        Tensor paths, bool saveStates, int w)
+    {
+        using var scope = NewDisposeScope();
+        long bt = xDbl.shape[0], k = xDbl.shape[1], rs = xDbl.shape[2], l = xDbl.shape[3];
+        var p = new ScanParams
+        {
+            Bt = (int)bt, K = (int)k, Dg = (int)u.shape[1], N = (int)A.shape[1], L = (int)l, R = (int)dtWeight.shape[2],
+            Chunk = ScanKernels.DefaultChunk, SharedU = true, DeltaSoftplus = true,
+        };
+        var p64 = paths.to(ScalarType.Int64).contiguous();
+        var xs = xDbl.gather(3, p64.view(1, k, 1, l).expand(bt, k, rs, l)).transpose(2, 3).contiguous();
+        var uc = u.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
+        var dd = D.contiguous(); var bc = bias.contiguous();
+        var y = empty_like(uc);
+        Tensor? h = saveStates ? empty(ScanKernels.ChunkStateLength(p, w), dtype: ScalarType.Float32) : null;
+        p.U = Ptr(uc); p.XS = Ptr(xs); p.Wdt = Ptr(wc); p.A = Ptr(ac); p.D = Ptr(dd); p.Bias = Ptr(bc); p.Y = Ptr(y);
+        p.H = h is null ? null : Ptr(h); p.Paths = PtrLong(p64);
+        ScanKernels.Forward(p, w);
+        GC.KeepAlive(new object[] { uc, xs, wc, ac, dd, bc, p64 });
+        h?.MoveToOuterDisposeScope();
+        return (y.MoveToOuterDisposeScope(), h);
     }
 
     /// <summary>Plain Scan forward with the SIMD-over-states variant (benchmark comparison only).</summary>
@@ -173,5 +218,44 @@ internal sealed class ScanFunction : torch.autograd.SingleTensorFunction<ScanFun
         var g = ScanOp.Backward(grad, s[0], s[1], s[2], s[3], s[4], s[5], s[6], hasPaths ? s[8] : null,
             (bool)ctx.get_data("softplus"), s[7], (int)ctx.get_data("width"));
         return [.. g, null!, null!, null!];
+    }
+}
+
+/// <summary>
+/// The autograd node of the projected op: keeps u, xDbl, dtWeight and the chunk states (not delta). Backward rebuilds
+/// delta, B and C from xDbl, runs the backward kernel, and maps ddelta back onto x_r and dtWeight by two small GEMMs.
+/// </summary>
+internal sealed class ProjectedScanFunction : torch.autograd.SingleTensorFunction<ProjectedScanFunction>
+{
+    public override string Name => "MambaAD.SelectiveScanCpuProjected";
+
+    public override Tensor forward(torch.autograd.AutogradContext ctx, params object[] vars)
+    {
+        var (u, xDbl, dtW, A, D, bias, paths) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3],
+            (Tensor)vars[4], (Tensor)vars[5], (Tensor)vars[6]);
+        int width = (int)vars[7];
+        var (y, h) = ScanOp.ForwardProjected(u, xDbl, dtW, A, D, bias, paths, saveStates: true, width);
+        ctx.save_for_backward([u, xDbl, dtW, A, D, bias, h!, paths]);
+        ctx.save_data("width", width);
+        return y;
+    }
+
+    public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor grad)
+    {
+        var s = ctx.get_saved_variables();
+        var (u, xDbl, dtW, A, D, bias, h, paths) = (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+        using var scope = NewDisposeScope();
+        long r = dtW.shape[2];
+        var (delta, b, c) = ScanShapes.Unproject(xDbl, dtW, A.shape[1]);
+        using var p64 = paths.to(ScalarType.Int64).contiguous();
+        var g = ScanOp.Backward(grad, u, delta, A, b, c, D, bias, p64, deltaSoftplus: true, h, (int)ctx.get_data("width"));
+        var (du, dDelta, dA, dB, dC, dD, dBias) = (g[0], g[1], g[2], g[3], g[4], g[5], g[6]);
+        var xr = xDbl.narrow(2, 0, r);
+        var dW = einsum("bkdl,bkrl->kdr", dDelta, xr);
+        var dXr = einsum("kdr,bkdl->bkrl", dtW, dDelta);
+        var dXDbl = cat([dXr, dB, dC], 2);
+        var res = new List<Tensor> { du, dXDbl, dW, dA, dD, dBias };
+        foreach (var t in res) t.MoveToOuterDisposeScope();
+        return [.. res, null!, null!];
     }
 }
