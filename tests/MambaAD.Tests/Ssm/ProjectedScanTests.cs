@@ -1,0 +1,225 @@
+using MambaAD.Ssm;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MambaAD.Tests.Ssm;
+
+/// <summary>
+/// ScanAndMergeProjected (SS2D's call: the Δ projection delta = dtWeight[k]·x_r folded into the scan) for every
+/// ISelectiveScan implementation against the float64 oracle, which is the interface's default method (Unproject by
+/// torch ops → reference ScanAndMerge) on float64 leaves: output and the gradients of Σ y ⊙ g w.r.t. u, xDbl, dtWeight,
+/// A, D and deltaBias, over odd shapes (channels not a multiple of the vector width, L = 1, batch 1, chunk remainders,
+/// K = 2/4/8, R = 1…8, N = 16, 4 and 5) and every kernel width. Also: the kernel's projected op against its own
+/// delta-taking ScanAndMerge, argument checks, and the no-gradient forward.
+/// </summary>
+[Collection("SelectiveScan")]
+public class ProjectedScanTests
+{
+    // The same pairs as SelectiveScanTests (private there; values copied): float32 vs float64 reference,
+    // |Δ| ≤ atol + rtol·|ref|. y gets (RtolY, AtolY); the per-element input gradients du and dxDbl get (RtolGrad,
+    // AtolGrad); the parameter gradients, which sum over batch and L, get (RtolSum, AtolSum): ddtWeight, dA, dD,
+    // ddelta_bias. Observed (2026-11-29, all 24 cases, AVX-512 machine): y errs by up to 6.1e-6 abs (23 % of its
+    // tolerance, kernel16), du and dxDbl by ≤ 1.1e-5 abs (≤ 6 % of theirs), the summed gradients by ≤ 2.2e-4 abs on
+    // values up to 97 (≤ 4 % of theirs).
+    private const double RtolY = 1e-4, AtolY = 1e-5;
+    private const double RtolGrad = 1e-3, AtolGrad = 1e-4;
+    private const double RtolSum = 2e-3, AtolSum = 5e-4;
+
+    private static readonly string[] GradNames = ["y", "du", "dxDbl", "ddtWeight", "dA", "dD", "ddelta_bias"];
+
+    // (Bt, K, Dg, N, L, R): Dg 16 (whole blocks at every width), 20 and 33 (partial blocks at 16 and 8), 5 and 3, 9
+    // (fewer channels than a vector); L 64 (one chunk), 65 and 130 (chunk remainders), 1, 7 and 33; R odd and even
+    // (ProjectRow pairs its FMAs); N 16, 4 and 5 (the recurrence unrolls states by 4: N = 5 takes its remainder loop).
+    private static readonly int[][] Shapes =
+    [
+        [2, 8, 16, 16, 64, 4], [1, 4, 20, 16, 65, 3], [1, 2, 5, 16, 1, 1], [2, 4, 33, 16, 130, 8],
+        [1, 2, 3, 4, 7, 3], [1, 8, 9, 5, 33, 2],
+    ];
+
+    public static IEnumerable<object[]> Cases() =>
+        from n in SelectiveScanTests.Names from s in Shapes select new object[] { n, string.Join(",", s) };
+
+    private static int[] Parse(string shape) => shape.Split(',').Select(int.Parse).ToArray();
+
+    /// <summary>[u, xDbl, dtWeight, A, D, deltaBias] of the shape string (Bt, K, Dg, N, L, R).</summary>
+    private static Tensor[] Inputs(int[] s) => ScanSampleInputs.CreateProjected(s[0], s[1], s[2], s[3], s[4], s[5]);
+
+    /// <summary>y and the 6 gradients of Σ y ⊙ g, in the dtype given (fresh leaves).</summary>
+    internal static Tensor[] RunWithGrads(ISelectiveScan scan, Tensor[] inputs, Tensor g, ScalarType dtype, Tensor paths)
+    {
+        var x = inputs.Select(t => t.to(dtype).detach().requires_grad_(true)).ToArray();
+        var y = scan.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
+        (y * g.to(dtype)).sum().backward();
+        return [y.detach(), .. x.Select(t => t.grad!)];
+    }
+
+    /// <summary>The float64 oracle: the interface's default method on the reference, float64 leaves.</summary>
+    private static Tensor[] Oracle(Tensor[] inputs, Tensor g, Tensor paths) =>
+        RunWithGrads(SelectiveScanReference.Instance, inputs, g, float64, paths);
+
+    private static (double Rtol, double Atol) Tolerance(int i) => i switch
+    {
+        0 => (RtolY, AtolY),
+        1 or 2 => (RtolGrad, AtolGrad),
+        _ => (RtolSum, AtolSum),
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void ProjectedScanMatchesFloat64Reference(string impl, string shape)
+    {
+        using var scope = NewDisposeScope();
+        var s = Parse(shape);
+        var inputs = Inputs(s);
+        var paths = SelectiveScanTests.Paths(s[1], s[4]);
+        var g = randn(s[0], s[2], s[4], generator: new Generator(19));
+        var expected = Oracle(inputs, g, paths);
+        var actual = RunWithGrads(SelectiveScanTests.Impl(impl), inputs, g, float32, paths);
+        Assert.Equal(float32, actual[0].dtype);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            var (rtol, atol) = Tolerance(i);
+            ScanCompare.Close(expected[i], actual[i], rtol, atol, $"{impl} ScanAndMergeProjected {shape} {GradNames[i]}");
+        }
+    }
+
+    /// <summary>
+    /// The kernel's projected op against its own delta-taking ScanAndMerge fed delta = einsum(dtWeight, x_r) and B, C
+    /// from xDbl (ScanShapes.Unproject, differentiable, so autograd carries the gradients back to the same leaves).
+    /// Same float32 kernel arithmetic except δ: the projected forward sums Σ_r W·x_r in the kernel (pairwise FMAs),
+    /// einsum in another order, so y and the gradients may differ by a few ulp of δ times the scan's sensitivity:
+    /// rtol 1e-5 with atol 1e-5 for y and du (values O(1)), and for the other gradients atol 1e-4 (they reach O(10)…O(100)).
+    /// Observed: y ≤ 3.3e-6 abs (16 % of its tolerance), du and dD bit-identical (the backward rebuilds δ by the same
+    /// einsum either way), dxDbl, ddtWeight, dA, ddelta_bias ≤ 1.2e-5 abs (≤ 7 % of theirs).
+    /// </summary>
+    [Theory]
+    [InlineData("kernel16")]
+    [InlineData("kernel8")]
+    [InlineData("kernel1")]
+    public void ProjectedEqualsDeltaTakingScanAndMerge(string impl)
+    {
+        using var scope = NewDisposeScope();
+        int[] s = [2, 4, 20, 16, 130, 4];
+        var inputs = Inputs(s);
+        var paths = SelectiveScanTests.Paths(s[1], s[4]);
+        var g = randn(s[0], s[2], s[4], generator: new Generator(23));
+        var scan = SelectiveScanTests.Impl(impl);
+        var projected = RunWithGrads(scan, inputs, g, float32, paths);
+
+        var x = inputs.Select(t => t.detach().requires_grad_(true)).ToArray();
+        var (delta, b, c) = ScanShapes.Unproject(x[1], x[2], x[3].shape[1]);
+        var y = scan.ScanAndMerge(x[0], delta, x[3], b, c, x[4], x[5], paths);
+        (y * g).sum().backward();
+        Tensor[] viaDelta = [y.detach(), .. x.Select(t => t.grad!)];
+
+        for (int i = 0; i < projected.Length; i++)
+            ScanCompare.Close(viaDelta[i], projected[i], 1e-5, i <= 1 ? 1e-5 : 1e-4, $"{impl} projected vs delta-taking {GradNames[i]}");
+    }
+
+    /// <summary>The oracle's backward (default method: einsum + split + reference ScanAndMerge) against central
+    /// differences in float64, every element of every input (tiny case).</summary>
+    [Fact]
+    public void ReferenceProjectedBackwardMatchesFiniteDifferencesFloat64()
+    {
+        using var scope = NewDisposeScope();
+        var inputs = ScanSampleInputs.CreateProjected(1, 2, 3, 4, 5, 2).Select(t => t.to(float64)).ToArray();
+        var paths = SelectiveScanTests.Paths(2, 5);
+        var g = randn(1, 3, 5, generator: new Generator(29), dtype: float64);
+        var grads = RunWithGrads(SelectiveScanReference.Instance, inputs, g, float64, paths);
+        const double eps = 1e-6;
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            var flat = inputs[i].flatten();
+            var fd = zeros_like(flat);
+            for (long j = 0; j < flat.numel(); j++)
+            {
+                using var inner = NewDisposeScope();
+                double orig = flat[j].item<double>();
+                flat[j] = orig + eps;
+                double lp = Loss(inputs);
+                flat[j] = orig - eps;
+                double lm = Loss(inputs);
+                flat[j] = orig;
+                fd[j] = (lp - lm) / (2 * eps);
+            }
+            ScanCompare.Close(fd.reshape(inputs[i].shape), grads[i + 1], 1e-6, 1e-8, $"finite differences {GradNames[i + 1]}");
+        }
+
+        double Loss(Tensor[] x)
+        {
+            using var _ = no_grad();
+            var y = ((ISelectiveScan)SelectiveScanReference.Instance).ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
+            return (y * g).sum().item<double>();
+        }
+    }
+
+    [Theory]
+    [InlineData("kernel16")]
+    [InlineData("kernel8")]
+    [InlineData("kernel1")]
+    public void NoGradForwardEqualsAutogradForward(string impl)
+    {
+        // Without a gradient the kernel runs ForwardProjected without chunk states; with one, through the autograd
+        // node (saving states per chunk). The arithmetic is the same, so y must agree exactly.
+        using var scope = NewDisposeScope();
+        int[] s = [2, 8, 33, 16, 130, 3];
+        var x = Inputs(s);
+        var paths = SelectiveScanTests.Paths(s[1], s[4]);
+        var scan = SelectiveScanTests.Impl(impl);
+        var g = ones(s[0], s[2], s[4]);
+        var withGrad = RunWithGrads(scan, x, g, float32, paths)[0];
+
+        var plain = scan.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
+        Assert.False(plain.requires_grad);
+        ScanCompare.Close(withGrad, plain, 0, 0, $"{impl} leaves without requires_grad");
+
+        using (no_grad())
+        {
+            var leaves = x.Select(t => t.detach().requires_grad_(true)).ToArray();
+            var y = scan.ScanAndMergeProjected(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], paths);
+            Assert.False(y.requires_grad);
+            ScanCompare.Close(withGrad, y, 0, 0, $"{impl} under no_grad");
+        }
+    }
+
+    [Fact]
+    public void KernelSendsFloat64ToTheDefaultMethod()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var x = ScanSampleInputs.CreateProjected(1, 2, 3, 4, 5, 2).Select(t => t.to(float64)).ToArray();
+        var paths = SelectiveScanTests.Paths(2, 5);
+        var y = SelectiveScanCpu.Instance.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
+        Assert.Equal(float64, y.dtype);
+        var expected = ((ISelectiveScan)SelectiveScanReference.Instance).ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
+        ScanCompare.Close(expected, y, 0, 0, "float64 fallback");
+    }
+
+    public static IEnumerable<object[]> ArgumentCases() =>
+        from n in new[] { "kernel16", "reference32" }
+        from c in new[] { "xDbl rows", "xDbl length", "dtWeight channels", "dtWeight directions", "paths int32" }
+        select new object[] { n, c };
+
+    [Theory]
+    [MemberData(nameof(ArgumentCases))]
+    public void ArgumentErrorsNameTheTensor(string impl, string wrong)
+    {
+        using var scope = NewDisposeScope();
+        var x = ScanSampleInputs.CreateProjected(1, 2, 3, 4, 5, 2);   // xDbl (1, 2, 2 + 8, 5), dtWeight (2, 3, 2)
+        var paths = SelectiveScanTests.Paths(2, 5);
+        string name;
+        switch (wrong)
+        {
+            case "xDbl rows": x[1] = x[1].narrow(2, 0, 9); name = "xDbl"; break;
+            case "xDbl length": x[1] = x[1].narrow(3, 0, 4); name = "xDbl"; break;
+            case "dtWeight channels": x[2] = randn(2, 4, 2); name = "dtWeight"; break;
+            case "dtWeight directions": x[2] = randn(1, 3, 2); name = "dtWeight"; break;
+            case "paths int32": paths = paths.to(int32); name = "paths"; break;
+            default: throw new ArgumentException(wrong);
+        }
+        var scan = SelectiveScanTests.Impl(impl);
+        var ex = Assert.Throws<ArgumentException>(() => scan.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths));
+        Assert.Contains(name, ex.Message);
+        if (wrong == "paths int32") Assert.Contains("int64", ex.Message);
+    }
+}
