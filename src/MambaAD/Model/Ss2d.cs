@@ -86,31 +86,30 @@ public sealed class Ss2d : nn.Module<Tensor, Tensor>
         long b = x.shape[0], h = x.shape[1], w = x.shape[2];
         var xz = in_proj.call(x);                                        // (B, H, W, 2·d_inner)
         var parts = xz.chunk(2, dim: -1);
-        var u = parts[0].permute(0, 3, 1, 2).contiguous();               // (B, d_inner, H, W)
-        u = nn.functional.silu(conv2d.call(u));
-        var y = ForwardCore(u);                                          // (B, d_inner, L), pixel order
-        y = y.transpose(1, 2).reshape(b, h, w, DInner);
+        // Channels-last throughout: a compact (B, H, W, d) copy viewed as NCHW makes the depth-wise conv run oneDNN's
+        // NHWC kernel (2× faster than NCHW with its reorders), and its output viewed back is (B, H, W, d) again.
+        var u = nn.functional.silu(conv2d.call(parts[0].contiguous().permute(0, 3, 1, 2))).permute(0, 2, 3, 1);
+        var y = ForwardCore(u.reshape(b, h * w, DInner)).view(b, h, w, DInner);
         y = out_norm.call(y) * nn.functional.silu(parts[1]);
         return out_proj.call(y).MoveToOuterDisposeScope();
     }
 
     /// <summary>
-    /// HS encoder → selective scan over K directions → HS decoder → sum (spec §7.3, §8.2, §8.3). The projections are
-    /// per pixel, so they are computed once in pixel order and the scan op reads them along each direction's path.
+    /// HS encoder → selective scan over K directions → HS decoder → sum (spec §7.3, §8.2, §8.3), channels-last:
+    /// u (B, L, d_inner) → y (B, L, d_inner), pixel order. The projections are per pixel, so x_proj runs once in pixel
+    /// order (one GEMM for all K: a broadcast batched matmul would copy the weights B times) and the scan op reads its
+    /// rows along each direction's path; the Δ projection (dt_projs_weight · x_r, §7.2) happens inside the op, so the
+    /// kernel never materialises the (B, K, d_inner, L) delta.
     /// </summary>
-    internal Tensor ForwardCore(Tensor u4)
+    internal Tensor ForwardCore(Tensor u)
     {
         using var scope = NewDisposeScope();
-        long b = u4.shape[0], l = u4.shape[2] * u4.shape[3], k = Directions, d = DInner, r = DtRank, n = DState;
-        if (u4.shape[2] != Side || u4.shape[3] != Side)
-            throw new ArgumentException($"this SS2D block scans {Side}×{Side} maps, got {u4.shape[2]}×{u4.shape[3]}");
-        var u = u4.reshape(b, d, l);
-        // One GEMM for all K projections (a broadcast batched matmul would copy the weights B times: 2–4× slower).
-        var xDbl = matmul(x_proj_weight.reshape(k * (r + 2 * n), d), u).view(b, k, r + 2 * n, l); // (B, K, R + 2N, L)
+        long b = u.shape[0], l = u.shape[1], k = Directions, d = DInner, r = DtRank, n = DState;
+        if (l != (long)Side * Side || u.shape[2] != d)
+            throw new ArgumentException($"this SS2D block scans ({Side}·{Side}, {d}) maps, got ({l}, {u.shape[2]})");
+        var xDbl = matmul(u, x_proj_weight.reshape(k * (r + 2 * n), d).t()).view(b, l, k, r + 2 * n);  // (B, L, K, R + 2N)
         var a = -exp(A_logs);
         var paths = PathTensors.Get(ScanType, Side, Directions, u.device);
-        // The Δ projection (dt_projs_weight · x_r, §7.2) happens inside the scan op: the kernel never materialises the
-        // (B, K, d_inner, L) delta.
         var y = SelectiveScan.For(u).ScanAndMergeProjected(u, xDbl, dt_projs_weight, a, Ds, dt_projs_bias.reshape(-1), paths);
         return y.MoveToOuterDisposeScope();
     }

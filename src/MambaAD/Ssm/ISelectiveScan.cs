@@ -29,16 +29,18 @@ public interface ISelectiveScan
     Tensor ScanAndMerge(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor D, Tensor deltaBias, Tensor paths);
 
     /// <summary>
-    /// <see cref="ScanAndMerge"/> with the Δ projection of spec §7.2 folded in, as SS2D calls it: <c>xDbl</c>
-    /// (Bt, K, R + 2N, L) pixel order holds [x_r | B | C] per direction (the x_proj output), <c>dtWeight</c> (K, d, R)
-    /// the dt_projs weights, and delta = dtWeight[k] · x_r. A kernel may then never materialise the (Bt, K, d, L)
-    /// delta (nor keep it for the backward). Differentiable in u, xDbl, dtWeight, A, D and deltaBias.
+    /// <see cref="ScanAndMerge"/> with the Δ projection of spec §7.2 folded in, channels-last, as SS2D calls it:
+    /// <c>u</c> (Bt, L, d) pixel order; <c>xDbl</c> (Bt, L, K, R + 2N) holds [x_r | B | C] of every pixel and
+    /// direction (the x_proj output, pixel-major); <c>dtWeight</c> (K, d, R) the dt_projs weights, delta =
+    /// dtWeight[k] · x_r; <c>A</c> (K·d, N), <c>D</c>, <c>deltaBias</c> (K·d), <c>paths</c> (K, L). Returns y (Bt, L, d).
+    /// A kernel may then never materialise the (Bt, K, d, L) delta (nor keep it for the backward), nor transpose u
+    /// and y. Differentiable in u, xDbl, dtWeight, A, D and deltaBias.
     /// </summary>
     Tensor ScanAndMergeProjected(Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
     {
         ScanShapes.CheckProjected(u, xDbl, dtWeight, A, D, deltaBias, paths);
         using var scope = NewDisposeScope();
         var (delta, b, c) = ScanShapes.Unproject(xDbl, dtWeight, A.shape[1]);
-        return ScanAndMerge(u, delta, A, b, c, D, deltaBias, paths).MoveToOuterDisposeScope();
+        return ScanAndMerge(u.transpose(1, 2), delta, A, b, c, D, deltaBias, paths).transpose(1, 2).MoveToOuterDisposeScope();
     }
 }

@@ -66,7 +66,7 @@ internal unsafe struct ScanParams
     /// <summary>
     /// Projected mode (ScanAndMergeProjected, forward only): instead of Delta, BT and CT, rows (Bt, K, L, R + 2N) in
     /// <b>scan order</b> holding [x_r | B | C] of each step, and the Δ projection weights Wdt (K, Dg, R):
-    /// Δ_t = Wdt[k] · x_r,t. Null otherwise.
+    /// Δ_t = Wdt[k] · x_r,t; u and y are then channels-last, (Bt, L, Dg). Null otherwise.
     /// </summary>
     public float* XS, Wdt;
     public int R;
@@ -149,7 +149,8 @@ internal static unsafe class ScanKernels
         float* yBase = p.Y + b * p.USize;
         if (p.SharedU)
         {
-            TransposeIn(uBase + (long)c0 * L, L, nc, w, uT);
+            if (p.XS != null) RowsIn(uBase + c0, L, p.Dg, nc, w, uT);
+            else TransposeIn(uBase + (long)c0 * L, L, nc, w, uT);
             new Span<float>(yT, L * w).Clear();
         }
         for (int k = k0; k < k1; k++)
@@ -191,7 +192,8 @@ internal static unsafe class ScanKernels
             }
             if (!p.SharedU) TransposeOut(yT, L, nc, w, yBase + k * p.UDirStride + (long)c0 * L, accumulate: false);
         }
-        if (p.SharedU) TransposeOut(yT, L, nc, w, yBase + (long)c0 * L, accumulate: false);
+        if (p.SharedU && p.XS != null) RowsOut(yT, L, p.Dg, nc, w, yBase + c0);
+        else if (p.SharedU) TransposeOut(yT, L, nc, w, yBase + (long)c0 * L, accumulate: false);
     }
 
     /// <summary>
@@ -611,6 +613,27 @@ internal static unsafe class ScanKernels
         for (int j = 0; j < w; j++)
             for (int r = 0; r < p.R; r++)
                 wT[r * w + j] = j < nc ? p.Wdt[((long)k * p.Dg + c0 + j) * p.R + r] : 0f;
+    }
+
+    /// <summary>Channels-last (L rows of <paramref name="rowLength"/>) columns c0…c0+nc at src → dst (L, W), zero-padded.</summary>
+    private static void RowsIn(float* src, int L, int rowLength, int nc, int w, float* dst)
+    {
+        for (int t = 0; t < L; t++)
+        {
+            float* s = src + (long)t * rowLength, d = dst + (long)t * w;
+            for (int j = 0; j < nc; j++) d[j] = s[j];
+            for (int j = nc; j < w; j++) d[j] = 0f;
+        }
+    }
+
+    /// <summary>Inverse of <see cref="RowsIn"/> for the first nc lanes.</summary>
+    private static void RowsOut(float* src, int L, int rowLength, int nc, int w, float* dst)
+    {
+        for (int t = 0; t < L; t++)
+        {
+            float* s = src + (long)t * w, d = dst + (long)t * rowLength;
+            for (int j = 0; j < nc; j++) d[j] = s[j];
+        }
     }
 
     private const int Tile = 32;

@@ -27,14 +27,14 @@ internal static class ScanSampleInputs
 
     /// <summary>
     /// Inputs of <see cref="ISelectiveScan.ScanAndMergeProjected"/> in the same ranges (Δ = W·x_r ≈ 0.5·N(0, 1)):
-    /// u (Bt, d, L), xDbl (Bt, K, R + 2N, L), dtWeight (K, d, R), A (K·d, N), D, deltaBias (K·d).
+    /// u (Bt, L, d), xDbl (Bt, L, K, R + 2N), dtWeight (K, d, R), A (K·d, N), D, deltaBias (K·d).
     /// </summary>
     public static Tensor[] CreateProjected(int bt, int k, int dg, int n, int l, int r, int seed = 20261129)
     {
         var gen = new Generator((ulong)seed);
         long dt = (long)k * dg;
-        var u = randn(bt, dg, l, generator: gen);
-        var xDbl = randn(bt, k, r + 2 * n, l, generator: gen);
+        var u = randn(bt, l, dg, generator: gen);
+        var xDbl = randn(bt, l, k, r + 2 * n, generator: gen);
         var w = (0.5f / MathF.Sqrt(r)) * randn(k, dg, r, generator: gen);
         var a = -exp(0.3f * randn(dt, n, generator: gen)) * arange(1, n + 1, dtype: float32) / 4;
         var d = 1 + 0.2f * randn(dt, generator: gen);

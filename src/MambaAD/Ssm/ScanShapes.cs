@@ -38,28 +38,31 @@ internal static class ScanShapes
         Expect(deltaBias, "deltaBias", k * d);
     }
 
-    /// <summary>ScanAndMergeProjected: u (Bt, d, L), xDbl (Bt, K, R + 2N, L), dtWeight (K, d, R), A (K·d, N), D, bias (K·d), paths (K, L).</summary>
+    /// <summary>ScanAndMergeProjected: u (Bt, L, d), xDbl (Bt, L, K, R + 2N), dtWeight (K, d, R), A (K·d, N), D, bias (K·d), paths (K, L).</summary>
     public static void CheckProjected(Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
     {
-        if (u.dim() != 3) throw new ArgumentException($"u must be (B, d, L), got {Fmt(u)}");
+        if (u.dim() != 3) throw new ArgumentException($"u must be (B, L, d), got {Fmt(u)}");
         if (paths.dim() != 2) throw new ArgumentException($"paths must be (K, L), got {Fmt(paths)}");
         if (paths.dtype != ScalarType.Int64) throw new ArgumentException($"paths must be int64, got {paths.dtype}");
-        long b = u.shape[0], d = u.shape[1], l = u.shape[2], k = paths.shape[0];
+        long b = u.shape[0], l = u.shape[1], d = u.shape[2], k = paths.shape[0];
         Expect(paths, "paths", k, l);
         if (A.dim() != 2 || A.shape[0] != k * d) throw new ArgumentException($"A must be ({k * d}, N), got {Fmt(A)}");
         if (dtWeight.dim() != 3 || dtWeight.shape[0] != k || dtWeight.shape[1] != d)
             throw new ArgumentException($"dtWeight must be ({k}, {d}, R), got {Fmt(dtWeight)}");
         long n = A.shape[1], r = dtWeight.shape[2];
-        Expect(xDbl, "xDbl", b, k, r + 2 * n, l);
+        Expect(xDbl, "xDbl", b, l, k, r + 2 * n);
         Expect(D, "D", k * d);
         Expect(deltaBias, "deltaBias", k * d);
     }
 
-    /// <summary>xDbl, dtWeight → delta (Bt, K, d, L) = dtWeight[k] · x_r, and B, C (Bt, K, N, L), by differentiable torch ops.</summary>
+    /// <summary>
+    /// xDbl (Bt, L, K, R + 2N), dtWeight → delta (Bt, K, d, L) = dtWeight[k] · x_r, and B, C (Bt, K, N, L) (strided
+    /// views), by differentiable torch ops: the arguments of <see cref="ISelectiveScan.ScanAndMerge"/>.
+    /// </summary>
     public static (Tensor Delta, Tensor B, Tensor C) Unproject(Tensor xDbl, Tensor dtWeight, long n)
     {
         long r = dtWeight.shape[2];
-        var split = xDbl.split([r, n, n], dim: 2);
+        var split = xDbl.permute(0, 2, 3, 1).split([r, n, n], dim: 2);   // (Bt, K, ·, L)
         return (einsum("kdr,bkrl->bkdl", dtWeight, split[0]), split[1], split[2]);
     }
 

@@ -97,21 +97,24 @@ internal static unsafe class ScanOp
     }
 
     /// <summary>
-    /// Projected ScanAndMerge forward: xDbl is gathered into scan order and transposed to rows (Bt, K, L, R + 2N), so
-    /// each step reads its [x_r | B | C] as one contiguous row; δ is projected inside the kernel.
+    /// Projected ScanAndMerge forward, channels-last: u, y (Bt, L, d); xDbl (Bt, L, K, R + 2N) is gathered into scan
+    /// order, one row (Bt, K, L, R + 2N) per step, so each step reads its [x_r | B | C] contiguously; δ is projected
+    /// inside the kernel.
     /// </summary>
     public static (Tensor y, Tensor? h) ForwardProjected(Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor bias,
         Tensor paths, bool saveStates, int w)
     {
         using var scope = NewDisposeScope();
-        long bt = xDbl.shape[0], k = xDbl.shape[1], rs = xDbl.shape[2], l = xDbl.shape[3];
+        long bt = xDbl.shape[0], l = xDbl.shape[1], k = xDbl.shape[2], rs = xDbl.shape[3];
         var p = new ScanParams
         {
-            Bt = (int)bt, K = (int)k, Dg = (int)u.shape[1], N = (int)A.shape[1], L = (int)l, R = (int)dtWeight.shape[2],
+            Bt = (int)bt, K = (int)k, Dg = (int)u.shape[2], N = (int)A.shape[1], L = (int)l, R = (int)dtWeight.shape[2],
             Chunk = ScanKernels.DefaultChunk, SharedU = true, DeltaSoftplus = true,
         };
         var p64 = paths.to(ScalarType.Int64).contiguous();
-        var xs = xDbl.gather(3, p64.view(1, k, 1, l).expand(bt, k, rs, l)).transpose(2, 3).contiguous();
+        // Row π_k[t]·K + k of the (Bt, L·K, R + 2N) view is step t of direction k.
+        var rows = (p64 * k + arange(k, dtype: ScalarType.Int64).unsqueeze(1)).reshape(-1);
+        var xs = xDbl.reshape(bt, l * k, rs).index_select(1, rows);                 // (Bt, K·L, R + 2N)
         var uc = u.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
         var dd = D.contiguous(); var bc = bias.contiguous();
         var y = empty_like(uc);
@@ -248,12 +251,15 @@ internal sealed class ProjectedScanFunction : torch.autograd.SingleTensorFunctio
         long r = dtW.shape[2];
         var (delta, b, c) = ScanShapes.Unproject(xDbl, dtW, A.shape[1]);
         using var p64 = paths.to(ScalarType.Int64).contiguous();
-        var g = ScanOp.Backward(grad, u, delta, A, b, c, D, bias, p64, deltaSoftplus: true, h, (int)ctx.get_data("width"));
-        var (du, dDelta, dA, dB, dC, dD, dBias) = (g[0], g[1], g[2], g[3], g[4], g[5], g[6]);
-        var xr = xDbl.narrow(2, 0, r);
+        // The backward kernel works channels-first: (Bt, d, L) copies of g and u for its duration.
+        var g = ScanOp.Backward(grad.transpose(1, 2), u.transpose(1, 2), delta, A, b, c, D, bias, p64, deltaSoftplus: true, h,
+            (int)ctx.get_data("width"));
+        var (duT, dDelta, dA, dB, dC, dD, dBias) = (g[0], g[1], g[2], g[3], g[4], g[5], g[6]);
+        var xr = xDbl.permute(0, 2, 3, 1).narrow(2, 0, r);                          // (Bt, K, R, L)
         var dW = einsum("bkdl,bkrl->kdr", dDelta, xr);
         var dXr = einsum("kdr,bkdl->bkrl", dtW, dDelta);
-        var dXDbl = cat([dXr, dB, dC], 2);
+        var dXDbl = cat([dXr, dB, dC], 2).permute(0, 3, 1, 2);                      // (Bt, L, K, R + 2N)
+        var du = duT.transpose(1, 2);
         var res = new List<Tensor> { du, dXDbl, dW, dA, dD, dBias };
         foreach (var t in res) t.MoveToOuterDisposeScope();
         return [.. res, null!, null!];

@@ -99,8 +99,8 @@ public class GoldenModuleTests
         var lnOut = m.Ln1.call(G[$"{name}/input"]);
         Close.Forward(lnOut, G[$"{name}/intermediates/ln_1_out"], "ln_1_out");
         var act = G[$"{name}/intermediates/act_out"];
-        var core = ss2d.ForwardCore(act);                                   // (B, d, L) pixel order
-        Close.Forward(core.transpose(1, 2).reshape(2, 8, 8, 128), G[$"{name}/intermediates/forward_core_out_bhwd"], "forward_core_out");
+        var core = ss2d.ForwardCore(act.permute(0, 2, 3, 1).reshape(2, 64, 128));   // (B, L, d) pixel order
+        Close.Forward(core.reshape(2, 8, 8, 128), G[$"{name}/intermediates/forward_core_out_bhwd"], "forward_core_out");
         var paths = tensor(ScanOrder.Paths(ScanType.Hilbert, 8, 8), dtype: int64).reshape(8, 64);
         var scanU = HybridScan.Gather(act.reshape(2, 128, 64), paths).reshape(2, 1024, 64);
         Close.Forward(scanU, G[$"{name}/intermediates/scan_u"], "scan_u (HS encoder)");

@@ -72,7 +72,7 @@ public class ProjectedScanTests
         var s = Parse(shape);
         var inputs = Inputs(s);
         var paths = SelectiveScanTests.Paths(s[1], s[4]);
-        var g = randn(s[0], s[2], s[4], generator: new Generator(19));
+        var g = randn(s[0], s[4], s[2], generator: new Generator(19));   // like y: (Bt, L, d)
         var expected = Oracle(inputs, g, paths);
         var actual = RunWithGrads(SelectiveScanTests.Impl(impl), inputs, g, float32, paths);
         Assert.Equal(float32, actual[0].dtype);
@@ -102,13 +102,13 @@ public class ProjectedScanTests
         int[] s = [2, 4, 20, 16, 130, 4];
         var inputs = Inputs(s);
         var paths = SelectiveScanTests.Paths(s[1], s[4]);
-        var g = randn(s[0], s[2], s[4], generator: new Generator(23));
+        var g = randn(s[0], s[4], s[2], generator: new Generator(23));
         var scan = SelectiveScanTests.Impl(impl);
         var projected = RunWithGrads(scan, inputs, g, float32, paths);
 
         var x = inputs.Select(t => t.detach().requires_grad_(true)).ToArray();
         var (delta, b, c) = ScanShapes.Unproject(x[1], x[2], x[3].shape[1]);
-        var y = scan.ScanAndMerge(x[0], delta, x[3], b, c, x[4], x[5], paths);
+        var y = scan.ScanAndMerge(x[0].transpose(1, 2), delta, x[3], b, c, x[4], x[5], paths).transpose(1, 2);
         (y * g).sum().backward();
         Tensor[] viaDelta = [y.detach(), .. x.Select(t => t.grad!)];
 
@@ -124,7 +124,7 @@ public class ProjectedScanTests
         using var scope = NewDisposeScope();
         var inputs = ScanSampleInputs.CreateProjected(1, 2, 3, 4, 5, 2).Select(t => t.to(float64)).ToArray();
         var paths = SelectiveScanTests.Paths(2, 5);
-        var g = randn(1, 3, 5, generator: new Generator(29), dtype: float64);
+        var g = randn(1, 5, 3, generator: new Generator(29), dtype: float64);
         var grads = RunWithGrads(SelectiveScanReference.Instance, inputs, g, float64, paths);
         const double eps = 1e-6;
         for (int i = 0; i < inputs.Length; i++)
@@ -166,7 +166,7 @@ public class ProjectedScanTests
         var x = Inputs(s);
         var paths = SelectiveScanTests.Paths(s[1], s[4]);
         var scan = SelectiveScanTests.Impl(impl);
-        var g = ones(s[0], s[2], s[4]);
+        var g = ones(s[0], s[4], s[2]);
         var withGrad = RunWithGrads(scan, x, g, float32, paths)[0];
 
         var plain = scan.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
@@ -205,13 +205,13 @@ public class ProjectedScanTests
     public void ArgumentErrorsNameTheTensor(string impl, string wrong)
     {
         using var scope = NewDisposeScope();
-        var x = ScanSampleInputs.CreateProjected(1, 2, 3, 4, 5, 2);   // xDbl (1, 2, 2 + 8, 5), dtWeight (2, 3, 2)
+        var x = ScanSampleInputs.CreateProjected(1, 2, 3, 4, 5, 2);   // xDbl (1, 5, 2, 2 + 8), dtWeight (2, 3, 2)
         var paths = SelectiveScanTests.Paths(2, 5);
         string name;
         switch (wrong)
         {
-            case "xDbl rows": x[1] = x[1].narrow(2, 0, 9); name = "xDbl"; break;
-            case "xDbl length": x[1] = x[1].narrow(3, 0, 4); name = "xDbl"; break;
+            case "xDbl rows": x[1] = x[1].narrow(3, 0, 9); name = "xDbl"; break;
+            case "xDbl length": x[1] = x[1].narrow(1, 0, 4); name = "xDbl"; break;
             case "dtWeight channels": x[2] = randn(2, 4, 2); name = "dtWeight"; break;
             case "dtWeight directions": x[2] = randn(1, 3, 2); name = "dtWeight"; break;
             case "paths int32": paths = paths.to(int32); name = "paths"; break;
