@@ -3,6 +3,7 @@ using MambaAD.Bench;
 
 // Simple harnesses first (plain Stopwatch, median of runs), one line per sub-command; anything else goes to
 // BenchmarkDotNet's switcher. The whole model is measured by `mambaad bench`.
+MambaAD.Util.HugePages.Enable();
 return args.FirstOrDefault() switch
 {
     "scan" => ScanBench.Run(args[1..]),

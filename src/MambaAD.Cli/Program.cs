@@ -8,6 +8,7 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        Util.HugePages.Enable();   // before any tensor exists (see HugePages)
         var root = new RootCommand("MambaAD for .NET: multi-class unsupervised visual anomaly detection (He et al., NeurIPS 2024).");
         // One file per command under Commands/, each a thin layer over a library call.
         foreach (var command in Commands())

@@ -84,13 +84,15 @@ public sealed class Ss2d : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], h = x.shape[1], w = x.shape[2];
-        var xz = in_proj.call(x);                                        // (B, H, W, 2·d_inner)
-        var parts = xz.chunk(2, dim: -1);
-        // Channels-last throughout: a compact (B, H, W, d) copy viewed as NCHW makes the depth-wise conv run oneDNN's
-        // NHWC kernel (2× faster than NCHW with its reorders), and its output viewed back is (B, H, W, d) again.
-        var u = nn.functional.silu(conv2d.call(parts[0].contiguous().permute(0, 3, 1, 2))).permute(0, 2, 3, 1);
+        // in_proj as its two halves x | z: two compact tensors, so neither keeps the other alive for the backward
+        // and x needs no copy before the conv.
+        var xPart = nn.functional.linear(x, in_proj.weight!.narrow(0, 0, DInner));         // (B, H, W, d_inner)
+        var z = nn.functional.linear(x, in_proj.weight!.narrow(0, DInner, DInner));
+        // Channels-last throughout: (B, H, W, d) viewed as NCHW makes the depth-wise conv run oneDNN's NHWC kernel
+        // (2× faster than NCHW with its reorders), and its output viewed back is (B, H, W, d) again.
+        var u = nn.functional.silu(conv2d.call(xPart.permute(0, 3, 1, 2))).permute(0, 2, 3, 1);
         var y = ForwardCore(u.reshape(b, h * w, DInner)).view(b, h, w, DInner);
-        y = out_norm.call(y) * nn.functional.silu(parts[1]);
+        y = out_norm.call(y) * nn.functional.silu(z);
         return out_proj.call(y).MoveToOuterDisposeScope();
     }
 

@@ -33,7 +33,7 @@ public class ProjectedScanTests
     private static readonly int[][] Shapes =
     [
         [2, 8, 16, 16, 64, 4], [1, 4, 20, 16, 65, 3], [1, 2, 5, 16, 1, 1], [2, 4, 33, 16, 130, 8],
-        [1, 2, 3, 4, 7, 3], [1, 8, 9, 5, 33, 2],
+        [1, 2, 3, 4, 7, 3], [1, 8, 9, 5, 33, 2], [1, 2, 17, 16, 600, 4],   // L = 600: three chunks of 256, the last partial
     ];
 
     public static IEnumerable<object[]> Cases() =>
