@@ -74,6 +74,8 @@ internal unsafe struct ScanParams
     public long* Paths;
     // Backward only.
     public float* G, dU, dDelta, dA, dBT, dCT, dD, dBias;
+    /// <summary>Projected backward: d rows (Bt, K, L, R + 2N) in scan order, and per-batch dWdt partials (Bt, K, Dg, R).</summary>
+    public float* dXS, dWdt;
 
     public readonly int NChunks => (L + Chunk - 1) / Chunk;
     public readonly long USize => SharedU ? (long)Dg * L : (long)K * Dg * L;       // per batch
@@ -114,6 +116,17 @@ internal static unsafe class ScanKernels
             case 16: ForwardAll<Simd512, Vector512<float>>(p); break;
             case 8: ForwardAll<Simd256, Vector256<float>>(p); break;
             default: ForwardAll<SimdScalar, float>(p); break;
+        }
+    }
+
+    /// <summary>Backward of the projected op (<see cref="ScanParams.XS"/>): channels-last u, g, du; δ from the rows.</summary>
+    public static void BackwardProjected(ScanParams p, int width)
+    {
+        switch (width)
+        {
+            case 16: BackwardProjectedAll<Simd512, Vector512<float>>(p); break;
+            case 8: BackwardProjectedAll<Simd256, Vector256<float>>(p); break;
+            default: BackwardProjectedAll<SimdScalar, float>(p); break;
         }
     }
 
@@ -342,7 +355,12 @@ internal static unsafe class ScanKernels
 
     /// <summary>δ = softplus(Σ_r wT[r]·x[r] + bias) for the W lanes (spec §7.2–7.3: dt_proj, then delta_softplus).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV ProjectRow<TS, TV>(in Projection<TV> proj, float* x) where TS : ISimd<TV> where TV : struct
+    private static TV ProjectRow<TS, TV>(in Projection<TV> proj, float* x) where TS : ISimd<TV> where TV : struct =>
+        TS.Softplus(ProjectRaw<TS, TV>(proj, x));
+
+    /// <summary>Δ + bias = Σ_r wT[r]·x[r] + bias for the W lanes, before the softplus.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ProjectRaw<TS, TV>(in Projection<TV> proj, float* x) where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, R = proj.R;
         TV acc = proj.Bias, acc2 = TS.Splat(0f);
@@ -353,7 +371,7 @@ internal static unsafe class ScanKernels
             acc2 = TS.Fma(TS.Load(proj.WT + (r + 1) * w), TS.Splat(x[r + 1]), acc2);
         }
         if (r < R) acc = TS.Fma(TS.Load(proj.WT + r * w), TS.Splat(x[r]), acc);
-        return TS.Softplus(TS.Add(acc, acc2));
+        return TS.Add(acc, acc2);
     }
 
     /// <summary>One state of W channels for one step: h ← exp(δ·A)·h + δu·B_t[n], stored back and returned.</summary>
@@ -459,7 +477,7 @@ internal static unsafe class ScanKernels
                 for (int cb = 0; cb < nb; cb++)
                 {
                     float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;
-                    SubCheckpoints<TS, TV>(p, cb * w, dgp, tb, len, sub, null, cbk, hk, cu, cd, a2T + (long)cb * nw,
+                    SubCheckpoints<TS, TV>(p, cb * w, dgp, tb, len, sub, N, cbk, hk, cu, cd, a2T + (long)cb * nw,
                         subH + (long)cb * nsub * nw, hBuf);
                 }
                 for (int sc = (len + sub - 1) / sub - 1; sc >= 0; sc--)
@@ -469,7 +487,7 @@ internal static unsafe class ScanKernels
                     new Span<float>(dCacc, slen * nw).Clear();
                     for (int cb = 0; cb < nb; cb++)
                     {
-                        BackwardChunk<TS, TV>(p, cb * w, dgp, s0 - t0 + tb, slen, null, cbk, cck, subH + ((long)cb * nsub + sc) * nw,
+                        BackwardChunk<TS, TV>(p, cb * w, dgp, s0 - t0 + tb, slen, N, cbk, cck, subH + ((long)cb * nsub + sc) * nw,
                             cu, cg, cd, csg, cdu, cdd, aT + (long)cb * nw, a2T + (long)cb * nw, lam + (long)cb * nw,
                             dAacc + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w, dDacc + (long)cb * w,
                             dBiasAcc + (long)cb * w, aBuf, hBuf, dBacc, dCacc);
@@ -521,9 +539,159 @@ internal static unsafe class ScanKernels
         }
     }
 
+    // ------------------------------------------------------------------------------------------------ projected backward
+    //
+    // The same adjoint as BackwardTask, fed differently: u and g arrive channels-last, so their (L, dgp) buffers are
+    // row copies; a chunk's u and g rows are gathered into scan order as before, but δ and softplus'(Δ) are computed
+    // in scan order from the step rows [x_r | B | C] (no (Bt, K, d, L) delta in memory, nor its gathers), B and C are
+    // read from the rows in place, dB and dC are written into the d rows, and dδ_raw never leaves the chunk: it goes
+    // straight into dWdt (Σ_t dδ·x_r, per lane) and into d x_r (Σ_c Wdt·dδ, one horizontal sum per step and rank).
+
+    private static void BackwardProjectedAll<TS, TV>(ScanParams p) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, nb = Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, N = p.N, R = p.R;
+        int sub = SubChunk, nsub = (ch + sub - 1) / sub;
+        long work = 3L * p.L * dgp + (long)nb * (4L * N * w + 4L * w + 2L * R * w) + (long)sub * N * w * 4 + (long)N * w
+                    + (long)nb * nsub * N * w + 6L * ch * dgp + (long)R * w;
+        ParallelTasks(p.Bt, work, (b, buf) => BackwardProjectedTask<TS, TV>(p, b, buf));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardProjectedTask<TS, TV>(in ScanParams p, int b, float* buf) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, L = p.L, N = p.N, R = p.R, rs = R + 2 * N, nb = Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk;
+        int nw = N * w, rw = R * w, sub = SubChunk, nsub = (ch + sub - 1) / sub;
+        long ld = (long)L * dgp, lc = (long)ch * dgp;
+        float* uT = buf, gT = uT + ld, duT = gT + ld;
+        float* aT = duT + ld, a2T = aT + (long)nb * nw, lam = a2T + (long)nb * nw, dAacc = lam + (long)nb * nw;
+        float* dVec = dAacc + (long)nb * nw, biasVec = dVec + (long)nb * w, dDacc = biasVec + (long)nb * w;
+        float* dBiasAcc = dDacc + (long)nb * w, wT = dBiasAcc + (long)nb * w, dWacc = wT + (long)nb * rw;
+        float* aBuf = dWacc + (long)nb * rw, hBuf = aBuf + (long)sub * nw;
+        float* dBacc = hBuf + (long)(sub + 1) * nw, dCacc = dBacc + (long)sub * nw, subH = dCacc + (long)sub * nw;
+        float* uL = subH + (long)nb * nsub * nw, gL = uL + lc, dL = gL + lc, sgL = dL + lc, duL = sgL + lc, ddL = duL + lc;
+        float* rAcc = ddL + lc;
+        long cl = (long)b * L * p.Dg;   // channels-last batch offset of u, g, du
+        for (int cb = 0; cb < nb; cb++)
+        {
+            int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+            RowsIn(p.U + cl + c0, L, p.Dg, nc, w, uT + c0, dgp);
+            RowsIn(p.G + cl + c0, L, p.Dg, nc, w, gT + c0, dgp);
+        }
+        new Span<float>(duT, checked((int)ld)).Clear();
+        long rowBytes = dgp * 4L;
+        for (int k = 0; k < p.K; k++)
+        {
+            for (int cb = 0; cb < nb; cb++)
+            {
+                int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+                LoadChannelParams(p, k, c0, nc, w, aT + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w,
+                    1f, a2T + (long)cb * nw);
+                LoadDtWeights(p, k, c0, nc, w, wT + (long)cb * rw);
+            }
+            new Span<float>(lam, nb * nw).Clear();
+            new Span<float>(dAacc, nb * nw).Clear();
+            new Span<float>(dDacc, nb * w).Clear();
+            new Span<float>(dBiasAcc, nb * w).Clear();
+            new Span<float>(dWacc, nb * rw).Clear();
+            float* xk = p.XS + ((long)b * p.K + k) * L * rs, dxk = p.dXS + ((long)b * p.K + k) * L * rs;
+            long* path = p.Paths + (long)k * L;
+            for (int c = p.NChunks - 1; c >= 0; c--)
+            {
+                int t0 = c * ch, len = Math.Min(ch, L - t0);
+                for (int i = 0; i < len; i++)
+                {
+                    long src = path[t0 + i] * dgp, dst = (long)i * dgp;
+                    Buffer.MemoryCopy(uT + src, uL + dst, rowBytes, rowBytes);
+                    Buffer.MemoryCopy(gT + src, gL + dst, rowBytes, rowBytes);
+                }
+                new Span<float>(duL, checked(len * dgp)).Clear();
+                for (int cb = 0; cb < nb; cb++)
+                {
+                    var proj = new Projection<TV>(xk + (long)t0 * rs, R, wT + (long)cb * rw, TS.Load(biasVec + (long)cb * w));
+                    for (int i = 0; i < len; i++)
+                    {
+                        TV raw = ProjectRaw<TS, TV>(proj, proj.X + (long)i * rs);
+                        TS.Store(dL + (long)i * dgp + cb * w, TS.Softplus(raw));
+                        TS.Store(sgL + (long)i * dgp + cb * w, TS.SoftplusGrad(raw));
+                    }
+                }
+                float* cbk = xk + (long)t0 * rs + R, cck = cbk + N;
+                for (int cb = 0; cb < nb; cb++)
+                {
+                    float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;
+                    SubCheckpoints<TS, TV>(p, cb * w, dgp, 0, len, sub, rs, cbk, hk, uL, dL, a2T + (long)cb * nw,
+                        subH + (long)cb * nsub * nw, hBuf);
+                }
+                for (int sc = (len + sub - 1) / sub - 1; sc >= 0; sc--)
+                {
+                    int s0 = sc * sub, slen = Math.Min(sub, len - s0);
+                    new Span<float>(dBacc, slen * nw).Clear();
+                    new Span<float>(dCacc, slen * nw).Clear();
+                    for (int cb = 0; cb < nb; cb++)
+                    {
+                        BackwardChunk<TS, TV>(p, cb * w, dgp, s0, slen, rs, cbk, cck, subH + ((long)cb * nsub + sc) * nw,
+                            uL, gL, dL, sgL, duL, ddL, aT + (long)cb * nw, a2T + (long)cb * nw, lam + (long)cb * nw,
+                            dAacc + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w, dDacc + (long)cb * w,
+                            dBiasAcc + (long)cb * w, aBuf, hBuf, dBacc, dCacc);
+                    }
+                    for (int i = 0; i < slen; i++)
+                    {
+                        float* row = dxk + (long)(t0 + s0 + i) * rs + R;
+                        for (int n = 0; n < N; n++)
+                        {
+                            row[n] = TS.Sum(TS.Load(dBacc + (long)i * nw + n * w));
+                            row[N + n] = TS.Sum(TS.Load(dCacc + (long)i * nw + n * w));
+                        }
+                    }
+                }
+                // dδ_raw of the chunk (ddL, scan order) → dWdt per lane and d x_r per step.
+                for (int i = 0; i < len; i++)
+                {
+                    float* x = xk + (long)(t0 + i) * rs;
+                    new Span<float>(rAcc, rw).Clear();
+                    for (int cb = 0; cb < nb; cb++)
+                    {
+                        TV dd = TS.Load(ddL + (long)i * dgp + cb * w);
+                        float* wb = wT + (long)cb * rw, dwb = dWacc + (long)cb * rw;
+                        for (int r = 0; r < R; r++)
+                        {
+                            TS.Store(dwb + r * w, TS.Fma(dd, TS.Splat(x[r]), TS.Load(dwb + r * w)));
+                            TS.Store(rAcc + r * w, TS.Fma(dd, TS.Load(wb + r * w), TS.Load(rAcc + r * w)));
+                        }
+                    }
+                    float* drow = dxk + (long)(t0 + i) * rs;
+                    for (int r = 0; r < R; r++) drow[r] = TS.Sum(TS.Load(rAcc + r * w));
+                }
+                for (int i = 0; i < len; i++)
+                {
+                    long dst = path[t0 + i] * dgp, src = (long)i * dgp;
+                    for (int j = 0; j < dgp; j += w)
+                        TS.Store(duT + dst + j, TS.Add(TS.Load(duT + dst + j), TS.Load(duL + src + j)));
+                }
+            }
+            for (int cb = 0; cb < nb; cb++)
+            {
+                int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+                long row = (long)b * p.K * p.Dg + (long)k * p.Dg + c0;   // (Bt, K·Dg) partials
+                for (int j = 0; j < nc; j++)
+                {
+                    p.dD[row + j] = dDacc[cb * w + j];
+                    p.dBias[row + j] = dBiasAcc[cb * w + j];
+                    for (int n = 0; n < N; n++) p.dA[(row + j) * N + n] = dAacc[(long)cb * nw + n * w + j];
+                    for (int r = 0; r < R; r++) p.dWdt[(row + j) * R + r] = dWacc[(long)cb * rw + r * w + j];
+                }
+            }
+        }
+        for (int cb = 0; cb < nb; cb++)
+        {
+            int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+            RowsOut(duT + c0, L, p.Dg, nc, w, p.dU + cl + c0, dgp);
+        }
+    }
+
     /// <summary>Recomputes h over one chunk of one block from its stored start state, keeping h at every sub-chunk start.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SubCheckpoints<TS, TV>(in ScanParams p, int c0, int dgp, int t0, int len, int sub, long* path,
+    private static void SubCheckpoints<TS, TV>(in ScanParams p, int c0, int dgp, int t0, int len, int sub, int bcStride,
         float* bk, float* hStart, float* uT, float* dT, float* a2T, float* subH, float* h)
         where TS : ISimd<TV> where TV : struct
     {
@@ -532,11 +700,11 @@ internal static unsafe class ScanKernels
         for (int i = 0; i < len; i++)
         {
             if (i % sub == 0) Buffer.MemoryCopy(h, subH + (long)(i / sub) * nw, nw * 4L, nw * 4L);
-            long pos = path == null ? t0 + i : path[t0 + i];
+            long pos = t0 + i;
             long e = pos * dgp + c0;
             TV dl = TS.Load(dT + e);
             TV du = TS.Mul(dl, TS.Load(uT + e));
-            float* bt = bk + pos * N;
+            float* bt = bk + pos * bcStride;
             for (int n = 0; n < N; n++)
             {
                 TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + n * w)));
@@ -546,7 +714,7 @@ internal static unsafe class ScanKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardChunk<TS, TV>(in ScanParams p, int c0, int dgp, int t0, int len, long* path,
+    private static void BackwardChunk<TS, TV>(in ScanParams p, int c0, int dgp, int t0, int len, int bcStride,
         float* bk, float* ck, float* hStart, float* uT, float* gT, float* dT, float* sgT, float* duT, float* ddT,
         float* aT, float* a2T, float* lam, float* dA, float* dVec, float* biasVec, float* dDacc, float* dBiasAcc,
         float* aBuf, float* hBuf, float* dBacc, float* dCacc)
@@ -558,11 +726,11 @@ internal static unsafe class ScanKernels
         Buffer.MemoryCopy(hStart, hBuf, nw * 4L, nw * 4L);
         for (int i = 0; i < len; i++)
         {
-            long pos = path == null ? t0 + i : path[t0 + i];
+            long pos = t0 + i;
             long e = pos * dgp + c0;
             TV dl = TS.Load(dT + e);
             TV du = TS.Mul(dl, TS.Load(uT + e));
-            float* bt = bk + pos * N, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
+            float* bt = bk + pos * bcStride, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
             for (int n = 0; n < N; n++)
             {
                 TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + n * w)));
@@ -574,13 +742,13 @@ internal static unsafe class ScanKernels
         TV dDv = TS.Load(dDacc), dBiasV = TS.Load(dBiasAcc);
         for (int i = len - 1; i >= 0; i--)
         {
-            long pos = path == null ? t0 + i : path[t0 + i];
+            long pos = t0 + i;
             long e = pos * dgp + c0;
             TV dl = TS.Load(dT + e);
             TV uv = TS.Load(uT + e), g = TS.Load(gT + e);
             TV dlu = TS.Mul(dl, uv);
             TV s = TS.Splat(0f), dds = TS.Splat(0f);
-            float* bt = bk + pos * N, ct = ck + pos * N, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
+            float* bt = bk + pos * bcStride, ct = ck + pos * bcStride, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
             float* dBi = dBacc + (long)i * nw, dCi = dCacc + (long)i * nw;
             for (int n = 0; n < N; n++)
             {
@@ -633,22 +801,24 @@ internal static unsafe class ScanKernels
     }
 
     /// <summary>Channels-last (L rows of <paramref name="rowLength"/>) columns c0…c0+nc at src → dst (L, W), zero-padded.</summary>
-    private static void RowsIn(float* src, int L, int rowLength, int nc, int w, float* dst)
+    private static void RowsIn(float* src, int L, int rowLength, int nc, int w, float* dst, int dstStride = 0)
     {
+        if (dstStride == 0) dstStride = w;
         for (int t = 0; t < L; t++)
         {
-            float* s = src + (long)t * rowLength, d = dst + (long)t * w;
+            float* s = src + (long)t * rowLength, d = dst + (long)t * dstStride;
             for (int j = 0; j < nc; j++) d[j] = s[j];
             for (int j = nc; j < w; j++) d[j] = 0f;
         }
     }
 
     /// <summary>Inverse of <see cref="RowsIn"/> for the first nc lanes.</summary>
-    private static void RowsOut(float* src, int L, int rowLength, int nc, int w, float* dst)
+    private static void RowsOut(float* src, int L, int rowLength, int nc, int w, float* dst, int srcStride = 0)
     {
+        if (srcStride == 0) srcStride = w;
         for (int t = 0; t < L; t++)
         {
-            float* s = src + (long)t * w, d = dst + (long)t * rowLength;
+            float* s = src + (long)t * srcStride, d = dst + (long)t * rowLength;
             for (int j = 0; j < nc; j++) d[j] = s[j];
         }
     }

@@ -112,8 +112,7 @@ internal static unsafe class ScanOp
             Chunk = ScanKernels.DefaultChunk, SharedU = true, DeltaSoftplus = true,
         };
         var p64 = paths.to(ScalarType.Int64).contiguous();
-        // Row π_k[t]·K + k of the (Bt, L·K, R + 2N) view is step t of direction k.
-        var rows = (p64 * k + arange(k, dtype: ScalarType.Int64).unsqueeze(1)).reshape(-1);
+        var rows = StepRows(p64);
         var xs = xDbl.reshape(bt, l * k, rs).index_select(1, rows);                 // (Bt, K·L, R + 2N)
         var uc = u.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
         var dd = D.contiguous(); var bc = bias.contiguous();
@@ -125,6 +124,49 @@ internal static unsafe class ScanOp
         GC.KeepAlive(new object[] { uc, xs, wc, ac, dd, bc, p64 });
         h?.MoveToOuterDisposeScope();
         return (y.MoveToOuterDisposeScope(), h);
+    }
+
+    /// <summary>Row π_k[t]·K + k of a (Bt, L·K, R + 2N) view of xDbl is step t of direction k: the (K·L) index.</summary>
+    private static Tensor StepRows(Tensor p64)
+    {
+        long k = p64.shape[0];
+        return (p64 * k + arange(k, dtype: ScalarType.Int64).unsqueeze(1)).reshape(-1);
+    }
+
+    /// <summary>
+    /// Backward of <see cref="ForwardProjected"/> from its chunk states: returns (du, dxDbl, ddtWeight, dA, dD, dbias)
+    /// in the inputs' layouts. The step rows are gathered again (cheap) rather than kept from the forward.
+    /// </summary>
+    public static Tensor[] BackwardProjected(Tensor g, Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor bias,
+        Tensor paths, Tensor h, int w)
+    {
+        using var scope = NewDisposeScope();
+        long bt = xDbl.shape[0], l = xDbl.shape[1], k = xDbl.shape[2], rs = xDbl.shape[3], dg = u.shape[2], n = A.shape[1];
+        long r = dtWeight.shape[2];
+        var p = new ScanParams
+        {
+            Bt = (int)bt, K = (int)k, Dg = (int)dg, N = (int)n, L = (int)l, R = (int)r,
+            Chunk = ScanKernels.DefaultChunk, SharedU = true, DeltaSoftplus = true,
+        };
+        if (ScanKernels.ChunkStateLength(p, w) != h.numel())
+            throw new InvalidOperationException("chunk states were saved at another vector width");
+        var p64 = paths.to(ScalarType.Int64).contiguous();
+        var rows = StepRows(p64);
+        var xs = xDbl.reshape(bt, l * k, rs).index_select(1, rows);
+        var uc = u.contiguous(); var gc = g.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
+        var dd = D.contiguous(); var bc = bias.contiguous();
+        var du = empty_like(uc); var dxs = empty_like(xs);
+        var dA = empty(bt, k * dg, n); var dD = empty(bt, k * dg); var dBias = empty(bt, k * dg); var dW = empty(bt, k, dg, r);
+        p.U = Ptr(uc); p.G = Ptr(gc); p.XS = Ptr(xs); p.Wdt = Ptr(wc); p.A = Ptr(ac); p.D = Ptr(dd); p.Bias = Ptr(bc);
+        p.H = Ptr(h); p.Paths = PtrLong(p64);
+        p.dU = Ptr(du); p.dXS = Ptr(dxs); p.dA = Ptr(dA); p.dD = Ptr(dD); p.dBias = Ptr(dBias); p.dWdt = Ptr(dW);
+        ScanKernels.BackwardProjected(p, w);
+        GC.KeepAlive(new object[] { uc, gc, xs, wc, ac, dd, bc, p64, h });
+        // Scan-order d rows back to pixel rows: rows is a permutation of 0…K·L−1, so scatter by it.
+        var dXDbl = empty(bt, l * k, rs).index_copy_(1, rows, dxs).view(bt, l, k, rs);
+        var res = new[] { du, dXDbl, dW.sum(0L, false), dA.sum(0L, false), dD.sum(0L, false), dBias.sum(0L, false) };
+        foreach (var t in res) t.MoveToOuterDisposeScope();
+        return res;
     }
 
     /// <summary>Plain Scan forward with the SIMD-over-states variant (benchmark comparison only).</summary>
@@ -225,8 +267,8 @@ internal sealed class ScanFunction : torch.autograd.SingleTensorFunction<ScanFun
 }
 
 /// <summary>
-/// The autograd node of the projected op: keeps u, xDbl, dtWeight and the chunk states (not delta). Backward rebuilds
-/// delta, B and C from xDbl, runs the backward kernel, and maps ddelta back onto x_r and dtWeight by two small GEMMs.
+/// The autograd node of the projected op: keeps u, xDbl, dtWeight and the chunk states (not delta); its backward
+/// kernel recomputes δ from xDbl per chunk and returns the gradients of x_r and dtWeight itself.
 /// </summary>
 internal sealed class ProjectedScanFunction : torch.autograd.SingleTensorFunction<ProjectedScanFunction>
 {
@@ -247,21 +289,7 @@ internal sealed class ProjectedScanFunction : torch.autograd.SingleTensorFunctio
     {
         var s = ctx.get_saved_variables();
         var (u, xDbl, dtW, A, D, bias, h, paths) = (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
-        using var scope = NewDisposeScope();
-        long r = dtW.shape[2];
-        var (delta, b, c) = ScanShapes.Unproject(xDbl, dtW, A.shape[1]);
-        using var p64 = paths.to(ScalarType.Int64).contiguous();
-        // The backward kernel works channels-first: (Bt, d, L) copies of g and u for its duration.
-        var g = ScanOp.Backward(grad.transpose(1, 2), u.transpose(1, 2), delta, A, b, c, D, bias, p64, deltaSoftplus: true, h,
-            (int)ctx.get_data("width"));
-        var (duT, dDelta, dA, dB, dC, dD, dBias) = (g[0], g[1], g[2], g[3], g[4], g[5], g[6]);
-        var xr = xDbl.permute(0, 2, 3, 1).narrow(2, 0, r);                          // (Bt, K, R, L)
-        var dW = einsum("bkdl,bkrl->kdr", dDelta, xr);
-        var dXr = einsum("kdr,bkdl->bkrl", dtW, dDelta);
-        var dXDbl = cat([dXr, dB, dC], 2).permute(0, 3, 1, 2);                      // (Bt, L, K, R + 2N)
-        var du = duT.transpose(1, 2);
-        var res = new List<Tensor> { du, dXDbl, dW, dA, dD, dBias };
-        foreach (var t in res) t.MoveToOuterDisposeScope();
+        var res = ScanOp.BackwardProjected(grad, u, xDbl, dtW, A, D, bias, paths, h, (int)ctx.get_data("width"));
         return [.. res, null!, null!];
     }
 }
