@@ -15,7 +15,7 @@ internal static class BenchCommand
         var batch = new Option<int>("--batch") { Description = "Inference batch", DefaultValueFactory = _ => 8 };
         var trainBatch = new Option<int>("--train-batch") { Description = "Training batch", DefaultValueFactory = _ => 16 };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0: default, one per core)", DefaultValueFactory = _ => 0 };
-        var repeats = new Option<int>("--repeats") { Description = "Timed repetitions per measurement (median reported)", DefaultValueFactory = _ => 3 };
+        var repeats = new Option<int>("--repeats") { Description = "Timed repetitions per measurement (the best is reported; encoder and model alternate)", DefaultValueFactory = _ => 5 };
         var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file" };
         var command = new Command("bench", "Measure inference (encoder alone and whole model), the scan kernel, and a training step, in one run; print ratios.")
         { backbone, size, batch, trainBatch, threads, repeats, json };

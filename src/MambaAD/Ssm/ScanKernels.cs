@@ -350,7 +350,27 @@ internal static unsafe class ScanKernels
     private static void ProjectDelta<TS, TV>(in Projection<TV> proj, int t0, int t1, int rowStride, float* dT)
         where TS : ISimd<TV> where TV : struct
     {
-        for (int t = t0; t < t1; t++) TS.Store(dT + (long)t * TS.Width, ProjectRow<TS, TV>(proj, proj.X + (long)t * rowStride));
+        // Four steps at a time: each weight vector is loaded once for four FMAs, and the four chains are independent.
+        int w = TS.Width, R = proj.R, t = t0;
+        for (; t + 3 < t1; t += 4)
+        {
+            float* x0 = proj.X + (long)t * rowStride, x1 = x0 + rowStride, x2 = x1 + rowStride, x3 = x2 + rowStride;
+            TV a0 = proj.Bias, a1 = a0, a2 = a0, a3 = a0;
+            for (int r = 0; r < R; r++)
+            {
+                TV wr = TS.Load(proj.WT + r * w);
+                a0 = TS.Fma(wr, TS.Splat(x0[r]), a0);
+                a1 = TS.Fma(wr, TS.Splat(x1[r]), a1);
+                a2 = TS.Fma(wr, TS.Splat(x2[r]), a2);
+                a3 = TS.Fma(wr, TS.Splat(x3[r]), a3);
+            }
+            float* d = dT + (long)t * w;
+            TS.Store(d, TS.Softplus(a0));
+            TS.Store(d + w, TS.Softplus(a1));
+            TS.Store(d + 2 * w, TS.Softplus(a2));
+            TS.Store(d + 3 * w, TS.Softplus(a3));
+        }
+        for (; t < t1; t++) TS.Store(dT + (long)t * w, ProjectRow<TS, TV>(proj, proj.X + (long)t * rowStride));
     }
 
     /// <summary>δ = softplus(Σ_r wT[r]·x[r] + bias) for the W lanes (spec §7.2–7.3: dt_proj, then delta_softplus).</summary>
