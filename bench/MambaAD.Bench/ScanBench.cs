@@ -9,7 +9,8 @@ namespace MambaAD.Bench;
 /// Stopwatch harness for the selective-scan kernel: <c>dotnet run -c Release --project bench/MambaAD.Bench -- scan
 /// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--what fwd,overstates,fused,proj,gather,bwd,reference | mem]</c>.
 /// Reports ns per (batch, direction, channel, time) step, the median of the repetitions after one warm-up.
-/// Stage 3 is the 64×64 stage (d_inner 128, L 4096), stage 2 the 32×32 one (d_inner 256, L 1024); K = 8, N = 16.
+/// Stage 3 is the 64×64 stage (d_inner 128, L 4096), stage 2 the 32×32 one (d_inner 256, L 1024), 1 and 0 the 16×16 and
+/// 8×8 ones; K = 8, N = 16. <c>proj</c> is the op SS2D calls (ScanAndMergeProjected, R = d_inner/32).
 /// </summary>
 internal static class ScanBench
 {
@@ -24,11 +25,12 @@ internal static class ScanBench
         if (args.Contains("--keep-heap"))
         {
             // glibc returns large blocks (≥ 32 MB after its dynamic threshold) to the OS on free, so every big tensor
-            // is page-faulted and zeroed again; keeping them in the heap removes that (process-wide policy: the
-            // application's choice, not the library's).
-            Mallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 30);
+            // is page-faulted and zeroed again; serving them all from the heap (no mmap) removes that for a benchmark
+            // that wants the kernel alone (process-wide policy: the application's choice, not the library's; for a
+            // whole training step it cost 10.9 GB of RSS against 7 GB).
+            Mallopt(-4 /* M_MMAP_MAX */, 0);
             Mallopt(-1 /* M_TRIM_THRESHOLD */, int.MaxValue);
-            Console.WriteLine("glibc heap: mmap threshold 1 GB, no trim");
+            Console.WriteLine("glibc heap: no mmap, no trim");
         }
         var kernel = new SelectiveScanCpu(width);
         Console.WriteLine($"selective scan, width {width}, {ScanKernels.Threads} threads (torch {torch.get_num_threads()}, " +

@@ -20,14 +20,19 @@
 // element; two 8-lane gathers per step at AVX-512 width). B and C arrive transposed to (…, L, N) so a step reads N
 // consecutive floats. Δ gets its bias and softplus in that pass, vectorised over the (L, W) buffer, so the recurrence
 // reads δ directly. exp(δA) is computed as 2^(δ·A·log2 e) with vreduceps/vscalefps and a degree-5 minimax polynomial.
-// Measured (bench -- scan --what fwd,overstates, 64×64 stage, batch 8/16): SIMD over channels 8.5–10 CPU-ns per
-// step, SIMD over the 16 states of one channel (ForwardOverStates, kept for that comparison) 14–16 CPU-ns per step.
+// Measured (bench -- scan --what fwd,overstates, 64×64 stage, batch 8/16, before the exp2 and projection work): SIMD
+// over channels 8.5–10 CPU-ns per step, SIMD over the 16 states of one channel (ForwardOverStates, kept for that
+// comparison) 14–16 CPU-ns per step.
 //
-// Projected mode (ScanAndMergeProjected, what SS2D calls): the caller gathers xDbl into scan-ordered rows
-// [x_r | B | C] (Bt, K, L, R + 2N); the recurrence reads one row per step, computes δ = softplus(Wdt·x_r + bias) in
-// place (R FMAs and one softplus per W channels, ~12 % of a step) and reads u / adds y at pixel π(t) in the task's
-// L2-resident (L, W) buffers. No (Bt, K, d, L) delta exists in forward, and the backward rebuilds it only for its own
-// duration. Measured at the 64×64 stage, batch 8: 8.7 → 5.8–6.3 CPU-ns per step against the delta-taking fused op.
+// Projected mode (ScanAndMergeProjected, what SS2D calls; channels-last u and y): the caller gathers xDbl into
+// scan-ordered rows [x_r | B | C] (Bt, K, L, R + 2N). Per 64-step segment the task first computes δ = softplus(Wdt·x_r
+// + bias) of every step (four steps at a time: independent chains), then runs the recurrence, which reads B and C from
+// the rows in place and u / adds y at pixel π(t) in the task's L2-resident (L, W) buffers. Computing δ inside each
+// step cost 1.5 ns per step more: its ~30-deep softplus chain stalled the step's 16 states. No (Bt, K, d, L) delta
+// exists in the forward or in the backward (BackwardProjectedTask). Measured single-threaded at the 64×64 stage,
+// batch 8 (bench -- scan --what fused,proj --threads 1): 7.9 CPU-ns per step for the delta-taking op at the start of
+// this work, 4.9 now; the JIT must keep the polynomial's constants in registers, hence Recurrence is a method of its
+// own (inside the task's loop they were reloaded for every state: 2× slower).
 //
 // Direction paths (ScanAndMerge): step t of direction k reads pixel p = π_k[t] of u, Δ, B_k, C_k and adds its
 // output into pixel p of one shared (Bt, Dg, L) output; the gather and the scatter-sum of §8.2–8.3 cost nothing
@@ -35,14 +40,14 @@
 // Forward tasks are (batch, channel block) and loop over all K, so each task owns its output rows: no races,
 // deterministic. Without paths (Scan), p = t and tasks are (batch, direction, channel block).
 //
-// Backward memory: forward stores h only at chunk boundaries (every Chunk steps): (Bt, K, blocks, L/Chunk, N, W).
+// Backward memory: forward stores h only at chunk boundaries (every Chunk = 256 steps): (Bt, K, blocks, L/Chunk, N, W).
 // Backward walks chunks in reverse; per chunk it recomputes the states of each channel block once to get
 // checkpoints every SubChunk = 8 steps, then walks the sub-chunks in reverse, recomputing a_t and h_t of 8 steps into
 // an L1-sized buffer and running the adjoint. dB and dC need sums over all channels of a direction: they accumulate
 // per lane over the blocks of a sub-chunk and are reduced horizontally once per sub-chunk. With paths, a chunk's rows
-// are first gathered into scan order (pixels are scattered over buffers larger than L2) and scattered back after. Backward tasks are (batch) with
-// paths (u is shared by the K directions, so du accumulates over k) and (batch, direction) without; dA, dD, dbias
-// are written per batch and summed by the caller (deterministic).
+// are first gathered into scan order (pixels are scattered over buffers larger than L2) and scattered back after.
+// Backward tasks are (batch) with paths (u is shared by the K directions, so du accumulates over k) and (batch,
+// direction) without; dA, dD, dbias (and dWdt) are written per batch and summed by the caller (deterministic).
 //
 // Assumes contiguous float32 CPU tensors and int64 paths; SelectiveScanCpu falls back to the reference otherwise.
 

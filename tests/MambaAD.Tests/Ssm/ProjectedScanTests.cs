@@ -15,15 +15,14 @@ namespace MambaAD.Tests.Ssm;
 [Collection("SelectiveScan")]
 public class ProjectedScanTests
 {
-    // The same pairs as SelectiveScanTests (private there; values copied): float32 vs float64 reference,
-    // |Δ| ≤ atol + rtol·|ref|. y gets (RtolY, AtolY); the per-element input gradients du and dxDbl get (RtolGrad,
-    // AtolGrad); the parameter gradients, which sum over batch and L, get (RtolSum, AtolSum): ddtWeight, dA, dD,
-    // ddelta_bias. Observed (2026-11-29, all 24 cases, AVX-512 machine): y errs by up to 6.1e-6 abs (23 % of its
-    // tolerance, kernel16), du and dxDbl by ≤ 1.1e-5 abs (≤ 6 % of theirs), the summed gradients by ≤ 2.2e-4 abs on
-    // values up to 97 (≤ 4 % of theirs).
-    private const double RtolY = 1e-4, AtolY = 1e-5;
-    private const double RtolGrad = 1e-3, AtolGrad = 1e-4;
-    private const double RtolSum = 2e-3, AtolSum = 5e-4;
+    // SelectiveScanTests' pairs: float32 vs float64 reference, |Δ| ≤ atol + rtol·|ref|. y gets (RtolY, AtolY); the
+    // per-element input gradients du and dxDbl get (RtolGrad, AtolGrad); the parameter gradients, which sum over batch
+    // and L, get (RtolSum, AtolSum): ddtWeight, dA, dD, ddelta_bias. Observed (2026-11-29, all 24 cases, AVX-512
+    // machine): y errs by up to 6.1e-6 abs (23 % of its tolerance, kernel16), du and dxDbl by ≤ 1.1e-5 abs (≤ 6 % of
+    // theirs), the summed gradients by ≤ 2.2e-4 abs on values up to 97 (≤ 4 % of theirs).
+    private const double RtolY = SelectiveScanTests.RtolY, AtolY = SelectiveScanTests.AtolY;
+    private const double RtolGrad = SelectiveScanTests.RtolGrad, AtolGrad = SelectiveScanTests.AtolGrad;
+    private const double RtolSum = SelectiveScanTests.RtolSum, AtolSum = SelectiveScanTests.AtolSum;
 
     private static readonly string[] GradNames = ["y", "du", "dxDbl", "ddtWeight", "dA", "dD", "ddelta_bias"];
 
@@ -129,20 +128,8 @@ public class ProjectedScanTests
         const double eps = 1e-6;
         for (int i = 0; i < inputs.Length; i++)
         {
-            var flat = inputs[i].flatten();
-            var fd = zeros_like(flat);
-            for (long j = 0; j < flat.numel(); j++)
-            {
-                using var inner = NewDisposeScope();
-                double orig = flat[j].item<double>();
-                flat[j] = orig + eps;
-                double lp = Loss(inputs);
-                flat[j] = orig - eps;
-                double lm = Loss(inputs);
-                flat[j] = orig;
-                fd[j] = (lp - lm) / (2 * eps);
-            }
-            ScanCompare.Close(fd.reshape(inputs[i].shape), grads[i + 1], 1e-6, 1e-8, $"finite differences {GradNames[i + 1]}");
+            var fd = ScanCompare.CentralDifferences(inputs[i], () => Loss(inputs), eps);
+            ScanCompare.Close(fd, grads[i + 1], 1e-6, 1e-8, $"finite differences {GradNames[i + 1]}");
         }
 
         double Loss(Tensor[] x)

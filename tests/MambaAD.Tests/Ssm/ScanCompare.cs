@@ -25,6 +25,28 @@ internal static class ScanCompare
             Assert.Fail($"{what}: max abs diff {maxAbs:E3}, max rel diff {maxRel:E3}; worst at flat index {worst}: " +
                         $"expected {e[worst].item<double>():G9}, actual {a[worst].item<double>():G9} (rtol {rtol}, atol {atol})");
     }
+
+    /// <summary>
+    /// Central differences (loss(x + eps) − loss(x − eps)) / 2eps for every element of <paramref name="x"/> (a
+    /// contiguous leaf, perturbed in place and restored), as a float64 tensor of x's shape.
+    /// </summary>
+    public static Tensor CentralDifferences(Tensor x, Func<double> loss, double eps)
+    {
+        var flat = x.flatten();
+        var fd = zeros(flat.numel(), dtype: ScalarType.Float64);
+        for (long j = 0; j < flat.numel(); j++)
+        {
+            using var inner = NewDisposeScope();
+            double orig = flat[j].to(ScalarType.Float64).item<double>();
+            flat[j] = orig + eps;
+            double lp = loss();
+            flat[j] = orig - eps;
+            double lm = loss();
+            flat[j] = orig;
+            fd[j] = (lp - lm) / (2 * eps);
+        }
+        return fd.reshape(x.shape);
+    }
 }
 
 public class ScanCompareTests

@@ -19,9 +19,9 @@ public class SelectiveScanTests
     // golden case, whose δ reaches 25 (the float32 torch reference stays within 3.6e-5 there). The gradients that sum
     // over L and channels (dA, dB, dC, dD, dbias) and ddelta (a difference of products) get the looser pair, as
     // mamba's test loosens ddelta.
-    private const double RtolY = 1e-4, AtolY = 1e-5;
-    private const double RtolGrad = 1e-3, AtolGrad = 1e-4;
-    private const double RtolSum = 2e-3, AtolSum = 5e-4;
+    internal const double RtolY = 1e-4, AtolY = 1e-5;
+    internal const double RtolGrad = 1e-3, AtolGrad = 1e-4;
+    internal const double RtolSum = 2e-3, AtolSum = 5e-4;
 
     public static readonly string[] Names = ["kernel16", "kernel8", "kernel1", "reference32"];
 
@@ -153,20 +153,8 @@ public class SelectiveScanTests
         const double eps = 1e-6;
         for (int i = 0; i < inputs.Length; i++)
         {
-            var flat = inputs[i].flatten();
-            var fd = zeros_like(flat);
-            for (long j = 0; j < flat.numel(); j++)
-            {
-                using var inner = NewDisposeScope();
-                double orig = flat[j].item<double>();
-                flat[j] = orig + eps;
-                double lp = Loss(inputs, g);
-                flat[j] = orig - eps;
-                double lm = Loss(inputs, g);
-                flat[j] = orig;
-                fd[j] = (lp - lm) / (2 * eps);
-            }
-            ScanCompare.Close(fd.reshape(inputs[i].shape), grads[i + 1], 1e-6, 1e-8, $"finite differences {GradNames[i + 1]}");
+            var fd = ScanCompare.CentralDifferences(inputs[i], () => Loss(inputs, g), eps);
+            ScanCompare.Close(fd, grads[i + 1], 1e-6, 1e-8, $"finite differences {GradNames[i + 1]}");
         }
 
         static double Loss(Tensor[] x, Tensor g)
@@ -189,21 +177,9 @@ public class SelectiveScanTests
         const float eps = 1e-2f;
         for (int i = 0; i < inputs.Length; i++)
         {
-            var flat = inputs[i].flatten();
-            var fd = zeros_like(flat);
-            for (long j = 0; j < flat.numel(); j++)
-            {
-                using var inner = NewDisposeScope();
-                float orig = flat[j].item<float>();
-                flat[j] = orig + eps;
-                double lp = Loss(inputs);
-                flat[j] = orig - eps;
-                double lm = Loss(inputs);
-                flat[j] = orig;
-                fd[j] = (float)((lp - lm) / (2 * eps));
-            }
             // Central differences in float32 with eps 1e-2: O(eps²) truncation plus ~1e-5/eps rounding.
-            ScanCompare.Close(fd.reshape(inputs[i].shape), grads[i + 1], 2e-2, 5e-3, $"kernel finite differences {GradNames[i + 1]}");
+            var fd = ScanCompare.CentralDifferences(inputs[i], () => Loss(inputs), eps);
+            ScanCompare.Close(fd, grads[i + 1], 2e-2, 5e-3, $"kernel finite differences {GradNames[i + 1]}");
         }
 
         double Loss(Tensor[] x)
