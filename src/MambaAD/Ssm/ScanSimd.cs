@@ -56,13 +56,17 @@ internal static class FastExp
     public static Vector512<float> Exp2NonPositive(Vector512<float> x)
     {
         x = Vector512.Max(x, Vector512.Create(-126f));
-        var f = Avx512DQ.Reduce(x, 0x09);   // imm: keep 0 fraction bits, round down, suppress precision exceptions
+        // Without AVX-512 (the 16-lane kernel forced on other hardware, e.g. by the tests) Vector512 is emulated and
+        // the intrinsics below do not exist: floor and an exponent-field scale instead (JIT-time branch, no cost).
+        var f = Avx512DQ.IsSupported ? Avx512DQ.Reduce(x, 0x09) : x - Vector512.Floor(x);   // imm: 0 fraction bits, round down, quiet
         var p = Vector512.FusedMultiplyAdd(Vector512.Create(P5), f, Vector512.Create(P4));
         p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(P3));
         p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(P2));
         p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(P1));
         p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(P0));
-        return Avx512F.Scale(p, x);
+        if (Avx512F.IsSupported) return Avx512F.Scale(p, x);
+        var scale = Vector512.ShiftLeft(Vector512.ConvertToInt32(x - f) + Vector512.Create(127), 23).AsSingle();
+        return p * scale;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -95,9 +99,14 @@ internal static class FastExp
         var v = Exp2NonPositive(Vector512.Abs(x) * Vector512.Create(-Log2E));
         // 1/(2 + v) by vrcp14ps and one Newton step (≈ 2^−28): a zmm divide alone cost as much as the rest together.
         var den = v + Vector512.Create(2f);
-        var rcp = Avx512F.Reciprocal14(den);
-        rcp *= Vector512.FusedMultiplyAdd(-den, rcp, Vector512.Create(2f));
-        var s = v * rcp;
+        Vector512<float> s;
+        if (Avx512F.IsSupported)
+        {
+            var rcp = Avx512F.Reciprocal14(den);
+            rcp *= Vector512.FusedMultiplyAdd(-den, rcp, Vector512.Create(2f));
+            s = v * rcp;
+        }
+        else s = v / den;
         var s2 = s * s;
         var q = Vector512.FusedMultiplyAdd(Vector512.Create(L13), s2, Vector512.Create(L11));
         q = Vector512.FusedMultiplyAdd(q, s2, Vector512.Create(L9));
@@ -106,7 +115,8 @@ internal static class FastExp
         q = Vector512.FusedMultiplyAdd(q, s2, Vector512.Create(L3));
         q = Vector512.FusedMultiplyAdd(q, s2, Vector512<float>.One);
         // vmaxps itself: Vector512.Max follows IEEE 754-2019 (NaN, ±0) and costs a vfixupimmps more.
-        var sp = Vector512.FusedMultiplyAdd(s + s, q, Avx512F.Max(x, Vector512<float>.Zero));
+        var pos = Avx512F.IsSupported ? Avx512F.Max(x, Vector512<float>.Zero) : Vector512.Max(x, Vector512<float>.Zero);
+        var sp = Vector512.FusedMultiplyAdd(s + s, q, pos);
         return Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(20f)), x, sp);
     }
 
