@@ -172,7 +172,7 @@ internal static unsafe class ScanKernels
         float* yBase = p.Y + b * p.USize;
         if (p.SharedU)
         {
-            if (p.XS != null) RowsIn(uBase + c0, L, p.Dg, nc, w, uT);
+            if (p.XS != null) RowsIn<TS, TV>(uBase + c0, L, p.Dg, nc, uT);
             else TransposeIn(uBase + (long)c0 * L, L, nc, w, uT);
             new Span<float>(yT, L * w).Clear();
         }
@@ -220,7 +220,7 @@ internal static unsafe class ScanKernels
             }
             if (!p.SharedU) TransposeOut(yT, L, nc, w, yBase + k * p.UDirStride + (long)c0 * L, accumulate: false);
         }
-        if (p.SharedU && p.XS != null) RowsOut(yT, L, p.Dg, nc, w, yBase + c0);
+        if (p.SharedU && p.XS != null) RowsOut<TS, TV>(yT, L, p.Dg, nc, yBase + c0);
         else if (p.SharedU) TransposeOut(yT, L, nc, w, yBase + (long)c0 * L, accumulate: false);
     }
 
@@ -599,8 +599,8 @@ internal static unsafe class ScanKernels
         for (int cb = 0; cb < nb; cb++)
         {
             int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
-            RowsIn(p.U + cl + c0, L, p.Dg, nc, w, uT + c0, dgp);
-            RowsIn(p.G + cl + c0, L, p.Dg, nc, w, gT + c0, dgp);
+            RowsIn<TS, TV>(p.U + cl + c0, L, p.Dg, nc, uT + c0, dgp);
+            RowsIn<TS, TV>(p.G + cl + c0, L, p.Dg, nc, gT + c0, dgp);
         }
         new Span<float>(duT, checked((int)ld)).Clear();
         long rowBytes = dgp * 4L;
@@ -710,7 +710,7 @@ internal static unsafe class ScanKernels
         for (int cb = 0; cb < nb; cb++)
         {
             int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
-            RowsOut(duT + c0, L, p.Dg, nc, w, p.dU + cl + c0, dgp);
+            RowsOut<TS, TV>(duT + c0, L, p.Dg, nc, p.dU + cl + c0, dgp);
         }
     }
 
@@ -826,9 +826,16 @@ internal static unsafe class ScanKernels
     }
 
     /// <summary>Channels-last (L rows of <paramref name="rowLength"/>) columns c0…c0+nc at src → dst (L, W), zero-padded.</summary>
-    private static void RowsIn(float* src, int L, int rowLength, int nc, int w, float* dst, int dstStride = 0)
+    private static void RowsIn<TS, TV>(float* src, int L, int rowLength, int nc, float* dst, int dstStride = 0)
+        where TS : ISimd<TV> where TV : struct
     {
+        int w = TS.Width;
         if (dstStride == 0) dstStride = w;
+        if (nc == w)
+        {
+            for (int t = 0; t < L; t++) TS.Store(dst + (long)t * dstStride, TS.Load(src + (long)t * rowLength));
+            return;
+        }
         for (int t = 0; t < L; t++)
         {
             float* s = src + (long)t * rowLength, d = dst + (long)t * dstStride;
@@ -838,9 +845,16 @@ internal static unsafe class ScanKernels
     }
 
     /// <summary>Inverse of <see cref="RowsIn"/> for the first nc lanes.</summary>
-    private static void RowsOut(float* src, int L, int rowLength, int nc, int w, float* dst, int srcStride = 0)
+    private static void RowsOut<TS, TV>(float* src, int L, int rowLength, int nc, float* dst, int srcStride = 0)
+        where TS : ISimd<TV> where TV : struct
     {
+        int w = TS.Width;
         if (srcStride == 0) srcStride = w;
+        if (nc == w)
+        {
+            for (int t = 0; t < L; t++) TS.Store(dst + (long)t * rowLength, TS.Load(src + (long)t * srcStride));
+            return;
+        }
         for (int t = 0; t < L; t++)
         {
             float* s = src + (long)t * srcStride, d = dst + (long)t * rowLength;
