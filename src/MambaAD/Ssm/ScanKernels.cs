@@ -188,8 +188,8 @@ internal static unsafe class ScanKernels
             Projection<TV> proj = default;
             if (p.XS != null)
             {
-                // Step rows [x_r | B | C] in scan order; δ is projected in the recurrence itself (one pass over the
-                // rows, not two); u and y stay in pixel order (L2-resident, read at π(t)).
+                // Step rows [x_r | B | C] in scan order: δ is projected from them per segment (ProjectDelta, below),
+                // B and C are read in place; u and y stay in pixel order (L2-resident, read at π(t)).
                 int rs = p.R + 2 * N;
                 float* xk = p.XS + ((long)b * p.K + k) * L * rs;
                 LoadDtWeights(p, k, c0, nc, w, wT);
@@ -484,17 +484,13 @@ internal static unsafe class ScanKernels
                 int tb = t0;
                 if (path != null)
                 {
-                    long rowBytes = dgp * 4L;
-                    for (int i = 0; i < len; i++)
-                    {
-                        long pos = path[t0 + i], src = pos * dgp, dst = (long)i * dgp;
-                        Buffer.MemoryCopy(uT + src, uL + dst, rowBytes, rowBytes);
-                        Buffer.MemoryCopy(gT + src, gL + dst, rowBytes, rowBytes);
-                        Buffer.MemoryCopy(dT + src, dL + dst, rowBytes, rowBytes);
-                        Buffer.MemoryCopy(sgT + src, sgL + dst, rowBytes, rowBytes);
-                        Buffer.MemoryCopy(bk + pos * N, bL + (long)i * N, N * 4L, N * 4L);
-                        Buffer.MemoryCopy(ck + pos * N, cL + (long)i * N, N * 4L, N * 4L);
-                    }
+                    long* cp = path + t0;
+                    GatherRows(uT, uL, cp, len, dgp);
+                    GatherRows(gT, gL, cp, len, dgp);
+                    GatherRows(dT, dL, cp, len, dgp);
+                    GatherRows(sgT, sgL, cp, len, dgp);
+                    GatherRows(bk, bL, cp, len, N);
+                    GatherRows(ck, cL, cp, len, N);
                     new Span<float>(duL, checked(len * dgp)).Clear();
                     cu = uL; cg = gL; cd = dL; csg = sgL; cdu = duL; cdd = ddL; cbk = bL; cck = cL; tb = 0;
                 }
@@ -530,28 +526,15 @@ internal static unsafe class ScanKernels
                 }
                 if (path != null)
                 {
-                    for (int i = 0; i < len; i++)
-                    {
-                        long dst = path[t0 + i] * dgp, src = (long)i * dgp;
-                        for (int j = 0; j < dgp; j += w)
-                        {
-                            TS.Store(duT + dst + j, TS.Add(TS.Load(duT + dst + j), TS.Load(duL + src + j)));
-                            TS.Store(ddT + dst + j, TS.Load(ddL + src + j));
-                        }
-                    }
+                    AddRowsAt<TS, TV>(duL, duT, path + t0, len, dgp);
+                    ScatterRows(ddL, ddT, path + t0, len, dgp);
                 }
             }
             for (int cb = 0; cb < nb; cb++)
             {
                 int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
                 TransposeOut(ddT + c0, L, nc, w, p.dDelta + dOff + (long)c0 * L, accumulate: false, dgp);
-                long row = (long)b * p.K * p.Dg + (long)k * p.Dg + c0;   // (Bt, K·Dg) partials
-                for (int j = 0; j < nc; j++)
-                {
-                    p.dD[row + j] = dDacc[cb * w + j];
-                    p.dBias[row + j] = dBiasAcc[cb * w + j];
-                    for (int n = 0; n < N; n++) p.dA[(row + j) * N + n] = dAacc[(long)cb * nw + n * w + j];
-                }
+                StoreParamPartials(p, b, k, cb, w, dDacc, dBiasAcc, dAacc);
             }
             if (k == k1 - 1 || !p.SharedU)
             {
@@ -603,7 +586,6 @@ internal static unsafe class ScanKernels
             RowsIn<TS, TV>(p.G + cl + c0, L, p.Dg, nc, gT + c0, dgp);
         }
         new Span<float>(duT, checked((int)ld)).Clear();
-        long rowBytes = dgp * 4L;
         for (int k = 0; k < p.K; k++)
         {
             for (int cb = 0; cb < nb; cb++)
@@ -623,12 +605,8 @@ internal static unsafe class ScanKernels
             for (int c = p.NChunks - 1; c >= 0; c--)
             {
                 int t0 = c * ch, len = Math.Min(ch, L - t0);
-                for (int i = 0; i < len; i++)
-                {
-                    long src = path[t0 + i] * dgp, dst = (long)i * dgp;
-                    Buffer.MemoryCopy(uT + src, uL + dst, rowBytes, rowBytes);
-                    Buffer.MemoryCopy(gT + src, gL + dst, rowBytes, rowBytes);
-                }
+                GatherRows(uT, uL, path + t0, len, dgp);
+                GatherRows(gT, gL, path + t0, len, dgp);
                 new Span<float>(duL, checked(len * dgp)).Clear();
                 for (int cb = 0; cb < nb; cb++)
                 {
@@ -687,24 +665,15 @@ internal static unsafe class ScanKernels
                     float* drow = dxk + (long)(t0 + i) * rs;
                     for (int r = 0; r < R; r++) drow[r] = TS.Sum(TS.Load(rAcc + r * w));
                 }
-                for (int i = 0; i < len; i++)
-                {
-                    long dst = path[t0 + i] * dgp, src = (long)i * dgp;
-                    for (int j = 0; j < dgp; j += w)
-                        TS.Store(duT + dst + j, TS.Add(TS.Load(duT + dst + j), TS.Load(duL + src + j)));
-                }
+                AddRowsAt<TS, TV>(duL, duT, path + t0, len, dgp);
             }
             for (int cb = 0; cb < nb; cb++)
             {
+                StoreParamPartials(p, b, k, cb, w, dDacc, dBiasAcc, dAacc);
                 int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
-                long row = (long)b * p.K * p.Dg + (long)k * p.Dg + c0;   // (Bt, K·Dg) partials
+                long row = (long)b * p.K * p.Dg + (long)k * p.Dg + c0;   // (Bt, K·Dg) partials, as there
                 for (int j = 0; j < nc; j++)
-                {
-                    p.dD[row + j] = dDacc[cb * w + j];
-                    p.dBias[row + j] = dBiasAcc[cb * w + j];
-                    for (int n = 0; n < N; n++) p.dA[(row + j) * N + n] = dAacc[(long)cb * nw + n * w + j];
                     for (int r = 0; r < R; r++) p.dWdt[(row + j) * R + r] = dWacc[(long)cb * rw + r * w + j];
-                }
             }
         }
         for (int cb = 0; cb < nb; cb++)
@@ -814,6 +783,43 @@ internal static unsafe class ScanKernels
             biasVec[j] = ok ? p.Bias[ch] : 0f;
             for (int n = 0; n < N; n++) aT[n * w + j] = ok ? p.A[ch * N + n] * aScale : 0f;
             if (a2T != null) for (int n = 0; n < N; n++) a2T[n * w + j] = ok ? p.A[ch * N + n] * FastExp.Log2E : 0f;
+        }
+    }
+
+    /// <summary>Row path[i] of src → row i of dst, for i &lt; len; rows of <paramref name="rowFloats"/> floats.</summary>
+    private static void GatherRows(float* src, float* dst, long* path, int len, long rowFloats)
+    {
+        long bytes = rowFloats * 4;
+        for (int i = 0; i < len; i++) Buffer.MemoryCopy(src + path[i] * rowFloats, dst + i * rowFloats, bytes, bytes);
+    }
+
+    /// <summary>Inverse of <see cref="GatherRows"/>: row i of src → row path[i] of dst.</summary>
+    private static void ScatterRows(float* src, float* dst, long* path, int len, long rowFloats)
+    {
+        long bytes = rowFloats * 4;
+        for (int i = 0; i < len; i++) Buffer.MemoryCopy(src + i * rowFloats, dst + path[i] * rowFloats, bytes, bytes);
+    }
+
+    /// <summary>Row i of src added into row path[i] of dst (rows of dgp floats, a multiple of the width).</summary>
+    private static void AddRowsAt<TS, TV>(float* src, float* dst, long* path, int len, int dgp) where TS : ISimd<TV> where TV : struct
+    {
+        for (int i = 0; i < len; i++)
+        {
+            float* d = dst + path[i] * dgp, s = src + (long)i * dgp;
+            for (int j = 0; j < dgp; j += TS.Width) TS.Store(d + j, TS.Add(TS.Load(d + j), TS.Load(s + j)));
+        }
+    }
+
+    /// <summary>dD, dbias and dA of block cb of direction k from its per-lane accumulators, into the (Bt, K·Dg) partials.</summary>
+    private static void StoreParamPartials(in ScanParams p, int b, int k, int cb, int w, float* dDacc, float* dBiasAcc, float* dAacc)
+    {
+        int N = p.N, c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+        long row = (long)b * p.K * p.Dg + (long)k * p.Dg + c0, nw = (long)N * w;
+        for (int j = 0; j < nc; j++)
+        {
+            p.dD[row + j] = dDacc[cb * w + j];
+            p.dBias[row + j] = dBiasAcc[cb * w + j];
+            for (int n = 0; n < N; n++) p.dA[(row + j) * N + n] = dAacc[cb * nw + n * w + j];
         }
     }
 

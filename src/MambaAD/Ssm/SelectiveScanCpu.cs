@@ -48,9 +48,8 @@ public sealed class SelectiveScanCpu : ISelectiveScan
     }
 
     /// <summary>
-    /// The SS2D core with the Δ projection inside the kernel: the forward computes δ from x_r per step and never
-    /// materialises the (Bt, K, d, L) delta; the autograd node keeps xDbl (R + 2N rows) instead of delta (d rows), and
-    /// the backward rebuilds delta for its own duration only.
+    /// The SS2D core with the Δ projection inside the kernel: forward and backward compute δ from x_r per step and
+    /// never materialise the (Bt, K, d, L) delta; the autograd node keeps xDbl (R + 2N rows) instead of delta (d rows).
     /// </summary>
     public Tensor ScanAndMergeProjected(Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
     {
@@ -105,15 +104,7 @@ internal static unsafe class ScanOp
         Tensor paths, bool saveStates, int w)
     {
         using var scope = NewDisposeScope();
-        long bt = xDbl.shape[0], l = xDbl.shape[1], k = xDbl.shape[2], rs = xDbl.shape[3];
-        var p = new ScanParams
-        {
-            Bt = (int)bt, K = (int)k, Dg = (int)u.shape[2], N = (int)A.shape[1], L = (int)l, R = (int)dtWeight.shape[2],
-            Chunk = ScanKernels.DefaultChunk, SharedU = true, DeltaSoftplus = true,
-        };
-        var p64 = paths.to(ScalarType.Int64).contiguous();
-        var rows = StepRows(p64);
-        var xs = xDbl.reshape(bt, l * k, rs).index_select(1, rows);                 // (Bt, K·L, R + 2N)
+        var (p, p64, _, xs) = Projected(u, xDbl, dtWeight, A, paths);
         var uc = u.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
         var dd = D.contiguous(); var bc = bias.contiguous();
         var y = empty_like(uc);
@@ -126,11 +117,22 @@ internal static unsafe class ScanOp
         return (y.MoveToOuterDisposeScope(), h);
     }
 
-    /// <summary>Row π_k[t]·K + k of a (Bt, L·K, R + 2N) view of xDbl is step t of direction k: the (K·L) index.</summary>
-    private static Tensor StepRows(Tensor p64)
+    /// <summary>
+    /// The shape of a projected call, int64 paths, and its step rows: row π_k[t]·K + k of the (Bt, L·K, R + 2N) view of
+    /// xDbl is step t of direction k, so index_select by <c>rows</c> gives xs (Bt, K·L, R + 2N) in scan order.
+    /// </summary>
+    private static (ScanParams P, Tensor P64, Tensor Rows, Tensor Xs) Projected(Tensor u, Tensor xDbl, Tensor dtWeight,
+        Tensor A, Tensor paths)
     {
-        long k = p64.shape[0];
-        return (p64 * k + arange(k, dtype: ScalarType.Int64).unsqueeze(1)).reshape(-1);
+        long bt = xDbl.shape[0], l = xDbl.shape[1], k = xDbl.shape[2], rs = xDbl.shape[3];
+        var p = new ScanParams
+        {
+            Bt = (int)bt, K = (int)k, Dg = (int)u.shape[2], N = (int)A.shape[1], L = (int)l, R = (int)dtWeight.shape[2],
+            Chunk = ScanKernels.DefaultChunk, SharedU = true, DeltaSoftplus = true,
+        };
+        var p64 = paths.to(ScalarType.Int64).contiguous();
+        var rows = (p64 * k + arange(k, dtype: ScalarType.Int64).unsqueeze(1)).reshape(-1);
+        return (p, p64, rows, xDbl.reshape(bt, l * k, rs).index_select(1, rows));
     }
 
     /// <summary>
@@ -143,16 +145,9 @@ internal static unsafe class ScanOp
         using var scope = NewDisposeScope();
         long bt = xDbl.shape[0], l = xDbl.shape[1], k = xDbl.shape[2], rs = xDbl.shape[3], dg = u.shape[2], n = A.shape[1];
         long r = dtWeight.shape[2];
-        var p = new ScanParams
-        {
-            Bt = (int)bt, K = (int)k, Dg = (int)dg, N = (int)n, L = (int)l, R = (int)r,
-            Chunk = ScanKernels.DefaultChunk, SharedU = true, DeltaSoftplus = true,
-        };
+        var (p, p64, rows, xs) = Projected(u, xDbl, dtWeight, A, paths);
         if (ScanKernels.ChunkStateLength(p, w) != h.numel())
             throw new InvalidOperationException("chunk states were saved at another vector width");
-        var p64 = paths.to(ScalarType.Int64).contiguous();
-        var rows = StepRows(p64);
-        var xs = xDbl.reshape(bt, l * k, rs).index_select(1, rows);
         var uc = u.contiguous(); var gc = g.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
         var dd = D.contiguous(); var bc = bias.contiguous();
         var du = empty_like(uc); var dxs = empty_like(xs);
