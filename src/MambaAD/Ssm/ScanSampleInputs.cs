@@ -17,11 +17,10 @@ internal static class ScanSampleInputs
         long dt = (long)k * dg;
         var u = merge ? randn(bt, dg, l, generator: gen) : randn(bt, dt, l, generator: gen);
         var delta = merge ? 0.5f * randn(bt, k, dg, l, generator: gen) : 0.5f * randn(bt, dt, l, generator: gen);
-        var a = -exp(0.3f * randn(dt, n, generator: gen)) * arange(1, n + 1, dtype: float32) / 4;
+        var a = SampleA(gen, dt, n);
         var b = randn(bt, k, n, l, generator: gen);
         var c = randn(bt, k, n, l, generator: gen);
-        var d = 1 + 0.2f * randn(dt, generator: gen);
-        var bias = -2 + 0.5f * randn(dt, generator: gen);
+        var (d, bias) = SampleDAndBias(gen, dt);
         return [u, delta, a, b, c, d, bias];
     }
 
@@ -36,9 +35,19 @@ internal static class ScanSampleInputs
         var u = randn(bt, l, dg, generator: gen);
         var xDbl = randn(bt, l, k, r + 2 * n, generator: gen);
         var w = (0.5f / MathF.Sqrt(r)) * randn(k, dg, r, generator: gen);
-        var a = -exp(0.3f * randn(dt, n, generator: gen)) * arange(1, n + 1, dtype: float32) / 4;
-        var d = 1 + 0.2f * randn(dt, generator: gen);
-        var bias = -2 + 0.5f * randn(dt, generator: gen);
+        var a = SampleA(gen, dt, n);
+        var (d, bias) = SampleDAndBias(gen, dt);
         return [u, xDbl, w, a, d, bias];
+    }
+
+    /// <summary>A (Dt, N) &lt; 0 around the S4D-real init −[1…N]/4.</summary>
+    private static Tensor SampleA(Generator gen, long dt, int n) =>
+        -exp(0.3f * randn(dt, n, generator: gen)) * arange(1, n + 1, dtype: float32) / 4;
+
+    /// <summary>D ≈ 1 and a delta bias ≈ −2 (so δ = softplus(Δ + bias) ≈ 0.01…1), drawn in that order.</summary>
+    private static (Tensor D, Tensor Bias) SampleDAndBias(Generator gen, long dt)
+    {
+        var d = 1 + 0.2f * randn(dt, generator: gen);
+        return (d, -2 + 0.5f * randn(dt, generator: gen));
     }
 }
