@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
-using MambaAD.Encoders;
+using MambaAD.Checkpoints;
+using MambaAD.Imaging;
 using MambaAD.Inference;
 using MambaAD.Model;
 using MambaAD.Server;
-using MambaAD.Training;
 using SkiaSharp;
 
 // Load test of the inference server, bounded in requests and time, loopback only.

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using MambaAD;
 using MambaAD.Cli.Commands;
 
 namespace MambaAD.Cli;

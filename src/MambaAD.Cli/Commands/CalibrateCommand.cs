@@ -1,8 +1,7 @@
 using System.CommandLine;
+using MambaAD.Checkpoints;
 using MambaAD.Data;
-using MambaAD.Evaluation;
 using MambaAD.Inference;
-using MambaAD.Training;
 
 namespace MambaAD.Cli.Commands;
 

@@ -1,11 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using MambaAD.Checkpoints;
 using MambaAD.Data;
 using MambaAD.Evaluation;
 using MambaAD.IO;
+using MambaAD.Inference;
 using MambaAD.Reporting;
-using MambaAD.Training;
 
 namespace MambaAD.Cli.Commands;
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MambaAD.Checkpoints;
 using MambaAD.Data;
 using MambaAD.Training;
 

@@ -1,4 +1,3 @@
-using MambaAD.Encoders;
 using MambaAD.Imaging;
 
 namespace MambaAD.Data;

@@ -81,15 +81,3 @@ public sealed class Dataset
 
 /// <summary>Samples of all classes as a layout reader finds them, before selection.</summary>
 internal sealed record RawDataset(IReadOnlyList<string> Classes, List<Sample> Train, List<Sample> Test);
-
-/// <summary>Per-file problems: an error, or with --skip-bad a listed warning.</summary>
-internal sealed class Problems(bool skipBad)
-{
-    private readonly List<string> _list = [];
-    public IReadOnlyList<string> List { get { lock (_list) return [.. _list]; } }
-    public void Report(string message)
-    {
-        if (!skipBad) throw new MambaADException(message);
-        lock (_list) _list.Add(message);
-    }
-}

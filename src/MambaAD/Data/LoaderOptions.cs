@@ -1,4 +1,4 @@
-using MambaAD.Encoders;
+using MambaAD.Imaging;
 
 namespace MambaAD.Data;
 

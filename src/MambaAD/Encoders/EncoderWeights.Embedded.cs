@@ -1,3 +1,5 @@
+using MambaAD.Imaging;
+
 using TorchSharp;
 using static TorchSharp.torch;
 

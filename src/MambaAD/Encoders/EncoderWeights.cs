@@ -1,4 +1,5 @@
 using System.Collections;
+using MambaAD.Imaging;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;

@@ -1,3 +1,5 @@
+using MambaAD.IO;
+
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -88,7 +90,7 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor[]>
     /// <summary>The state_dict in PyTorch's order (each module's parameters, then its buffers, then its children), so
     /// the keys, shapes and order equal timm's <c>net_t.*</c> entries.</summary>
     public override Dictionary<string, Tensor> state_dict(Dictionary<string, Tensor>? destination = null, string? prefix = null) =>
-        MambaAD.Model.StateDict.Collect(this, destination, prefix);
+        StateDict.Collect(this, destination, prefix);
 
     /// <summary>Ignores <paramref name="train"/>: the teacher always stays in eval mode (spec §2).</summary>
     public override void train(bool train = true) => base.train(false);

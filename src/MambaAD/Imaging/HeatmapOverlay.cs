@@ -58,7 +58,7 @@ public static class HeatmapOverlay
         if (width == size && height == size) return map;
         var src = new double[map.Length];
         for (int i = 0; i < map.Length; i++) src[i] = map[i];
-        return Evaluation.MapResize.AlignCorners(src, size, size, height, width);
+        return MapResize.AlignCorners(src, size, size, height, width);
     }
 
     private static byte[] EncodePng(byte[] pixels, int width, int height, SKColorType type)

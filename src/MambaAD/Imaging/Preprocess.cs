@@ -1,4 +1,3 @@
-using MambaAD.Encoders;
 
 namespace MambaAD.Imaging;
 

@@ -1,5 +1,5 @@
-using MambaAD.Evaluation;
-using MambaAD.Training;
+using MambaAD.Checkpoints;
+
 
 namespace MambaAD.Inference;
 

@@ -1,6 +1,7 @@
+using MambaAD.Checkpoints;
+
 using MambaAD.Imaging;
 using MambaAD.Model;
-using MambaAD.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

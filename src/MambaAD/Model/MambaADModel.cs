@@ -1,4 +1,5 @@
 using MambaAD.Encoders;
+using MambaAD.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 

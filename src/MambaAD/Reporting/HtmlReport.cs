@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using MambaAD.Evaluation;
 using MambaAD.IO;
+using MambaAD.Inference;
 
 namespace MambaAD.Reporting;
 

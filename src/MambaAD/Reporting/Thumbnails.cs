@@ -1,5 +1,5 @@
-using MambaAD.Evaluation;
 using MambaAD.Imaging;
+using MambaAD.Inference;
 using SkiaSharp;
 
 namespace MambaAD.Reporting;

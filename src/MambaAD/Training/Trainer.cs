@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Text.Json;
+using MambaAD.Checkpoints;
 using MambaAD.Data;
 using MambaAD.Encoders;
 using MambaAD.Evaluation;
 using MambaAD.IO;
+using MambaAD.Inference;
 using MambaAD.Model;
 using TorchSharp;
 using TorchSharp.Modules;

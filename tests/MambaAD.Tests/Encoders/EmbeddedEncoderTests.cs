@@ -1,4 +1,5 @@
 using MambaAD.Encoders;
+using MambaAD.Imaging;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using TorchSharp;

@@ -1,5 +1,6 @@
 using System.Collections;
 using MambaAD.Encoders;
+using MambaAD.Imaging;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using Xunit.Abstractions;

@@ -16,7 +16,7 @@ public class ResNetEncoderTests
             .ToList();
         using var enc = new ResNetEncoder("resnet34");
         var actual = enc.state_dict()
-            .Select(kv => $"{kv.Key}\t{MambaAD.Model.StateDict.PythonShape(kv.Value.shape)}\t{MambaAD.Model.StateDict.PythonDtype(kv.Value.dtype)}")
+            .Select(kv => $"{kv.Key}\t{MambaAD.IO.StateDict.PythonShape(kv.Value.shape)}\t{MambaAD.IO.StateDict.PythonDtype(kv.Value.dtype)}")
             .ToList();
         Assert.Equal(174, expected.Count);
         Assert.Equal(expected, actual);

@@ -1,3 +1,5 @@
+using MambaAD.IO;
+
 using MambaAD.Model;
 using MambaAD.Ssm;
 using TorchSharp;

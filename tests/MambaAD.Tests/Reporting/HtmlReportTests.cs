@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
+using MambaAD.Checkpoints;
 using MambaAD.Reporting;
-using MambaAD.Training;
 
 namespace MambaAD.Tests.Reporting;
 

@@ -1,7 +1,8 @@
 using MambaAD.Data;
 using MambaAD.Demo;
-using MambaAD.Encoders;
 using MambaAD.Evaluation;
+using MambaAD.Imaging;
+using MambaAD.Inference;
 using MambaAD.Model;
 
 namespace MambaAD.Tests.Reporting;

@@ -1,7 +1,8 @@
+using MambaAD.Checkpoints;
+
 using MambaAD.Demo;
-using MambaAD.Encoders;
+using MambaAD.Imaging;
 using MambaAD.Model;
-using MambaAD.Training;
 
 namespace MambaAD.Tests.Reporting;
 

@@ -1,10 +1,10 @@
 using System.Net.Sockets;
 using System.Text;
-using MambaAD.Encoders;
+using MambaAD.Checkpoints;
+using MambaAD.Imaging;
 using MambaAD.Inference;
 using MambaAD.Model;
 using MambaAD.Server;
-using MambaAD.Training;
 using Microsoft.AspNetCore.Builder;
 using SkiaSharp;
 

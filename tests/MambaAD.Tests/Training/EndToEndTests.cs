@@ -1,6 +1,8 @@
+using MambaAD.Checkpoints;
+
 using MambaAD.Data;
 using MambaAD.Demo;
-using MambaAD.Evaluation;
+using MambaAD.IO;
 using MambaAD.Inference;
 using MambaAD.Model;
 using MambaAD.Training;

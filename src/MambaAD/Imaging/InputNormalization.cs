@@ -1,4 +1,4 @@
-namespace MambaAD.Encoders;
+namespace MambaAD.Imaging;
 
 /// <summary>
 /// How an encoder's weights expect their input: each weight source carries its own (timm's pretrained cfg idea),

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using MambaAD.Evaluation;
+using MambaAD.Checkpoints;
 using MambaAD.Inference;
 using MambaAD.Model;
 using MambaAD.Training;

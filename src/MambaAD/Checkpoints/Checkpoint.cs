@@ -1,18 +1,12 @@
 using System.Collections;
-using MambaAD.Encoders;
 using MambaAD.IO;
+using MambaAD.Imaging;
 using MambaAD.Model;
 using MambaAD.Ssm;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MambaAD.Training;
-
-/// <summary>A model rebuilt from a checkpoint, with its description.</summary>
-public sealed record LoadedCheckpoint(MambaADModel Model, CheckpointInfo Info, string ModelPath) : IDisposable
-{
-    public void Dispose() => Model.Dispose();
-}
+namespace MambaAD.Checkpoints;
 
 /// <summary>
 /// Checkpoints: a folder with <c>model.pth</c> (the official state_dict, zip format, loadable by the official

@@ -1,11 +1,12 @@
 using MambaAD.Data;
-using MambaAD.Encoders;
+using MambaAD.Evaluation;
 using MambaAD.IO;
+using MambaAD.Imaging;
 using MambaAD.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MambaAD.Evaluation;
+namespace MambaAD.Inference;
 
 /// <summary>One test image's outcome.</summary>
 /// <param name="Sample">The image.</param>

@@ -1,4 +1,4 @@
-namespace MambaAD.Training;
+namespace MambaAD.Checkpoints;
 
 /// <summary>
 /// The training recipe (spec §13). Defaults are the official ones — batch 16 with drop_last, AdamW lr 0.005,

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MambaAD.Model;
+namespace MambaAD.IO;
 
 /// <summary>
 /// The state_dict in PyTorch's order: for each module its own parameters, then its own buffers, then each child in

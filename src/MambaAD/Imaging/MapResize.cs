@@ -1,4 +1,4 @@
-namespace MambaAD.Evaluation;
+namespace MambaAD.Imaging;
 
 /// <summary>Bilinear resize with align_corners = true (spec §12 step 2), in double, for maps of another size.</summary>
 internal static class MapResize
