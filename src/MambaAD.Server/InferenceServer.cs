@@ -138,7 +138,7 @@ public static class InferenceServer
         ct.ThrowIfCancellationRequested();
         var predictions = predictor.Predict(images);
         double? threshold = predictor.Threshold;
-        double? pixel = predictor.Info.Thresholds?.Pixel;
+        double? pixel = predictor.PixelThreshold;
         return predictions.Select((p, i) =>
         {
             string? png = heatmap

@@ -21,7 +21,7 @@ internal static class CalibrateCommand
         command.SetAction((parse, ct) =>
         {
             var (path, official, device) = ckpt.Read(parse);
-            using var loaded = Checkpoint.Load(path, official, device);
+            using var predictor = Predictor.Load(path, official, device);
             var classList = parse.GetValue(classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var ds = Dataset.Open(parse.GetValue(data)!, new DatasetOptions(null, classList));
             var samples = parse.GetValue(split) switch
@@ -30,9 +30,9 @@ internal static class CalibrateCommand
                 "train" => ds.Train,
                 var s => throw new MambaADException($"--split {s}: use test or train"),
             };
-            var report = ModelTesting.Run(loaded.Model, loaded.Info.Normalization, samples, cancellationToken: ct);
+            var report = ModelTesting.Run(predictor, samples, cancellationToken: ct);
             var thresholds = Calibration.Choose(report.Images, parse.GetValue(quantile));
-            Store(Path.GetDirectoryName(loaded.ModelPath)!, thresholds);
+            Store(Path.GetDirectoryName(predictor.ModelPath)!, thresholds);
             return Task.FromResult(0);
         });
         return command;

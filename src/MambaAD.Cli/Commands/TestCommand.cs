@@ -35,11 +35,11 @@ internal static class TestCommand
         int Run(ParseResult parse, CancellationToken ct)
         {
             var (path, official, device) = ckpt.Read(parse);
-            using var loaded = Checkpoint.Load(path, official, device);
+            using var predictor = Predictor.Load(path, official, device);
             var classList = parse.GetValue(classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var ds = Dataset.Open(parse.GetValue(data)!, new DatasetOptions(parse.GetValue(dataset), classList, parse.GetValue(skipBad)));
-            Console.WriteLine($"{loaded.ModelPath}: MambaAD ({loaded.Model.Config}); {ds.Layout} layout, {ds.ClassNames.Count} class(es), {ds.Test.Count} test images");
-            var result = ModelTesting.Run(loaded.Model, loaded.Info.Normalization, ds.Test,
+            Console.WriteLine($"{predictor.ModelPath}: MambaAD ({predictor.Info.Config}); {ds.Layout} layout, {ds.ClassNames.Count} class(es), {ds.Test.Count} test images");
+            var result = ModelTesting.Run(predictor, ds.Test,
                 new TestOptions(parse.GetValue(batch), parse.GetValue(saveMaps), parse.GetValue(skipBad)), null, ct);
             foreach (var w in ds.Warnings.Concat(result.Warnings)) Console.Error.WriteLine($"warning: {w}");
             Console.Write(result.Result.ToTable());
@@ -48,8 +48,8 @@ internal static class TestCommand
             if (parse.GetValue(saveMaps) is { } m) Console.WriteLine($"wrote {result.Images.Count} maps under {m}");
             if (parse.GetValue(report) is { } r)
             {
-                HtmlReport.Write(r, result, new ReportOptions(Thresholds: loaded.Info.Thresholds, GalleryPerClass: parse.GetValue(reportGallery),
-                    Metadata: [new("checkpoint", loaded.ModelPath), new("model", loaded.Model.Config.ToString() ?? ""), new("dataset", $"{parse.GetValue(data)} ({ds.Layout})")]));
+                HtmlReport.Write(r, result, new ReportOptions(Thresholds: predictor.Info.Thresholds, GalleryPerClass: parse.GetValue(reportGallery),
+                    Metadata: [new("checkpoint", predictor.ModelPath), new("model", predictor.Info.Config.ToString()), new("dataset", $"{parse.GetValue(data)} ({ds.Layout})")]));
                 Console.WriteLine($"wrote {r}");
             }
             return 0;

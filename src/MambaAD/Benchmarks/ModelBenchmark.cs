@@ -41,7 +41,7 @@ public static class ModelBenchmark
         log?.Invoke($"encoder alone and whole model + anomaly map, batch {batch}, interleaved…");
         var (encoderMs, wholeMs) = TimeInterleaved(repeats,
             () => { using var _ = no_grad(); using var s = NewDisposeScope(); model.Encoder.call(x); },
-            () => { using var s = NewDisposeScope(); model.Predict(x).Maps.Dispose(); });
+            () => { using var s = NewDisposeScope(); model.Predict(x); });
         double encoder = encoderMs / batch, whole = wholeMs / batch;
         log?.Invoke("selective scan at the largest stage…");
         double scanNs = ScanNsPerStep(batch, imageSize / 4, repeats);

@@ -20,7 +20,7 @@ public static class Checkpoint
     public const string InfoFile = "model.json";
 
     /// <summary>Writes <paramref name="model"/> and <paramref name="info"/> into <paramref name="dir"/>.</summary>
-    public static void Save(string dir, MambaADModel model, CheckpointInfo info)
+    internal static void Save(string dir, MambaADModel model, CheckpointInfo info)
     {
         Directory.CreateDirectory(dir);
         PyTorchFile.WriteStateDict(Path.Combine(dir, ModelFile), StateDict.Ordered(model));
@@ -57,7 +57,7 @@ public static class Checkpoint
     /// Loads a checkpoint. <paramref name="officialConfig"/> is the configuration assumed for an official checkpoint
     /// (one without model.json); ours carry their own.
     /// </summary>
-    public static LoadedCheckpoint Load(string path, MambaADConfig? officialConfig = null, string device = "cpu")
+    internal static LoadedCheckpoint Load(string path, MambaADConfig? officialConfig = null, string device = "cpu")
     {
         var modelPath = Resolve(path);
         var infoPath = Path.Combine(Path.GetDirectoryName(modelPath)!, InfoFile);

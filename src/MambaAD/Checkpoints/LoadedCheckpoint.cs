@@ -3,7 +3,7 @@ using MambaAD.Model;
 namespace MambaAD.Checkpoints;
 
 /// <summary>A model rebuilt from a checkpoint, with its description.</summary>
-public sealed record LoadedCheckpoint(MambaADModel Model, CheckpointInfo Info, string ModelPath) : IDisposable
+internal sealed record LoadedCheckpoint(MambaADModel Model, CheckpointInfo Info, string ModelPath) : IDisposable
 {
     public void Dispose() => Model.Dispose();
 }

@@ -6,7 +6,7 @@ namespace MambaAD.Data;
 /// (MVTec AD, MPDD, Uni-Medical, BTAD with <c>ok</c>, MVTec 3D-AD with <c>rgb/</c>, plain folders); a single class
 /// without the class level (<c>train/</c> and <c>test/</c> directly under the root).
 /// </summary>
-public static class DatasetLayout
+internal static class DatasetLayout
 {
     /// <summary>The layout names accepted by <c>--dataset</c>.</summary>
     public static IReadOnlyList<string> Names { get; } = ["mvtec", "visa", "mpdd", "btad", "mvtec3d", "medical", "realiad", "meta", "folder"];

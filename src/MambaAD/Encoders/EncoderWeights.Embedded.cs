@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace MambaAD.Encoders;
 
-public sealed partial class EncoderWeights
+internal partial class EncoderWeights
 {
     /// <summary>Where the build puts the embedded ONNX, relative to the MambaAD assembly (MambaAD.csproj).</summary>
     internal const string EmbeddedRelativePath = "weights/ResNet18.onnx";

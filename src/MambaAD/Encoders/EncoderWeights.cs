@@ -14,7 +14,7 @@ namespace MambaAD.Encoders;
 /// ResNet18 shipped in <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>; BGR-mean normalisation).
 /// Holds CPU tensors until disposed.
 /// </summary>
-public sealed partial class EncoderWeights : IDisposable
+internal partial class EncoderWeights : IDisposable
 {
     /// <summary>Package and version of the embedded ResNet18.</summary>
     public const string EmbeddedPackage = "Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1";

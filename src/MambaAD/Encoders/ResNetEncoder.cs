@@ -15,7 +15,7 @@ namespace MambaAD.Encoders;
 /// The module is frozen (no parameter requires grad), always in eval mode (BatchNorm uses running statistics whatever
 /// <see cref="train(bool)"/> asks), and its outputs are detached.
 /// </summary>
-public sealed class ResNetEncoder : Module<Tensor, Tensor[]>
+internal sealed class ResNetEncoder : Module<Tensor, Tensor[]>
 {
     /// <summary>Blocks per layer (layers 1–3) of each supported backbone.</summary>
     private static readonly Dictionary<string, int[]> Depths = new()

@@ -92,10 +92,7 @@ public static class MapEvaluation
         if (s.MaskPath is null) return null; // normal: zeros (Evaluator); defect without mask: image metrics only
         if (!File.Exists(s.MaskPath)) throw new MambaADException($"{s.MaskPath}: mask file missing (expected the mask of {s.ImagePath})");
         var (iw, ih) = ImageDecoder.ReadSize(s.ImagePath);
-        var (w, h, grey) = ImageDecoder.DecodeGrey(s.MaskPath);
-        if (w != iw || h != ih)
-            throw new MambaADException($"{s.MaskPath}: mask is {w}×{h} but its image {s.ImagePath} is {iw}×{ih} (expected the same size)");
-        return Preprocess.Binarize(Preprocess.MaskResized(grey, w, h, size));
+        return Preprocess.Mask(s.MaskPath, s.ImagePath, iw, ih, size);
     }
 
     private static Dictionary<(string, string, string), double>? ReadScores(string path)

@@ -7,7 +7,7 @@ namespace MambaAD.IO;
 /// The state_dict in PyTorch's order: for each module its own parameters, then its own buffers, then each child in
 /// registration order, recursively (spec §18; <c>../shared/golden/keys.txt</c>). Names are the official keys.
 /// </summary>
-public static class StateDict
+internal static class StateDict
 {
     /// <summary>(name, tensor) pairs in PyTorch state_dict order. The tensors are the module's own (not copies).</summary>
     public static List<(string Name, Tensor Tensor)> Ordered(nn.Module module)

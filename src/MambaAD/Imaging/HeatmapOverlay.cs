@@ -6,7 +6,7 @@ namespace MambaAD.Imaging;
 /// Heat-map pictures for people: an anomaly map drawn over its image in the jet colour map, and binary masks.
 /// Maps are resized to the image with bilinear interpolation (align_corners, as spec §12 resizes maps).
 /// </summary>
-public static class HeatmapOverlay
+internal static class HeatmapOverlay
 {
     /// <summary>
     /// The image with the map blended over it (alpha 0.5) as PNG bytes, at the image's own size. Colours run from

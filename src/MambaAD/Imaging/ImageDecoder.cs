@@ -13,7 +13,7 @@ namespace MambaAD.Imaging;
 /// premultiply). Skia turns 16-bit grey into v >> 8, so those files go through <see cref="Png16Reader"/>.
 /// Every failure is a <see cref="MambaADException"/> naming the file.
 /// </remarks>
-public static class ImageDecoder
+internal static class ImageDecoder
 {
     /// <summary>Decodes <paramref name="path"/> to 8-bit RGB.</summary>
     public static RgbImage DecodeRgb(string path)

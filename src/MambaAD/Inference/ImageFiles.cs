@@ -1,7 +1,7 @@
 namespace MambaAD.Inference;
 
 /// <summary>Expands image paths and folders into the image files that predict reads.</summary>
-public static class ImageFiles
+internal static class ImageFiles
 {
     /// <summary>The extensions the official preprocessing reads through our decoder.</summary>
     public static readonly IReadOnlySet<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".png", ".jpg", ".jpeg", ".bmp" };

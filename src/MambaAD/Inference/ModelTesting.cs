@@ -3,8 +3,6 @@ using MambaAD.Evaluation;
 using MambaAD.IO;
 using MambaAD.Imaging;
 using MambaAD.Model;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace MambaAD.Inference;
 
@@ -28,42 +26,39 @@ public sealed record TestOptions(int BatchSize = 16, string? SaveMapsDir = null,
 /// <summary>Runs a model over test images and computes the seven metrics per class (spec §12, §14).</summary>
 public static class ModelTesting
 {
-    public static TestReport Run(MambaADModel model, InputNormalization normalization, IReadOnlyList<Sample> samples,
-        TestOptions? options = null, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default)
+    /// <summary>Tests a loaded model on <paramref name="samples"/> (e.g. a dataset's test split).</summary>
+    public static TestReport Run(Predictor predictor, IReadOnlyList<Sample> samples, TestOptions? options = null,
+        IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default) =>
+        Run(predictor.Score, predictor.ImageSize, predictor.Info.Normalization, samples, options, progress, cancellationToken);
+
+    /// <summary>Tests a model in training (its mode is restored after each batch).</summary>
+    internal static TestReport Run(IAnomalyModel model, InputNormalization normalization, IReadOnlyList<Sample> samples,
+        TestOptions? options = null, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default) =>
+        Run(model.Run, model.ImageSize, normalization, samples, options, progress, cancellationToken);
+
+    private static TestReport Run(Func<float[], int, CancellationToken, AnomalyMaps> score, int size, InputNormalization normalization,
+        IReadOnlyList<Sample> samples, TestOptions? options, IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken)
     {
         var o = options ?? new TestOptions();
-        int size = model.Config.ImageSize, plane = size * size;
         var loader = new BatchLoader(samples, new LoaderOptions(o.BatchSize, size, normalization, LoadMasks: true,
             Workers: o.Workers, SkipBad: o.SkipBad));
-        bool wasTraining = model.training;
-        model.eval();
-        var device = model.parameters().First().device;
+        int plane = size * size;
         var evaluator = new Evaluator(size, size);
         var images = new List<ImageResult>();
-        try
+        foreach (var batch in loader.Epoch(0, cancellationToken))
         {
-            foreach (var batch in loader.Epoch(0, cancellationToken))
+            var maps = score(batch.Images, batch.Count, cancellationToken);
+            for (int i = 0; i < batch.Count; i++)
             {
-                using var scope = NewDisposeScope();
-                var x = tensor(batch.Images, [batch.Count, 3, size, size]).to(device);
-                var result = model.Predict(x);
-                var maps = result.Maps.data<float>().ToArray();
-                for (int i = 0; i < batch.Count; i++)
-                {
-                    var s = batch.Samples[i];
-                    var map = maps.AsSpan(i * plane, plane).ToArray();
-                    byte[]? mask = batch.Masks is not null && batch.MaskKnown[i] ? batch.Masks.AsSpan(i * plane, plane).ToArray() : null;
-                    evaluator.Add(s.ClassName, map, mask, s.IsFolderAnomalous, result.Scores[i]);
-                    images.Add(new ImageResult(s, result.Scores[i], map, mask));
-                    if (o.SaveMapsDir is not null)
-                        NpyArray.FromFloats(map, size, size).Write(Path.Combine(o.SaveMapsDir, s.ClassName, s.DefectType, s.Stem + ".npy"));
-                }
-                progress?.Report((images.Count, samples.Count));
+                var s = batch.Samples[i];
+                var map = maps.Map(i);
+                byte[]? mask = batch.Masks is not null && batch.MaskKnown[i] ? batch.Masks.AsSpan(i * plane, plane).ToArray() : null;
+                evaluator.Add(s.ClassName, map, mask, s.IsFolderAnomalous, maps.Scores[i]);
+                images.Add(new ImageResult(s, maps.Scores[i], map, mask));
+                if (o.SaveMapsDir is not null)
+                    NpyArray.FromFloats(map, size, size).Write(Path.Combine(o.SaveMapsDir, s.ClassName, s.DefectType, s.Stem + ".npy"));
             }
-        }
-        finally
-        {
-            model.train(wasTraining);
+            progress?.Report((images.Count, samples.Count));
         }
         var warnings = loader.Warnings.ToList();
         if (loader.VanishedMasks > 0)

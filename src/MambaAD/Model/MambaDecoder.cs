@@ -10,7 +10,7 @@ namespace MambaAD.Model;
 /// stages 1–3 start with a PatchExpand2D. Z (B, 512, s, s) → [D3, D2, D1] channels-first, high to low resolution
 /// (the 8×8 stage-0 output is not returned).
 /// </summary>
-public sealed class MambaDecoder : nn.Module<Tensor, Tensor[]>
+internal sealed class MambaDecoder : nn.Module<Tensor, Tensor[]>
 {
     private readonly ModuleList<DecoderStage> layers_up;
 

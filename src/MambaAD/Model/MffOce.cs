@@ -9,7 +9,7 @@ namespace MambaAD.Model;
 /// channels, ResNet18/34) followed by RD4AD's one-class embedding (3 Bottleneck blocks, planes 128, first stride 2):
 /// (F1, F2, F3) → Z (B, 512, S/32, S/32). Field order follows the official state_dict (bn_layer first).
 /// </summary>
-public sealed class MffOce : nn.Module<Tensor[], Tensor>
+internal sealed class MffOce : nn.Module<Tensor[], Tensor>
 {
     private readonly Sequential bn_layer;
     private readonly Conv2d conv1;

@@ -8,7 +8,7 @@ namespace MambaAD.Model;
 /// The Bottleneck block (expansion 4, no conv biases) of the OCE part of MFF_OCE (spec §3): 1×1 → BN → ReLU → 3×3/s →
 /// BN → ReLU → 1×1 → BN, plus the shortcut (1×1/s conv + BN when the shape changes), then ReLU.
 /// </summary>
-public sealed class OceBottleneck : nn.Module<Tensor, Tensor>
+internal sealed class OceBottleneck : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1;
     private readonly BatchNorm2d bn1;

@@ -8,7 +8,7 @@ namespace MambaAD.Model;
 /// (1, 1, L) (spec §18). They are checkpoint entries, not trainable; the model reads its direction paths from the
 /// same scan order, and a loaded checkpoint is checked against them.
 /// </summary>
-public sealed class ScanIndices : nn.Module
+internal sealed class ScanIndices : nn.Module
 {
     private readonly Tensor index_flat;
     private readonly Tensor index_flat_inv;

@@ -11,7 +11,7 @@ namespace MambaAD.Model;
 /// in_proj → split x | z → depth-wise 3×3 conv + SiLU on x → Hybrid Scanning over K directions through the selective
 /// scan (§7.3, §8) → out_norm → gate with SiLU(z) → out_proj. Field names are the official state_dict keys.
 /// </summary>
-public sealed class Ss2d : nn.Module<Tensor, Tensor>
+internal sealed class Ss2d : nn.Module<Tensor, Tensor>
 {
     // Per-direction parameters (spec §7.2); registered before the child modules, as in the official state_dict.
     private readonly Parameter x_proj_weight;   // (K, R + 2N, d_inner)

@@ -11,7 +11,7 @@ namespace MambaAD.Reporting;
 /// </summary>
 internal static class Thumbnails
 {
-    public sealed record Row(string Image, string? GroundTruth, string Overlay, string PredictedMask);
+    internal sealed record Row(string Image, string? GroundTruth, string Overlay, string PredictedMask);
 
     /// <param name="result">The test outcome of the image.</param>
     /// <param name="mapSize">Side of its map.</param>

@@ -62,7 +62,7 @@ public class GoldenModelTests
             Close.Forward(raw, G["eval/amap_raw"], "amap_raw");
         }
         var result = model.Predict(x);
-        Close.Forward(result.Maps, G["eval/amap"], "amap");
+        Close.Forward(tensor(result.Maps, [result.Count, result.Height, result.Width]), G["eval/amap"], "amap");
         Close.Forward(tensor(result.Scores), G["eval/image_scores"], "image_scores");
     }
 

@@ -171,7 +171,7 @@ public class GoldenModuleTests
         var raw = AnomalyMap.Raw(ft, fs, 256);
         Close.Forward(raw, G[$"{p}/amap_raw"], "amap_raw");
         var result = AnomalyMap.Smooth(raw);
-        Close.Forward(result.Maps, G[$"{p}/amap"], "amap");
+        Close.Forward(tensor(result.Maps, [result.Count, result.Height, result.Width]), G[$"{p}/amap"], "amap");
         Close.Forward(tensor(result.Scores), G[$"{p}/image_scores"], "image scores");
     }
 
