@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
+using MambaAD.Encoders;
 using MambaAD.Checkpoints;
 using MambaAD.Imaging;
 using MambaAD.Inference;
@@ -180,7 +181,7 @@ internal sealed class Child : IDisposable
             temp = Directory.CreateTempSubdirectory("mambaad-load").FullName;
             checkpoint = Path.Combine(temp, "ckpt");
             TorchSharp.torch.manual_seed(0);
-            using var model = new MambaADModel(new MambaADConfig { Backbone = "resnet18", ImageSize = 64, Depths = [2, 2, 2, 2] });
+            using var model = new MambaADModel(new MambaADConfig { Backbone = Backbone.ResNet18, ImageSize = 64, Depths = [2, 2, 2, 2] });
             Checkpoint.Save(checkpoint, model, new CheckpointInfo(CheckpointInfo.CurrentFormat, model.Config, "load-test",
                 InputNormalization.ImageNet, ["a"], new Thresholds(0.5, 0.5, "load test"), null, DateTime.UtcNow.ToString("O")));
         }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MambaAD.Encoders;
 using MambaAD.Checkpoints;
 using MambaAD.Inference;
 using MambaAD.Model;
@@ -40,7 +41,7 @@ public static class DemoRun
             log?.Invoke($"replacing the previous demo run in {runDir}");
             Directory.Delete(runDir, recursive: true);
         }
-        var config = new MambaADConfig { Backbone = "resnet18", ImageSize = options.ImageSize, Depths = options.Depths ?? [3, 4, 6, 3] };
+        var config = new MambaADConfig { Backbone = Backbone.ResNet18, ImageSize = options.ImageSize, Depths = options.Depths ?? [3, 4, 6, 3] };
         var training = new TrainingOptions
         {
             Epochs = 1000, TimeLimit = TimeSpan.FromMinutes(options.Minutes), TestEvery = 0, Seed = options.Seed,

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using MambaAD.Imaging;
 
 namespace MambaAD.Demo;
 
@@ -62,9 +63,9 @@ public static class SyntheticDataset
                 var sample = Render(job.Painter, job.Split, job.Folder, job.Index, options.Seed, options.ImageSize, keepClean: false);
                 string stem = job.Index.ToString("D3", CultureInfo.InvariantCulture);
                 string cls = Path.Combine(root, job.Painter.Name);
-                WriteFile(Path.Combine(cls, job.Split, job.Folder, stem + ".png"), PngWriter.Rgb(sample.Rgb, options.ImageSize));
+                WriteFile(Path.Combine(cls, job.Split, job.Folder, stem + ".png"), ImageEncoder.PngRgb(sample.Rgb, options.ImageSize, options.ImageSize));
                 if (sample.Mask is not null)
-                    WriteFile(Path.Combine(cls, "ground_truth", job.Folder, stem + "_mask.png"), PngWriter.Grey(sample.Mask, options.ImageSize));
+                    WriteFile(Path.Combine(cls, "ground_truth", job.Folder, stem + "_mask.png"), ImageEncoder.PngGrey(sample.Mask, options.ImageSize, options.ImageSize));
             });
             WriteFile(Path.Combine(root, CompleteFile), Encoding.UTF8.GetBytes(description));
         }

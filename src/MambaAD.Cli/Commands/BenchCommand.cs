@@ -22,7 +22,7 @@ internal static class BenchCommand
         command.SetAction(parse =>
         {
             if (parse.GetValue(threads) is > 0 and var t) TorchSharp.torch.set_num_threads(t);
-            var r = ModelBenchmark.Run(parse.GetValue(backbone)!, parse.GetValue(size), parse.GetValue(batch), parse.GetValue(trainBatch),
+            var r = ModelBenchmark.Run(ModelOptions.ParseBackbone(parse.GetValue(backbone)!), parse.GetValue(size), parse.GetValue(batch), parse.GetValue(trainBatch),
                 parse.GetValue(repeats), m => Console.Error.WriteLine(m));
             Console.WriteLine($"MambaAD bench: {r.Backbone}, {r.ImageSize}², {r.Scan}, inference batch {r.Batch}, training batch {r.TrainBatch}, {r.Threads} threads on {r.ProcessorCount} CPUs");
             Console.WriteLine($"  encoder_ms_per_image  {r.EncoderMsPerImage,10:F1}");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MambaAD.Checkpoints;
 using MambaAD.Data;
+using MambaAD.Encoders;
 using MambaAD.Training;
 
 namespace MambaAD.Cli.Commands;
@@ -52,7 +53,7 @@ internal static class TrainCommand
                 var root = parse.GetValue(data) ?? throw new MambaADException("--data is required (or --resume RUN_DIR)");
                 var dir = parse.GetValue(outDir) ?? throw new MambaADException("--out is required: the run folder for checkpoints and logs");
                 var weightsPath = parse.GetValue(weights)!;
-                var config = model.Read(parse, weightsPath == "embedded" ? "resnet18" : null);
+                var config = model.Read(parse, weightsPath == "embedded" ? Backbone.ResNet18 : null);
                 var options = new TrainingOptions
                 {
                     Epochs = parse.GetValue(epochs), Iterations = parse.GetValue(iterations), BatchSize = parse.GetValue(batch),

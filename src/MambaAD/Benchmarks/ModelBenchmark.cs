@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MambaAD.Encoders;
 using MambaAD.Model;
 using MambaAD.Ssm;
 using TorchSharp;
@@ -30,7 +31,7 @@ public sealed record BenchResult(string Backbone, int ImageSize, int Batch, int 
 /// </summary>
 public static class ModelBenchmark
 {
-    public static BenchResult Run(string backbone = "resnet34", int imageSize = 256, int batch = 8, int trainBatch = 16,
+    public static BenchResult Run(Backbone backbone = Backbone.ResNet34, int imageSize = 256, int batch = 8, int trainBatch = 16,
         int repeats = 5, Action<string>? log = null)
     {
         manual_seed(0);
@@ -47,7 +48,7 @@ public static class ModelBenchmark
         double scanNs = ScanNsPerStep(batch, imageSize / 4, repeats);
         log?.Invoke($"training step, batch {trainBatch}…");
         var (trainMs, peakMb) = Train(model, trainBatch, imageSize, Math.Clamp(repeats, 2, 3));   // a step is ~10 s: noise averages within it
-        return new BenchResult(backbone, imageSize, batch, trainBatch, encoder, whole, whole / encoder, scanNs, trainMs, peakMb,
+        return new BenchResult(EncoderDescriptor.Of(backbone).Name, imageSize, batch, trainBatch, encoder, whole, whole / encoder, scanNs, trainMs, peakMb,
             get_num_threads(), Environment.ProcessorCount, ScanOrder.Name(model.Config.Scan));
     }
 

@@ -46,7 +46,7 @@ public static class Checkpoint
         if (File.Exists(path)) return Path.GetFullPath(path);
         if (Directory.Exists(path))
         {
-            foreach (var candidate in new[] { path, Path.Combine(path, "best"), Path.Combine(path, "last") })
+            foreach (var candidate in new[] { path, RunFolder.Of(path, CheckpointKind.Best), RunFolder.Of(path, CheckpointKind.Last) })
                 if (File.Exists(Path.Combine(candidate, ModelFile))) return Path.GetFullPath(Path.Combine(candidate, ModelFile));
             throw new MambaADException($"--checkpoint {path}: no {ModelFile} in it, nor in its best/ or last/ folders");
         }

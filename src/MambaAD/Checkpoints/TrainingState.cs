@@ -2,7 +2,7 @@
 namespace MambaAD.Checkpoints;
 
 /// <summary>Where a run stands: enough to resume it exactly.</summary>
-/// <param name="Kind">"last" (the latest state) or "best" (highest mean mAD at a test so far).</param>
+/// <param name="Kind">The latest state, or the best at a test so far.</param>
 /// <param name="Epoch">Completed epochs (1-based count).</param>
 /// <param name="BatchInEpoch">Batches already done in the epoch after <paramref name="Epoch"/> (non-zero after an interrupt).</param>
 /// <param name="Iteration">Optimizer steps done.</param>
@@ -12,5 +12,5 @@ namespace MambaAD.Checkpoints;
 /// <param name="Options">The recipe.</param>
 /// <param name="DataRoot">The training data.</param>
 /// <param name="Layout">Its layout.</param>
-public sealed record TrainingState(string Kind, int Epoch, int BatchInEpoch, long Iteration, long TotalIterations, double? Loss,
+public sealed record TrainingState(CheckpointKind Kind, int Epoch, int BatchInEpoch, long Iteration, long TotalIterations, double? Loss,
     double? MeanMad, TrainingOptions Options, string DataRoot, string? Layout);

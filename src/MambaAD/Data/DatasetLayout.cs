@@ -1,3 +1,5 @@
+using MambaAD.Imaging;
+
 namespace MambaAD.Data;
 
 /// <summary>
@@ -60,12 +62,7 @@ internal static class DatasetLayout
         return list.Order(StringComparer.Ordinal).ToList();
     }
 
-    internal static readonly string[] ImageExtensions = [".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif"];
-
-    internal static bool IsImage(string path) =>
-        ImageExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
-
     /// <summary>Image files of a folder in Python <c>sorted()</c> order (ordinal).</summary>
     internal static List<string> Images(string dir) =>
-        Directory.Exists(dir) ? Directory.EnumerateFiles(dir).Where(IsImage).Order(StringComparer.Ordinal).ToList() : [];
+        Directory.Exists(dir) ? Directory.EnumerateFiles(dir).Where(ImageDecoder.IsImage).Order(StringComparer.Ordinal).ToList() : [];
 }

@@ -15,6 +15,12 @@ namespace MambaAD.Imaging;
 /// </remarks>
 internal static class ImageDecoder
 {
+    /// <summary>The file extensions read as images (by the dataset readers and <c>predict</c> alike): what Skia decodes.</summary>
+    public static IReadOnlyList<string> Extensions { get; } = [".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif"];
+
+    /// <summary>Whether <paramref name="path"/> has one of the <see cref="Extensions"/> (any case).</summary>
+    public static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
+
     /// <summary>Decodes <paramref name="path"/> to 8-bit RGB.</summary>
     public static RgbImage DecodeRgb(string path)
     {

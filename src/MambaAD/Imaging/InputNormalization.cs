@@ -7,15 +7,15 @@ namespace MambaAD.Imaging;
 /// <see cref="ChannelOrder"/>, computed in float32 in exactly that order (torchvision ToTensor + Normalize).
 /// </summary>
 /// <param name="Name">"imagenet" (PyTorch weights, spec §13) or "bgr-mean" (the embedded CNTK ResNet18).</param>
-/// <param name="ChannelOrder">"RGB" or "BGR": the order of the tensor's channels.</param>
+/// <param name="ChannelOrder">The order of the tensor's channels.</param>
 /// <param name="Mean">Per tensor channel, in <paramref name="ChannelOrder"/>.</param>
 /// <param name="Std">Per tensor channel.</param>
 /// <param name="Scale">1/255 for ToTensor-style inputs, 1 for 0–255 inputs.</param>
-public sealed record InputNormalization(string Name, string ChannelOrder, float[] Mean, float[] Std, float Scale)
+public sealed record InputNormalization(string Name, ChannelOrder ChannelOrder, float[] Mean, float[] Std, float Scale)
 {
     /// <summary>ImageNet mean/std on RGB in [0, 1]: the official pipeline (spec §13).</summary>
     public static InputNormalization ImageNet { get; } =
-        new("imagenet", "RGB", [0.485f, 0.456f, 0.406f], [0.229f, 0.224f, 0.225f], 1f / 255f);
+        new("imagenet", ChannelOrder.Rgb, [0.485f, 0.456f, 0.406f], [0.229f, 0.224f, 0.225f], 1f / 255f);
 
     /// <summary>
     /// The embedded ResNet18 (CNTK export): BGR 0–255 minus per-channel means, no std division.
@@ -24,7 +24,7 @@ public sealed record InputNormalization(string Name, string ChannelOrder, float[
     /// subtract its per-channel averages (103.062624, 115.902882, 123.151631, measured by EmbeddedEncoderTests).
     /// </summary>
     public static InputNormalization BgrMean { get; } =
-        new("bgr-mean", "BGR", [103.062624f, 115.902882f, 123.151631f], [1f, 1f, 1f], 1f);
+        new("bgr-mean", ChannelOrder.Bgr, [103.062624f, 115.902882f, 123.151631f], [1f, 1f, 1f], 1f);
 
     /// <summary>
     /// Normalises an interleaved RGB image (H·W·3 bytes) into a planar CHW float buffer.
@@ -35,7 +35,7 @@ public sealed record InputNormalization(string Name, string ChannelOrder, float[
         int plane = height * width;
         if (rgbHwc.Length != plane * 3) throw new ArgumentException($"expected {plane * 3} bytes for {width}×{height} RGB, got {rgbHwc.Length}");
         if (chw.Length != plane * 3) throw new ArgumentException($"expected an output of {plane * 3} floats, got {chw.Length}");
-        bool bgr = ChannelOrder == "BGR";
+        bool bgr = ChannelOrder == ChannelOrder.Bgr;
         for (int c = 0; c < 3; c++)
         {
             int src = bgr ? 2 - c : c;

@@ -3,6 +3,15 @@ namespace MambaAD.Imaging;
 /// <summary>Bilinear resize with align_corners = true (spec §12 step 2), in double, for maps of another size.</summary>
 internal static class MapResize
 {
+    /// <summary>A square float map of side <paramref name="size"/> at width × height (the map itself when it already is).</summary>
+    public static float[] ToSize(float[] map, int size, int width, int height)
+    {
+        if (width == size && height == size) return map;
+        var src = new double[map.Length];
+        for (int i = 0; i < map.Length; i++) src[i] = map[i];
+        return AlignCorners(src, size, size, height, width);
+    }
+
     public static float[] AlignCorners(ReadOnlySpan<double> src, int h, int w, int outH, int outW)
     {
         var dst = new float[outH * outW];

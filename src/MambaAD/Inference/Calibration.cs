@@ -1,4 +1,5 @@
 using MambaAD.Checkpoints;
+using MambaAD.Evaluation;
 
 
 namespace MambaAD.Inference;
@@ -23,7 +24,7 @@ public static class Calibration
         var normals = images.Where((_, i) => labels[i] == 0).ToList();
         if (labels.Contains(1) && normals.Count > 0)
         {
-            double image = F1MaxCut(images.Select(r => r.Score).ToArray(), labels);
+            double image = Metrics.F1MaxThreshold(labels, images.Select(r => r.Score).ToArray());
             var withMask = images.Where(r => r.Mask is not null).ToList();
             double? pixel = withMask.Any(r => Array.IndexOf(r.Mask!, (byte)1) >= 0) ? PixelF1MaxCut(withMask) : null;
             return new Thresholds(image, pixel, $"F1-max on {images.Count} images ({labels.Count(l => l == 1)} anomalous)");
@@ -32,26 +33,6 @@ public static class Calibration
         double imageQ = Quantile(normals.Select(r => r.Score).ToArray(), normalQuantile);
         double pixelQ = Quantile(normals.SelectMany(r => r.Map).Select(v => (double)v).ToArray(), normalQuantile);
         return new Thresholds(imageQ, pixelQ, $"{normalQuantile:0.###} quantile of {normals.Count} normal images (no anomalous images)");
-    }
-
-    /// <summary>The cut t (a score value) maximising F1 of "score &gt; t"; midpoints between neighbouring scores.</summary>
-    internal static double F1MaxCut(double[] scores, int[] labels)
-    {
-        var order = Enumerable.Range(0, scores.Length).OrderByDescending(i => scores[i]).ToArray();
-        int positives = labels.Sum(), tp = 0, fp = 0;
-        double best = -1, cut = scores.Max();
-        for (int k = 0; k < order.Length; k++)
-        {
-            if (labels[order[k]] == 1) tp++; else fp++;
-            if (k + 1 < order.Length && scores[order[k + 1]] == scores[order[k]]) continue; // ties move together
-            double f1 = 2.0 * tp / (tp + fp + positives);
-            if (f1 > best)
-            {
-                best = f1;
-                cut = k + 1 < order.Length ? (scores[order[k]] + scores[order[k + 1]]) / 2 : scores[order[k]] - 1e-9;
-            }
-        }
-        return cut;
     }
 
     /// <summary>F1-max cut over pixels, on a 4096-bin histogram between the pixel min and max.</summary>

@@ -1,3 +1,4 @@
+using MambaAD.Encoders;
 using MambaAD.Ssm;
 
 namespace MambaAD.Model;
@@ -8,8 +9,8 @@ namespace MambaAD.Model;
 /// </summary>
 public sealed record MambaADConfig
 {
-    /// <summary>"resnet34" (the paper's) or "resnet18".</summary>
-    public string Backbone { get; init; } = "resnet34";
+    /// <summary>The encoder: ResNet34 (the paper's) or ResNet18.</summary>
+    public Backbone Backbone { get; init; } = Backbone.ResNet34;
 
     /// <summary>Square input side; a multiple of 32 (the bottleneck Z is Size/32).</summary>
     public int ImageSize { get; init; } = 256;
@@ -32,8 +33,8 @@ public sealed record MambaADConfig
     /// <summary>Checks the values a user can set; the message names the option and the fix.</summary>
     public MambaADConfig Validate()
     {
-        if (!Encoders.ResNetEncoder.SupportedBackbones.Contains(Backbone))
-            throw new MambaADException($"--backbone {Backbone} is not supported: use {string.Join(" or ", Encoders.ResNetEncoder.SupportedBackbones)}");
+        if (!Enum.IsDefined(Backbone))
+            throw new ArgumentOutOfRangeException(nameof(Backbone), Backbone, $"not a backbone; use one of {EncoderDescriptor.Names}");
         if (ImageSize < 32 || ImageSize % 32 != 0)
             throw new MambaADException($"--image-size {ImageSize} is not a multiple of 32: use e.g. 256 (the official size), 224 or 320");
         if (Directions is not (2 or 4 or 8))
@@ -45,5 +46,5 @@ public sealed record MambaADConfig
 
     /// <summary>A one-line summary for logs.</summary>
     public override string ToString() =>
-        $"{Backbone}, {ImageSize}², {ScanOrder.Name(Scan)} ×{Directions}, depths [{string.Join(",", Depths)}], d_state {DState}";
+        $"{EncoderDescriptor.Of(Backbone).Name}, {ImageSize}², {ScanOrder.Name(Scan)} ×{Directions}, depths [{string.Join(",", Depths)}], d_state {DState}";
 }

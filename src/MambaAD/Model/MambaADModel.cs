@@ -24,7 +24,7 @@ internal sealed class MambaADModel : nn.Module<Tensor, (Tensor[] Encoder, Tensor
     {
         Config = (config ?? new MambaADConfig()).Validate();
         net_t = new ResNetEncoder(Config.Backbone);
-        mff_oce = new MffOce();
+        mff_oce = new MffOce(net_t.Descriptor.Channels);
         net_s = new MambaDecoder(Config.Depths, Config.BottleneckSide, Config.Scan, Config.Directions, Config.DState, Config.DropPathRate);
         RegisterComponents();
     }

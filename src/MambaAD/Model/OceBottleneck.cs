@@ -18,9 +18,12 @@ internal sealed class OceBottleneck : nn.Module<Tensor, Tensor>
     private readonly BatchNorm2d bn3;
     private readonly Sequential? downsample;
 
+    /// <summary>Output channels per plane (timm's Bottleneck).</summary>
+    public const int Expansion = 4;
+
     public OceBottleneck(long inplanes, long planes, long stride) : base(nameof(OceBottleneck))
     {
-        long outplanes = planes * 4;
+        long outplanes = planes * Expansion;
         conv1 = nn.Conv2d(inplanes, planes, 1, bias: false);
         bn1 = nn.BatchNorm2d(planes);
         conv2 = nn.Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false);

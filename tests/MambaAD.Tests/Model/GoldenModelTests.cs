@@ -1,3 +1,5 @@
+using MambaAD.Encoders;
+
 using MambaAD.IO;
 
 using MambaAD.Model;
@@ -111,7 +113,7 @@ public class GoldenModelTests
     public void LoadingAMisfitCheckpointListsMissingUnexpectedAndMisShapedKeys()
     {
         using var scope = NewDisposeScope();
-        using var model = new MambaADModel(new MambaADConfig { Backbone = "resnet18", Depths = [2, 2, 2, 2] });
+        using var model = new MambaADModel(new MambaADConfig { Backbone = Backbone.ResNet18, Depths = [2, 2, 2, 2] });
         var sd = StateDict.Ordered(model).ToDictionary(e => e.Name, e => e.Tensor);
         sd.Remove("mff_oce.conv1.weight");
         sd["net_t.layer4.0.conv1.weight"] = zeros(512, 256, 3, 3);

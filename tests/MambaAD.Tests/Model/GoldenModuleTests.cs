@@ -143,7 +143,7 @@ public class GoldenModuleTests
     {
         using var scope = NewDisposeScope();
         const string name = "mff_oce";
-        using var m = new MffOce();
+        using var m = new MffOce([64, 128, 256]);
         LoadCase(m, name);
         m.eval();
         using (no_grad())

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 using MambaAD.Checkpoints;
+using MambaAD.Encoders;
 using MambaAD.Imaging;
 using MambaAD.Inference;
 using MambaAD.Model;
@@ -28,7 +29,7 @@ public sealed class ServerFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         TorchSharp.torch.manual_seed(3);
-        using (var model = new MambaADModel(new MambaADConfig { Backbone = "resnet18", ImageSize = 64, Depths = [2, 2, 2, 2] }))
+        using (var model = new MambaADModel(new MambaADConfig { Backbone = Backbone.ResNet18, ImageSize = 64, Depths = [2, 2, 2, 2] }))
             Checkpoint.Save(Path.Combine(Dir, "ckpt"), model, new CheckpointInfo(CheckpointInfo.CurrentFormat, model.Config, "test",
                 InputNormalization.ImageNet, ["a", "b"], new Thresholds(0.5, 0.25, "test"), null, DateTime.UtcNow.ToString("O")));
         Predictor = Predictor.Load(Path.Combine(Dir, "ckpt"));

@@ -2,6 +2,7 @@ using MambaAD.Checkpoints;
 
 using MambaAD.Data;
 using MambaAD.Demo;
+using MambaAD.Encoders;
 using MambaAD.IO;
 using MambaAD.Inference;
 using MambaAD.Model;
@@ -29,7 +30,7 @@ public sealed class EndToEndTests : IDisposable
         new SyntheticDatasetOptions(Seed: 3, ImageSize: 64, TrainPerClass: 8, TestGoodPerClass: 2, TestDefectPerType: 1, Classes: ["carpet", "washer"])).Root;
 
     private static TrainRequest Request(string data, string outDir) => new(data, outDir,
-        new MambaADConfig { Backbone = "resnet18", ImageSize = 64, Depths = [2, 2, 2, 2] }, "embedded",
+        new MambaADConfig { Backbone = Backbone.ResNet18, ImageSize = 64, Depths = [2, 2, 2, 2] }, "embedded",
         new TrainingOptions { Iterations = 8, BatchSize = 4, TestEvery = 0, Threads = 2, Workers = 2 });
 
     /// <summary>Collects each step's loss; cancels after <paramref name="stopAfter"/> steps when given.</summary>
@@ -39,7 +40,7 @@ public sealed class EndToEndTests : IDisposable
 
         public void Report(TrainingProgress p)
         {
-            if (p.Phase != "train" || p.StepLoss is not { } loss) return;
+            if (p.Phase != TrainingPhase.Train || p.StepLoss is not { } loss) return;
             Steps.Add((p.Iteration, loss));
             if (p.Iteration >= stopAfter) cancel?.Cancel();
         }
