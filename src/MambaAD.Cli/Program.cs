@@ -19,12 +19,12 @@ public static class Program
         }
         catch (MambaADException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {SettingFlags.Describe(e)}");
             return 2;
         }
     }
 
-    private static IEnumerable<Command> Commands()
+    internal static IEnumerable<Command> Commands()
     {
         yield return DemoCommand.Create();
         yield return TrainCommand.Create();

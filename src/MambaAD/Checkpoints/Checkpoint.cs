@@ -48,9 +48,9 @@ public static class Checkpoint
         {
             foreach (var candidate in new[] { path, RunFolder.Of(path, CheckpointKind.Best), RunFolder.Of(path, CheckpointKind.Last) })
                 if (File.Exists(Path.Combine(candidate, ModelFile))) return Path.GetFullPath(Path.Combine(candidate, ModelFile));
-            throw new MambaADException($"--checkpoint {path}: no {ModelFile} in it, nor in its best/ or last/ folders");
+            throw new MambaADException($"{path}: no {ModelFile} in it, nor in its best/ or last/ folders; give a model.pth, a checkpoint folder or a run folder", "Checkpoint");
         }
-        throw new MambaADException($"--checkpoint {path} does not exist: give a model.pth, a checkpoint folder or a run folder");
+        throw new MambaADException($"{path} does not exist: give a model.pth, a checkpoint folder or a run folder", "Checkpoint");
     }
 
     /// <summary>
@@ -109,8 +109,8 @@ public static class Checkpoint
             var stored = t.data<long>().ToArray();
             if (stored.SequenceEqual(ScanOrder.Locs(model.Config.Scan, side))) continue;
             var match = Enum.GetValues<ScanType>().FirstOrDefault(s => stored.SequenceEqual(ScanOrder.Locs(s, side)), model.Config.Scan);
-            string hint = match != model.Config.Scan ? $"it was trained with --scan {ScanOrder.Name(match)}" : "its scan indices match no known scan type";
-            throw new MambaADException($"checkpoint {origin}: {name} is not the {ScanOrder.Name(model.Config.Scan)} order; {hint}");
+            string hint = match != model.Config.Scan ? $"it was trained with the {ScanOrder.Name(match)} scan" : "its scan indices match no known scan type";
+            throw new MambaADException($"checkpoint {origin}: {name} is not the {ScanOrder.Name(model.Config.Scan)} order; {hint}", nameof(MambaADConfig.Scan));
         }
     }
 }

@@ -56,11 +56,11 @@ public sealed record TrainingOptions
 
     public TrainingOptions Validate()
     {
-        if (Iterations is null && Epochs <= 0) throw new MambaADException($"--epochs {Epochs} must be positive");
-        if (Iterations is <= 0) throw new MambaADException($"--iterations {Iterations} must be positive");
-        if (BatchSize <= 0) throw new MambaADException($"--batch {BatchSize} must be positive");
-        if (LearningRate <= 0) throw new MambaADException($"--lr {LearningRate} must be positive");
-        if (TestEvery is < 0) throw new MambaADException($"--test-every {TestEvery} must be 0 (end only) or positive");
+        if (Iterations is null && Epochs <= 0) throw new MambaADException($"the number of epochs {Epochs} must be positive", nameof(Epochs));
+        if (Iterations is <= 0) throw new MambaADException($"the number of iterations {Iterations} must be positive", nameof(Iterations));
+        if (BatchSize <= 0) throw new MambaADException($"the batch size {BatchSize} must be positive", nameof(BatchSize));
+        if (LearningRate <= 0) throw new MambaADException($"the learning rate {LearningRate} must be positive", nameof(LearningRate));
+        if (TestEvery is < 0) throw new MambaADException($"testing every {TestEvery} epochs: use 0 (at the end only) or a positive number", nameof(TestEvery));
         return this;
     }
 }

@@ -78,7 +78,7 @@ internal static class StateDict
         if (misShaped.Count > 0 || (strict && (missing.Count > 0 || unexpected.Count > 0)))
             throw new MambaADException($"{origin} does not fit this model: {Describe(missing, "missing")}; " +
                 $"{Describe(unexpected, "unexpected")}; {Describe(misShaped, "mis-shaped")}. " +
-                "Check --backbone, --image-size, --depths, --scan and --directions against the configuration it was trained with.");
+                "Check the backbone, image size, depths, scan and directions against the configuration it was trained with.");
         using var _ = no_grad();
         foreach (var (name, t) in target)
             if (source.TryGetValue(name, out var src))

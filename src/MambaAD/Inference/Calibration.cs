@@ -19,7 +19,7 @@ public static class Calibration
     public static Thresholds Choose(IReadOnlyList<ImageResult> images, double normalQuantile = NormalQuantile)
     {
         if (images.Count == 0) throw new MambaADException("calibration needs scored images: the selected split is empty");
-        if (normalQuantile is <= 0 or >= 1) throw new MambaADException($"--normal-quantile {normalQuantile} must be between 0 and 1");
+        if (normalQuantile is <= 0 or >= 1) throw new MambaADException($"the normal quantile {normalQuantile} must be between 0 and 1, e.g. 0.99", "NormalQuantile");
         var labels = images.Select(r => r.Mask is null ? (r.Sample.IsFolderAnomalous ? 1 : 0) : (Array.IndexOf(r.Mask, (byte)1) >= 0 ? 1 : 0)).ToArray();
         var normals = images.Where((_, i) => labels[i] == 0).ToList();
         if (labels.Contains(1) && normals.Count > 0)

@@ -38,7 +38,4 @@ internal sealed class DecoderStage : nn.Module<Tensor, Tensor>
         foreach (var block in blocks) x = block.call(x);
         return x.MoveToOuterDisposeScope();
     }
-
-    internal PatchExpand2D? Upsample => upsample;
-    internal IEnumerable<LssModule> Blocks => blocks;
 }

@@ -63,6 +63,4 @@ internal sealed class LssModule : nn.Module<Tensor, Tensor>
         var merged = finalconv11.call(cat([g.permute(0, 3, 1, 2), l5, l7], 1)) + xc;
         return merged.permute(0, 2, 3, 1).MoveToOuterDisposeScope();
     }
-
-    internal IEnumerable<HssBlock> Blocks => smm_blocks;
 }

@@ -36,11 +36,11 @@ public sealed record MambaADConfig
         if (!Enum.IsDefined(Backbone))
             throw new ArgumentOutOfRangeException(nameof(Backbone), Backbone, $"not a backbone; use one of {EncoderDescriptor.Names}");
         if (ImageSize < 32 || ImageSize % 32 != 0)
-            throw new MambaADException($"--image-size {ImageSize} is not a multiple of 32: use e.g. 256 (the official size), 224 or 320");
+            throw new MambaADException($"the image size {ImageSize} is not a multiple of 32: use e.g. 256 (the official size), 224 or 320", nameof(ImageSize));
         if (Directions is not (2 or 4 or 8))
-            throw new MambaADException($"--directions {Directions} is not supported: use 2, 4 or 8");
+            throw new MambaADException($"{Directions} scan directions are not supported: use 2, 4 or 8", nameof(Directions));
         foreach (var d in Depths) MambaDecoder.ModuleLayout(d);
-        if (Depths.Count != 4) throw new MambaADException($"--depths needs 4 values, e.g. 3,4,6,3; got {Depths.Count}");
+        if (Depths.Count != 4) throw new MambaADException($"the decoder depths need 4 values (one per stage), e.g. 3,4,6,3; got {Depths.Count}", nameof(Depths));
         return this;
     }
 

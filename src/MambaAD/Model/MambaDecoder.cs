@@ -28,7 +28,7 @@ internal sealed class MambaDecoder : nn.Module<Tensor, Tensor[]>
     public MambaDecoder(IReadOnlyList<int> depths, int bottleneckSide, ScanType scanType = ScanType.Hilbert, int directions = 8,
         long dState = 16, double dropPathRate = 0.2) : base("MambaUPNet")
     {
-        if (depths.Count != 4) throw new MambaADException($"--depths needs 4 values (one per decoder stage), got {depths.Count}");
+        if (depths.Count != 4) throw new MambaADException($"the decoder depths need 4 values (one per stage), e.g. 3,4,6,3; got {depths.Count}", nameof(MambaADConfig.Depths));
         Depths = depths.ToArray();
         var dpr = DropPathSchedule(depths, dropPathRate);
         var stages = new DecoderStage[4];

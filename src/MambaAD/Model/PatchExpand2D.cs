@@ -31,7 +31,4 @@ internal sealed class PatchExpand2D : nn.Module<Tensor, Tensor>
              .reshape(b, 2 * h, 2 * w, c);
         return norm.call(y).MoveToOuterDisposeScope();
     }
-
-    internal Linear Expand => expand;
-    internal LayerNorm Norm => norm;
 }

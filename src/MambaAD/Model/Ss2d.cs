@@ -117,10 +117,6 @@ internal sealed class Ss2d : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Spec §5 / §9: the LSS module re-initialises this conv with its own rule; the decoder re-initialises the Linears and the LayerNorm.</summary>
-    internal Conv2d Conv => conv2d;
-    internal IEnumerable<Linear> Linears => [in_proj, out_proj];
-    internal LayerNorm OutNorm => out_norm;
-    internal ScanIndices Scans => scans;
 
     /// <summary>Direction paths (K, L) as int64 tensors, one per (scan, side, K, device), built once.</summary>
     private static class PathTensors

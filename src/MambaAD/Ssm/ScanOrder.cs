@@ -24,7 +24,7 @@ public static class ScanOrder
         "zorder" => ScanType.Zorder,
         "zigzag" => ScanType.Zigzag,
         "hilbert" => ScanType.Hilbert,
-        _ => throw new MambaADException($"unknown scan type '{name}': use one of sweep, scan, zorder, zigzag, hilbert"),
+        _ => throw new MambaADException($"unknown scan type '{name}': use one of sweep, scan, zorder, zigzag, hilbert", "Scan"),
     };
 
     /// <summary>The official lower-case name of a scan type.</summary>
@@ -53,7 +53,7 @@ public static class ScanOrder
     private static long[] BuildPaths(ScanType type, int side, int directions)
     {
         if (directions is not (2 or 4 or 8))
-            throw new MambaADException($"--directions {directions} is not supported: use 2, 4 or 8");
+            throw new MambaADException($"{directions} scan directions are not supported: use 2, 4 or 8", "Directions");
         var locs = Locs(type, side);
         int l = locs.Length, views = directions / 2, s = side;
         var paths = new long[directions * l];

@@ -40,10 +40,10 @@ public static class Trainer
     {
         var options = request.Options.Validate();
         if (File.Exists(Path.Combine(RunFolder.Of(request.OutDir, CheckpointKind.Last), Checkpoint.InfoFile)))
-            throw new MambaADException($"--out {request.OutDir} already holds a run: continue it with --resume {request.OutDir}, or choose another folder");
+            throw new MambaADException($"{request.OutDir} already holds a run: resume it, or choose another folder", nameof(TrainRequest.OutDir));
         using var weights = request.EncoderWeights == "embedded" ? EncoderWeights.Embedded() : EncoderWeights.FromFile(request.EncoderWeights, request.Config.Backbone);
         if (weights.Backbone != request.Config.Backbone)
-            throw new MambaADException($"--backbone {request.Config.Backbone} does not match the encoder weights ({weights.Describe()} is {weights.Backbone})");
+            throw new MambaADException($"the backbone {EncoderDescriptor.Of(request.Config.Backbone).Name} does not match the encoder weights ({weights.Describe()} is {EncoderDescriptor.Of(weights.Backbone).Name})", nameof(MambaADConfig.Backbone));
         var dataset = Dataset.Open(request.DataRoot, request.Dataset);
         if (options.Threads > 0) set_num_threads(options.Threads);
         manual_seed(options.Seed);
@@ -68,7 +68,7 @@ public static class Trainer
     {
         var lastDir = RunFolder.Of(runDir, CheckpointKind.Last);
         if (!File.Exists(Path.Combine(lastDir, Checkpoint.InfoFile)))
-            throw new MambaADException($"--resume {runDir}: no last/{Checkpoint.InfoFile} in it (is it a run folder made by mambaad train?)");
+            throw new MambaADException($"{runDir}: no last/{Checkpoint.InfoFile} in it (is it a run folder made by training?)", "RunDir");
         using var loaded = Checkpoint.Load(lastDir);
         var state = loaded.Info.Training ?? throw new MambaADException($"{lastDir} holds no training state: it cannot be resumed");
         if (state.Options.Threads > 0) set_num_threads(state.Options.Threads);
@@ -90,7 +90,7 @@ public static class Trainer
             var loader = new BatchLoader(dataset.Train, new LoaderOptions(_o.BatchSize, model.Config.ImageSize, _info.Normalization,
                 Shuffle: true, Seed: _o.Seed, DropLast: true, Workers: _o.Workers));
             if (loader.BatchesPerEpoch == 0)
-                throw new MambaADException($"{dataset.Root}: {dataset.Train.Count} training images are fewer than one batch of {_o.BatchSize}; lower --batch");
+                throw new MambaADException($"{dataset.Root}: {dataset.Train.Count} training images are fewer than one batch of {_o.BatchSize}; lower the batch size", nameof(TrainingOptions.BatchSize));
             int perEpoch = loader.BatchesPerEpoch;
             long total = _o.Iterations ?? (long)_o.Epochs * perEpoch;
             int epochs = (int)((total + perEpoch - 1) / perEpoch);
@@ -126,7 +126,7 @@ public static class Trainer
                     double loss = Step(batch, optimizer, trainable, lr, device);
                     if (!double.IsFinite(loss))
                         throw new MambaADException($"the loss became {loss} at iteration {iteration + 1} (epoch {epoch + 1}); training stopped. " +
-                            $"The last good checkpoint is {RunFolder.Of(runDir, CheckpointKind.Last)} (iteration {_info.Training!.Iteration}); try a lower --lr");
+                            $"The last good checkpoint is {RunFolder.Of(runDir, CheckpointKind.Last)} (iteration {_info.Training!.Iteration}); try a lower learning rate", nameof(TrainingOptions.LearningRate));
                     iteration++;
                     batchIndex++;
                     if (_o.TimeLimit is { } limit && iteration < decayAt && RefitDue(iteration - clockStartIteration))

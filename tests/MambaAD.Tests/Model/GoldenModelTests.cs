@@ -121,6 +121,6 @@ public class GoldenModelTests
         var ex = Assert.Throws<MambaADException>(() => StateDict.Load(model, sd, "other.pth"));
         Assert.Equal("other.pth does not fit this model: 1 missing (mff_oce.conv1.weight); 1 unexpected (net_t.layer4.0.conv1.weight); " +
                      "1 mis-shaped (net_s.layers_up.1.upsample.expand.weight (3, 3) ≠ (1024, 512)). " +
-                     "Check --backbone, --image-size, --depths, --scan and --directions against the configuration it was trained with.", ex.Message);
+                     "Check the backbone, image size, depths, scan and directions against the configuration it was trained with.", ex.Message);
     }
 }

@@ -139,6 +139,7 @@ public sealed class EndToEndTests : IDisposable
         Directory.CreateDirectory(Path.Combine(run, "last"));
         File.WriteAllText(Path.Combine(run, "last", "model.json"), "{}");
         var ex = Assert.Throws<MambaADException>(() => Trainer.Train(Request(data, run)));
-        Assert.Contains("--resume", ex.Message);
+        Assert.Contains("already holds a run: resume it", ex.Message);
+        Assert.Equal(nameof(TrainRequest.OutDir), ex.Setting);
     }
 }

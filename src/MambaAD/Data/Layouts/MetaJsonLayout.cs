@@ -1,15 +1,19 @@
 using System.Text.Json;
 
-namespace MambaAD.Data;
+namespace MambaAD.Data.Layouts;
 
 /// <summary>
 /// ADer's <c>meta.json</c> (spec §15.1): <c>{"train": {cls: [rec…]}, "test": {cls: [rec…]}}</c> (MVTec 3D also has
 /// "validation", which joins training); records <c>{img_path, mask_path, cls_name, specie_name, anomaly}</c> with
 /// paths relative to the root and <c>mask_path</c> "" for normal images. Classes keep the meta's key order.
 /// </summary>
-internal static class MetaJsonLayout
+internal sealed class MetaJsonLayout : IDatasetLayout
 {
-    public static RawDataset Read(string root)
+    public string Name => "meta";
+    public string Looks => "meta.json";
+    public bool Matches(string root) => File.Exists(Path.Combine(root, "meta.json"));
+
+    public RawDataset Read(string root, Problems problems)
     {
         var path = Path.Combine(root, "meta.json");
         if (!File.Exists(path)) throw new MambaADException($"{path}: not found (the meta layout reads ADer's meta.json)");

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace MambaAD.Data;
+namespace MambaAD.Data.Layouts;
 
 /// <summary>
 /// Real-IAD (spec §15): one <c>&lt;class&gt;.json</c> per class (in the root, <c>realiad_jsons/</c> or
@@ -8,9 +8,13 @@ namespace MambaAD.Data;
 /// <c>{image_path, mask_path, anomaly_class}</c>; <c>anomaly_class</c> "OK" means normal. Image paths are relative
 /// to the root or to <c>realiad_1024/</c> / <c>realiad_raw/</c> under it (the first that exists).
 /// </summary>
-internal static class RealIadLayout
+internal sealed class RealIadLayout : IDatasetLayout
 {
-    public static string? FindJsonDir(string root)
+    public string Name => "realiad";
+    public string Looks => "per-class <class>.json";
+    public bool Matches(string root) => FindJsonDir(root) is not null;
+
+    private static string? FindJsonDir(string root)
     {
         foreach (var d in new[] { Path.Combine(root, "realiad_jsons", "realiad_jsons"), Path.Combine(root, "realiad_jsons"), root })
         {
@@ -34,7 +38,7 @@ internal static class RealIadLayout
         catch (JsonException) { return false; }
     }
 
-    public static RawDataset Read(string root, Problems problems)
+    public RawDataset Read(string root, Problems problems)
     {
         var dir = FindJsonDir(root) ?? throw new MambaADException($"{root}: no Real-IAD class JSON found (expected <class>.json with \"train\" and \"test\" lists, in the root or realiad_jsons/)");
         var classes = new List<string>();

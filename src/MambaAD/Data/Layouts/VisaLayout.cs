@@ -1,13 +1,20 @@
-namespace MambaAD.Data;
+namespace MambaAD.Data.Layouts;
 
 /// <summary>
 /// VisA (spec §15): the original archive layout plus <c>split_csv/1cls.csv</c> with columns
 /// <c>object,split,label,image,mask</c>; split ∈ {train, test}, label ∈ {normal, anomaly}; paths relative to the root.
 /// Normal images get the defect type "good", anomalous ones "anomaly" (VisA has no defect types in this split).
 /// </summary>
-internal static class VisaLayout
+internal sealed class VisaLayout : IDatasetLayout
 {
-    public static RawDataset Read(string root)
+    private static readonly IReadOnlyList<string> Classes =
+        ["pcb1", "pcb2", "pcb3", "pcb4", "macaroni1", "macaroni2", "capsules", "candle", "cashew", "chewinggum", "fryum", "pipe_fryum"];
+
+    public string Name => "visa";
+    public string Looks => "split_csv/1cls.csv";
+    public bool Matches(string root) => File.Exists(Path.Combine(root, "split_csv", "1cls.csv"));
+
+    public RawDataset Read(string root, Problems problems)
     {
         var csv = Path.Combine(root, "split_csv", "1cls.csv");
         if (!File.Exists(csv)) throw new MambaADException($"{csv}: not found (the visa layout reads split_csv/1cls.csv with object,split,label,image,mask)");
@@ -36,6 +43,6 @@ internal static class VisaLayout
             else if (split == "test") test.Add(sample);
             else throw new MambaADException($"{csv}: line {n + 1} has split '{split}', expected train or test");
         }
-        return new RawDataset(DatasetLayout.Order("visa", classes), train, test);
+        return new RawDataset(DatasetLayouts.Order(Classes, classes), train, test);
     }
 }
