@@ -36,5 +36,6 @@ public static class Program
         yield return ServeCommand.Create();
         yield return InfoCommand.Create();
         yield return BenchCommand.Create();
+        yield return ExportCommand.Create();
     }
 }

@@ -3,7 +3,7 @@ using Onnx;
 namespace MambaAD.Onnx;
 
 /// <summary>How the exported graph runs the selective scan's recurrence (spec §7.3) over the sequence.</summary>
-public enum ScanFormulation
+internal enum ScanFormulation
 {
     /// <summary>One ONNX <c>Scan</c> over the L steps, all K directions and the batch in each step.</summary>
     Sequential,
