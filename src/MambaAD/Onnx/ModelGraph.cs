@@ -219,7 +219,7 @@ internal sealed class ModelGraph
             var nf = g.Op("Max", [g.Op("Sqrt", [g.ReduceSum(g.Mul(f[i], f[i]), [1], keepDims: true)]), eps]);
             var nd = g.Op("Max", [g.Op("Sqrt", [g.ReduceSum(g.Mul(d[i], d[i]), [1], keepDims: true)]), eps]);
             var m = g.Sub(g.Scalar(1f), g.Div(dot, g.Mul(nf, nd)));               // (B, 1, h, w)
-            float factor = s >> (i + 2) == 0 ? 1 : (float)s / (s >> (i + 2));      // F1 is S/4, F2 S/8, F3 S/16
+            float factor = 1 << (i + 2);                                            // F1 is S/4, F2 S/8, F3 S/16
             var scales = g.Initializer("resize_scales", [1f, 1f, factor, factor], 4);
             var up = g.Op("Resize", [m, "", scales], Attr.String("mode", "linear"),
                 Attr.String("coordinate_transformation_mode", "align_corners"));
