@@ -12,7 +12,7 @@ public sealed record OnnxExportOptions
     /// <summary>The oldest opset the exporter writes (LayerNormalization came in 17).</summary>
     public const int MinOpset = 17;
 
-    /// <summary>The newest opset the exporter writes: the newest ONNX Runtime 1.31 runs.</summary>
+    /// <summary>The newest opset the exporter writes (tested with ONNX Runtime 1.31.1).</summary>
     public const int MaxOpset = 23;
 
     /// <summary>A fixed batch, or null for a dynamic batch dimension ("batch").</summary>
