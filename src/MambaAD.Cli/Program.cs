@@ -35,5 +35,6 @@ public static class Program
         yield return ServeCommand.Create();
         yield return InfoCommand.Create();
         yield return BenchCommand.Create();
+        yield return ExportCommand.Create();
     }
 }

@@ -87,6 +87,36 @@ public static class ModelBenchmark
         return (bestA, bestB);
     }
 
+    /// <summary>
+    /// The model exported to ONNX (issue 12) in ONNX Runtime with libtorch's thread count, against TorchSharp's
+    /// <see cref="MambaADModel.Predict"/> on the same input, alternating as <see cref="TimeInterleaved"/>: ms per image of each.
+    /// </summary>
+    public static (double TorchMsPerImage, double OnnxRuntimeMsPerImage) OnnxRuntimeVersusTorch(string backbone = "resnet34",
+        int imageSize = 256, int batch = 8, int repeats = 5, Onnx.OnnxExportOptions? options = null)
+    {
+        manual_seed(0);
+        using var model = new MambaADModel(new MambaADConfig { Backbone = backbone, ImageSize = imageSize });
+        model.eval();
+        var path = Path.Combine(Path.GetTempPath(), $"mambaad-bench-{Environment.ProcessId}.onnx");
+        var info = new Training.CheckpointInfo(Training.CheckpointInfo.CurrentFormat, model.Config, "random",
+            Encoders.InputNormalization.ImageNet, [], null, null, DateTime.UtcNow.ToString("O"));
+        try
+        {
+            Onnx.OnnxExport.Export(model, info, path, options ?? new Onnx.OnnxExportOptions { Batch = batch });
+            using var ort = Onnx.OnnxRuntimeModel.Load(path, get_num_threads());
+            using var x = randn(batch, 3, imageSize, imageSize);
+            var input = x.data<float>().ToArray();
+            var (torchMs, ortMs) = TimeInterleaved(repeats,
+                () => { using var scope = NewDisposeScope(); model.Predict(x).Maps.Dispose(); },
+                () => ort.Run(input, batch));
+            return (torchMs / batch, ortMs / batch);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     /// <summary>The op SS2D calls (Δ projected inside, R = ⌈64/16⌉ = 4 at this stage), forward, in ns per step.</summary>
     private static double ScanNsPerStep(int batch, int side, int repeats)
     {
