@@ -17,7 +17,7 @@ internal static class OnnxBench
         int batch = args.Length > 2 ? int.Parse(args[2]) : 8;
         int size = args.Length > 3 ? int.Parse(args[3]) : 256;
         int repeats = args.Length > 4 ? int.Parse(args[4]) : 3;
-        var (torchMs, ortMs) = ModelBenchmark.OnnxRuntimeVersusTorch("resnet34", size, batch, repeats,
+        var (torchMs, ortMs) = ModelBenchmark.OnnxRuntimeVersusTorch(MambaAD.Encoders.Backbone.ResNet34, size, batch, repeats,
             new OnnxExportOptions { Batch = batch, ScanFormulation = formulation, ScanChunk = chunk });
         Console.WriteLine($"{formulation} chunk {chunk}, batch {batch}, {size}², {get_num_threads()} threads: " +
                           $"TorchSharp {torchMs:F1} ms/image, ONNX Runtime {ortMs:F1} ms/image, ratio {ortMs / torchMs:F2}");

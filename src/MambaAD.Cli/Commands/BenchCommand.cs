@@ -32,7 +32,7 @@ internal static class BenchCommand
             Console.WriteLine($"  train_ms_per_image    {r.TrainMsPerImage,10:F1}   ({r.TrainMsPerImage / r.ModelMsPerImage:F2} × inference; target ≤ 4)");
             Console.WriteLine($"  train_peak_rss_mb     {r.TrainPeakRssMb,10:F0}   (target ≤ 8000)");
             Console.Error.WriteLine("the same model exported to ONNX, ONNX Runtime beside TorchSharp, interleaved…");
-            var (torchMs, ortMs) = ModelBenchmark.OnnxRuntimeVersusTorch(r.Backbone, r.ImageSize, r.Batch, parse.GetValue(repeats));
+            var (torchMs, ortMs) = ModelBenchmark.OnnxRuntimeVersusTorch(ModelOptions.ParseBackbone(r.Backbone), r.ImageSize, r.Batch, parse.GetValue(repeats));
             Console.WriteLine($"  onnxruntime_ms_per_image {ortMs,7:F1}   ({ortMs / torchMs:F2} × TorchSharp's {torchMs:F1} in the same run; target ≤ 2)");
             if (parse.GetValue(json) is { } path)
             {

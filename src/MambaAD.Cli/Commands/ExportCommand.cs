@@ -1,6 +1,5 @@
 using System.CommandLine;
 using MambaAD.Onnx;
-using MambaAD.Training;
 
 namespace MambaAD.Cli.Commands;
 
@@ -24,12 +23,10 @@ internal static class ExportCommand
                 throw new MambaADException("--batch and --dynamic-batch exclude each other: give one");
             var options = new OnnxExportOptions { Batch = parse.GetValue(dynamic) ? null : parse.GetValue(batch) ?? 1, Opset = parse.GetValue(opset) }.Validate();
             var (path, official, _) = ckpt.Read(parse);
-            using var checkpoint = Checkpoint.Load(path, official, "cpu");
             var file = parse.GetValue(output)!;
-            OnnxExport.Export(checkpoint.Model, checkpoint.Info, file, options);
+            var info = OnnxExport.Export(path, file, options, official);
             Console.WriteLine($"wrote {file} ({new FileInfo(file).Length / 1e6:F1} MB): input 'image' ({options.Batch?.ToString() ?? "batch"}, 3, " +
-                $"{checkpoint.Model.Config.ImageSize}, {checkpoint.Model.Config.ImageSize}), normalised {checkpoint.Info.Normalization.Name}; " +
-                "outputs 'anomaly_map' and 'score'");
+                $"{info.Config.ImageSize}, {info.Config.ImageSize}), normalised {info.Normalization.Name}; outputs 'anomaly_map' and 'score'");
             return 0;
         });
         return command;

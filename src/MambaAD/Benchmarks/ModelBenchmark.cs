@@ -91,15 +91,15 @@ public static class ModelBenchmark
     /// The model exported to ONNX (issue 12) in ONNX Runtime with libtorch's thread count, against TorchSharp's
     /// <see cref="MambaADModel.Predict"/> on the same input, alternating as <see cref="TimeInterleaved"/>: ms per image of each.
     /// </summary>
-    public static (double TorchMsPerImage, double OnnxRuntimeMsPerImage) OnnxRuntimeVersusTorch(string backbone = "resnet34",
+    public static (double TorchMsPerImage, double OnnxRuntimeMsPerImage) OnnxRuntimeVersusTorch(Backbone backbone = Backbone.ResNet34,
         int imageSize = 256, int batch = 8, int repeats = 5, Onnx.OnnxExportOptions? options = null)
     {
         manual_seed(0);
         using var model = new MambaADModel(new MambaADConfig { Backbone = backbone, ImageSize = imageSize });
         model.eval();
         var path = Path.Combine(Path.GetTempPath(), $"mambaad-bench-{Environment.ProcessId}.onnx");
-        var info = new Training.CheckpointInfo(Training.CheckpointInfo.CurrentFormat, model.Config, "random",
-            Encoders.InputNormalization.ImageNet, [], null, null, DateTime.UtcNow.ToString("O"));
+        var info = new Checkpoints.CheckpointInfo(Checkpoints.CheckpointInfo.CurrentFormat, model.Config, "random",
+            Imaging.InputNormalization.ImageNet, [], null, null, DateTime.UtcNow.ToString("O"));
         try
         {
             Onnx.OnnxExport.Export(model, info, path, options ?? new Onnx.OnnxExportOptions { Batch = batch });
@@ -107,7 +107,7 @@ public static class ModelBenchmark
             using var x = randn(batch, 3, imageSize, imageSize);
             var input = x.data<float>().ToArray();
             var (torchMs, ortMs) = TimeInterleaved(repeats,
-                () => { using var scope = NewDisposeScope(); model.Predict(x).Maps.Dispose(); },
+                () => { using var scope = NewDisposeScope(); model.Predict(x); },
                 () => ort.Run(input, batch));
             return (torchMs / batch, ortMs / batch);
         }

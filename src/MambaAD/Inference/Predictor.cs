@@ -1,6 +1,7 @@
 using MambaAD.Checkpoints;
 using MambaAD.Imaging;
 using MambaAD.Model;
+using MambaAD.Onnx;
 
 namespace MambaAD.Inference;
 
@@ -22,13 +23,21 @@ public sealed class Predictor : IDisposable
         ModelPath = modelPath;
     }
 
-    /// <summary>Loads a checkpoint (ours, or an official one assuming <paramref name="officialConfig"/>).</summary>
-    /// <param name="checkpoint">A model.pth, a checkpoint folder, or a run folder (its best/, else last/).</param>
+    /// <summary>
+    /// Loads a checkpoint (ours, or an official one assuming <paramref name="officialConfig"/>), or a model exported to
+    /// ONNX (<c>.onnx</c>, run by ONNX Runtime on the CPU, described by its own metadata).
+    /// </summary>
+    /// <param name="checkpoint">A model.pth, a checkpoint folder, a run folder (its best/, else last/), or a .onnx file.</param>
     /// <param name="officialConfig">The configuration of an official checkpoint (one without model.json); the official one when null.</param>
     /// <param name="device">"cpu", or "cuda" with a CUDA build of libtorch.</param>
     /// <exception cref="MambaADException">The checkpoint is missing, unreadable, or does not fit its configuration.</exception>
     public static Predictor Load(string checkpoint, MambaADConfig? officialConfig = null, string device = "cpu")
     {
+        if (checkpoint.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            var onnx = OnnxRuntimeModel.Load(checkpoint);
+            return new Predictor(onnx, onnx.Info, Path.GetFullPath(checkpoint));
+        }
         var loaded = Checkpoint.Load(checkpoint, officialConfig, device);
         return new Predictor(loaded.Model, loaded.Info, loaded.ModelPath);
     }

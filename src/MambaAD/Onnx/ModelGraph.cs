@@ -1,3 +1,5 @@
+using MambaAD.IO;
+
 using MambaAD.Model;
 using Onnx;
 using MambaAD.Ssm;

@@ -1,7 +1,7 @@
 using Google.Protobuf;
+using MambaAD.Checkpoints;
 using MambaAD.IO;
 using MambaAD.Model;
-using MambaAD.Training;
 using Onnx;
 
 namespace MambaAD.Onnx;
@@ -43,8 +43,21 @@ public sealed record OnnxExportOptions
 /// </summary>
 public static class OnnxExport
 {
+    /// <summary>
+    /// Exports a checkpoint (ours, or an official one read with <paramref name="officialConfig"/>) to
+    /// <paramref name="path"/>, atomically, with its normalisation, classes and thresholds in the metadata.
+    /// </summary>
+    /// <returns>The model's description, as the export records it.</returns>
+    public static CheckpointInfo Export(string checkpoint, string path, OnnxExportOptions? options = null, MambaADConfig? officialConfig = null)
+    {
+        options = (options ?? new OnnxExportOptions()).Validate();
+        using var loaded = Checkpoint.Load(checkpoint, officialConfig, "cpu");
+        Export(loaded.Model, loaded.Info, path, options);
+        return loaded.Info;
+    }
+
     /// <summary>Exports a loaded model with its checkpoint information (normalisation, classes, thresholds) to <paramref name="path"/>, atomically.</summary>
-    public static void Export(MambaADModel model, CheckpointInfo info, string path, OnnxExportOptions? options = null)
+    internal static void Export(MambaADModel model, CheckpointInfo info, string path, OnnxExportOptions? options = null)
     {
         var proto = Build(model, info, options ?? new OnnxExportOptions());
         AtomicFile.Write(path, proto.WriteTo);

@@ -1,10 +1,11 @@
 using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
+using MambaAD.Checkpoints;
 using MambaAD.Encoders;
+using MambaAD.Imaging;
 using MambaAD.Model;
 using MambaAD.Ssm;
-using MambaAD.Training;
 
 namespace MambaAD.Onnx;
 
@@ -43,12 +44,12 @@ public static class OnnxMetadata
         var n = info.Normalization;
         yield return (Version, ProjectVersion);
         yield return (ImageSize, Num(config.ImageSize));
-        yield return (ChannelOrder, n.ChannelOrder);
+        yield return (ChannelOrder, n.ChannelOrder == Imaging.ChannelOrder.Bgr ? "BGR" : "RGB");
         yield return (Normalization, n.Name);
         yield return (Mean, string.Join(",", n.Mean.Select(Num)));
         yield return (Std, string.Join(",", n.Std.Select(Num)));
         yield return (Scale, Num(n.Scale));
-        yield return (Backbone, config.Backbone);
+        yield return (Backbone, EncoderDescriptor.Of(config.Backbone).Name);
         yield return (EncoderWeights, info.EncoderWeights);
         yield return (Scan, ScanOrder.Name(config.Scan));
         yield return (Directions, Num(config.Directions));
@@ -66,10 +67,42 @@ public static class OnnxMetadata
     /// <summary>Reads the input normalisation back; <paramref name="origin"/> names the file in errors.</summary>
     internal static InputNormalization ReadNormalization(IReadOnlyDictionary<string, string> meta, string origin)
     {
-        var order = Get(meta, ChannelOrder, origin);
-        if (order is not ("RGB" or "BGR")) throw Bad(origin, ChannelOrder, "RGB or BGR");
+        var order = Get(meta, ChannelOrder, origin) switch
+        {
+            "RGB" => Imaging.ChannelOrder.Rgb,
+            "BGR" => Imaging.ChannelOrder.Bgr,
+            _ => throw Bad(origin, ChannelOrder, "RGB or BGR"),
+        };
         return new(Get(meta, Normalization, origin), order, Floats(meta, Mean, origin, 3), Floats(meta, Std, origin, 3),
             Floats(meta, Scale, origin, 1)[0]);
+    }
+
+    /// <summary>
+    /// What the model says of itself, as a checkpoint's description: the configuration, encoder weights, normalisation,
+    /// classes and thresholds (an export carries no training state).
+    /// </summary>
+    internal static CheckpointInfo ReadInfo(IReadOnlyDictionary<string, string> meta, string origin)
+    {
+        int Int(string key) => int.TryParse(Get(meta, key, origin), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0 ? v
+            : throw Bad(origin, key, "a positive integer");
+        var config = new MambaADConfig
+        {
+            Backbone = EncoderDescriptor.Find(Get(meta, Backbone, origin)) ?? throw Bad(origin, Backbone, $"one of {EncoderDescriptor.Names}"),
+            ImageSize = ReadImageSize(meta, origin),
+            Scan = ScanType(Get(meta, Scan, origin), origin),
+            Directions = Int(Directions),
+            Depths = Get(meta, Depths, origin).Split(',').Select(d => int.TryParse(d, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v
+                : throw Bad(origin, Depths, "comma-separated integers")).ToArray(),
+            DState = Int(DState),
+        };
+        return new CheckpointInfo(CheckpointInfo.CurrentFormat, config, meta.GetValueOrDefault(EncoderWeights, ""), ReadNormalization(meta, origin),
+            ReadClasses(meta, origin), ReadThresholds(meta), null, "");
+    }
+
+    private static ScanType ScanType(string name, string origin)
+    {
+        try { return ScanOrder.Parse(name); }
+        catch (MambaADException) { throw Bad(origin, Scan, "sweep, scan, zorder, zigzag or hilbert"); }
     }
 
     internal static int ReadImageSize(IReadOnlyDictionary<string, string> meta, string origin) =>

@@ -1,5 +1,6 @@
-using MambaAD.Encoders;
-using MambaAD.Training;
+using MambaAD.Checkpoints;
+using MambaAD.Model;
+using MambaAD.Imaging;
 using Microsoft.ML.OnnxRuntime;
 
 namespace MambaAD.Onnx;
@@ -9,7 +10,7 @@ namespace MambaAD.Onnx;
 /// and image scores, and the metadata that says how to normalise. Intra-op threads default to libtorch's thread
 /// count, with spinning off (ORT's spinning pool slows libtorch work in the same process). One run at a time.
 /// </summary>
-public sealed class OnnxRuntimeModel : IDisposable
+internal sealed class OnnxRuntimeModel : IAnomalyModel
 {
     private readonly InferenceSession _session;
     private readonly SessionOptions _options;
@@ -21,10 +22,7 @@ public sealed class OnnxRuntimeModel : IDisposable
         _options = options;
         Path = path;
         Metadata = session.ModelMetadata.CustomMetadataMap;
-        ImageSize = OnnxMetadata.ReadImageSize(Metadata, path);
-        Normalization = OnnxMetadata.ReadNormalization(Metadata, path);
-        Classes = OnnxMetadata.ReadClasses(Metadata, path);
-        Thresholds = OnnxMetadata.ReadThresholds(Metadata);
+        Info = OnnxMetadata.ReadInfo(Metadata, path);
         var input = session.InputMetadata.TryGetValue(ModelGraph.InputName, out var meta) ? meta
             : throw new MambaADException($"{path} has no input '{ModelGraph.InputName}': it is not a MambaAD export");
         FixedBatch = input.Dimensions[0] > 0 ? input.Dimensions[0] : null;
@@ -63,15 +61,18 @@ public sealed class OnnxRuntimeModel : IDisposable
     /// <summary>All metadata_props (keys in <see cref="OnnxMetadata"/>).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
+    /// <summary>The model's description from its metadata: configuration, normalisation, classes, thresholds.</summary>
+    public CheckpointInfo Info { get; }
+
     /// <summary>The square input side S.</summary>
-    public int ImageSize { get; }
+    public int ImageSize => Info.Config.ImageSize;
 
     /// <summary>How to turn pixels into the input.</summary>
-    public InputNormalization Normalization { get; }
+    public InputNormalization Normalization => Info.Normalization;
 
-    public IReadOnlyList<string> Classes { get; }
+    public IReadOnlyList<string> Classes => Info.Classes;
 
-    public Thresholds? Thresholds { get; }
+    public Thresholds? Thresholds => Info.Thresholds;
 
     /// <summary>The batch the model was exported with, or null for a dynamic batch.</summary>
     public int? FixedBatch { get; }
@@ -81,7 +82,7 @@ public sealed class OnnxRuntimeModel : IDisposable
     /// smoothed maps (count·S·S) and the scores (count). A fixed-batch model runs in slices of its batch (the last one
     /// padded with zeros).
     /// </summary>
-    public (float[] Maps, float[] Scores) Run(float[] normalisedInput, int count, CancellationToken ct = default)
+    public AnomalyMaps Run(float[] normalisedInput, int count, CancellationToken ct = default)
     {
         int s = ImageSize, plane = s * s;
         if (count < 0 || normalisedInput.Length != (long)count * 3 * plane)
@@ -106,7 +107,7 @@ public sealed class OnnxRuntimeModel : IDisposable
                 outputs[1].GetTensorDataAsSpan<float>()[..n].CopyTo(scores.AsSpan(start));
             }
         }
-        return (maps, scores);
+        return new AnomalyMaps(maps, scores, s, s);
     }
 
     public void Dispose()

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using MambaAD.Demo;
 using MambaAD.Encoders;
+using MambaAD.Imaging;
 using MambaAD.Onnx;
 using MambaAD.Tests.Reporting;
 using Xunit.Abstractions;
@@ -42,7 +43,7 @@ public sealed class OnnxBrowserTests(ITestOutputHelper output) : IDisposable
             for (int x = 0; x < s; x++)
                 for (int c = 0; c < 3; c++)
                     rgb[(y * s + x) * 3 + c] = (byte)(((x / 8 + y / 8) % 2 == 0 ? 60 : 190) + 40 * Math.Sin(0.3 * x + c) + (x > 40 && y > 40 && x + y < 100 ? 60 : 0));
-        File.WriteAllBytes(Path.Combine(dir, "image.png"), PngWriter.Rgb(rgb, s));
+        File.WriteAllBytes(Path.Combine(dir, "image.png"), ImageEncoder.PngRgb(rgb, s, s));
 
         var input = new float[3 * s * s];
         InputNormalization.ImageNet.Normalize(rgb, s, s, input);

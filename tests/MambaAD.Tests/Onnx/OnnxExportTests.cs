@@ -1,4 +1,5 @@
 using MambaAD.Encoders;
+using MambaAD.Imaging;
 using MambaAD.Onnx;
 using MambaAD.Ssm;
 using Xunit.Abstractions;

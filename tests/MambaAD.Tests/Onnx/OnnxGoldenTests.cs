@@ -1,3 +1,5 @@
+using MambaAD.IO;
+
 using MambaAD.Model;
 using MambaAD.Onnx;
 using Xunit.Abstractions;

@@ -1,8 +1,10 @@
 using MambaAD.Encoders;
+using MambaAD.IO;
 using MambaAD.Model;
 using MambaAD.Onnx;
 using MambaAD.Ssm;
-using MambaAD.Training;
+using MambaAD.Checkpoints;
+using MambaAD.Imaging;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -20,7 +22,7 @@ internal static class OnnxTestModels
         manual_seed(seed);
         var model = new MambaADModel(new MambaADConfig
         {
-            Backbone = "resnet18", ImageSize = imageSize, Depths = [2, 2, 2, 2], Scan = scan, Directions = directions,
+            Backbone = Backbone.ResNet18, ImageSize = imageSize, Depths = [2, 2, 2, 2], Scan = scan, Directions = directions,
         });
         using (no_grad())
         {
@@ -59,13 +61,7 @@ internal static class OnnxTestModels
         return x;
     }
 
-    public static (float[] Maps, float[] Scores) Torch(MambaADModel model, float[] input, int batch)
-    {
-        int s = model.Config.ImageSize;
-        using var x = tensor(input, [batch, 3, s, s]);
-        var r = model.Predict(x);
-        using (r.Maps) return (r.Maps.data<float>().ToArray(), r.Scores);
-    }
+    public static AnomalyMaps Torch(MambaADModel model, float[] input, int batch) => model.Run(input, batch);
 
     public static string Export(MambaADModel model, string dir, OnnxExportOptions? options = null, string name = "model.onnx")
     {
@@ -75,7 +71,7 @@ internal static class OnnxTestModels
     }
 
     /// <summary>max |ORT − torch| over maps and scores, divided by max |torch map|; asserts it is within 1e-4.</summary>
-    public static double AssertSame((float[] Maps, float[] Scores) ort, (float[] Maps, float[] Scores) torchResult, string what)
+    public static double AssertSame(AnomalyMaps ort, AnomalyMaps torchResult, string what)
     {
         Assert.Equal(torchResult.Maps.Length, ort.Maps.Length);
         Assert.Equal(torchResult.Scores.Length, ort.Scores.Length);
