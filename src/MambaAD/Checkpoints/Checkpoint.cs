@@ -16,7 +16,10 @@ namespace MambaAD.Checkpoints;
 /// </summary>
 public static class Checkpoint
 {
+    /// <summary>The official state_dict's file name in a checkpoint folder.</summary>
     public const string ModelFile = "model.pth";
+
+    /// <summary>The description's file name in a checkpoint folder (<see cref="CheckpointInfo"/>).</summary>
     public const string InfoFile = "model.json";
 
     /// <summary>Writes <paramref name="model"/> and <paramref name="info"/> into <paramref name="dir"/>.</summary>

@@ -13,6 +13,7 @@ namespace MambaAD.Checkpoints;
 public sealed record CheckpointInfo(string Format, MambaADConfig Config, string EncoderWeights, InputNormalization Normalization,
     IReadOnlyList<string> Classes, Thresholds? Thresholds, TrainingState? Training, string CreatedUtc)
 {
+    /// <summary>The format this version writes and reads.</summary>
     public const string CurrentFormat = "mambaad-dotnet/1";
 
     internal static readonly JsonSerializerOptions Json = new()
@@ -23,8 +24,11 @@ public sealed record CheckpointInfo(string Format, MambaADConfig Config, string 
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
+    /// <summary>model.json's text.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
+    /// <summary>Reads model.json's text; <paramref name="origin"/> names the file in errors.</summary>
+    /// <exception cref="MambaADException">Not valid JSON, or another format.</exception>
     public static CheckpointInfo FromJson(string json, string origin)
     {
         try

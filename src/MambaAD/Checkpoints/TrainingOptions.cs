@@ -20,18 +20,33 @@ public sealed record TrainingOptions
     /// </summary>
     public TimeSpan? TimeLimit { get; init; }
 
+    /// <summary>Images per optimizer step (the last incomplete batch of an epoch is dropped).</summary>
     public int BatchSize { get; init; } = 16;
+
+    /// <summary>AdamW's learning rate before the decay.</summary>
     public double LearningRate { get; init; } = 0.005;
+
+    /// <summary>AdamW's β₁.</summary>
     public double Beta1 { get; init; } = 0.9;
+
+    /// <summary>AdamW's β₂.</summary>
     public double Beta2 { get; init; } = 0.999;
+
+    /// <summary>AdamW's ε.</summary>
     public double Epsilon { get; init; } = 1e-8;
+
+    /// <summary>AdamW's weight decay, on tensors of more than one dimension that are not biases.</summary>
     public double WeightDecay { get; init; } = 1e-4;
+
+    /// <summary>The gradient's total norm is clipped to this.</summary>
     public double ClipGradNorm { get; init; } = 5.0;
 
     /// <summary>Fraction of the iterations after which the learning rate is multiplied by <see cref="LrDecayFactor"/>.</summary>
     public double LrDecayAt { get; init; } = 0.8;
+    /// <summary>The learning rate's factor after the decay point.</summary>
     public double LrDecayFactor { get; init; } = 0.1;
 
+    /// <summary>Seeds initialisation, shuffling and drop-path.</summary>
     public int Seed { get; init; } = 42;
 
     /// <summary>Test every this many epochs (and always at the end); null: 20 times per run, as the official trainer; 0: only at the end.</summary>
@@ -54,6 +69,8 @@ public sealed record TrainingOptions
         return every > 0 && epoch % every == 0;
     }
 
+    /// <summary>Checks the values; an error names the setting.</summary>
+    /// <exception cref="MambaADException">A value out of range.</exception>
     public TrainingOptions Validate()
     {
         if (Iterations is null && Epochs <= 0) throw new MambaADException($"the number of epochs {Epochs} must be positive", nameof(Epochs));

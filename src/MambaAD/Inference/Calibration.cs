@@ -16,6 +16,8 @@ public static class Calibration
     /// <summary>The default quantile for normal-only calibration: a 1 % false-positive rate on normal images.</summary>
     public const double NormalQuantile = 0.99;
 
+    /// <summary>Thresholds from scored images (a test report's), F1-max or a normal quantile as the class comment says.</summary>
+    /// <exception cref="MambaADException">No images, only anomalous images, or a quantile outside (0, 1).</exception>
     public static Thresholds Choose(IReadOnlyList<ImageResult> images, double normalQuantile = NormalQuantile)
     {
         if (images.Count == 0) throw new MambaADException("calibration needs scored images: the selected split is empty");

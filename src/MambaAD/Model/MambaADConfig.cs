@@ -15,6 +15,7 @@ public sealed record MambaADConfig
     /// <summary>Square input side; a multiple of 32 (the bottleneck Z is Size/32).</summary>
     public int ImageSize { get; init; } = 256;
 
+    /// <summary>The scan method of the HSS blocks (spec §8.1).</summary>
     public ScanType Scan { get; init; } = ScanType.Hilbert;
 
     /// <summary>K = 2, 4 or 8 scan directions.</summary>
@@ -23,8 +24,10 @@ public sealed record MambaADConfig
     /// <summary>HSS blocks per decoder stage: [3,4,6,3], or the ablations [2,2,2,2] and [2,9,2,2].</summary>
     public IReadOnlyList<int> Depths { get; init; } = [3, 4, 6, 3];
 
+    /// <summary>N, the state size of the selective scan (spec §7.1).</summary>
     public int DState { get; init; } = 16;
 
+    /// <summary>The stochastic-depth rate of the decoder, spread linearly over its blocks (spec §4).</summary>
     public double DropPathRate { get; init; } = 0.2;
 
     /// <summary>The side of the bottleneck map Z (8 at 256²).</summary>

@@ -15,24 +15,43 @@ namespace MambaAD.Onnx;
 /// </summary>
 public static class OnnxMetadata
 {
+    /// <summary>The project version that exported the model.</summary>
     public const string Version = "mambaad.version";
+    /// <summary>The square input side S.</summary>
     public const string ImageSize = "mambaad.image_size";
+    /// <summary>"RGB" or "BGR": the order of the input's channels.</summary>
     public const string ChannelOrder = "mambaad.channel_order";
+    /// <summary>The normalisation's name ("imagenet" or "bgr-mean").</summary>
     public const string Normalization = "mambaad.normalization";
+    /// <summary>Per input channel, the mean subtracted (comma-separated).</summary>
     public const string Mean = "mambaad.mean";
+    /// <summary>Per input channel, the divisor (comma-separated).</summary>
     public const string Std = "mambaad.std";
+    /// <summary>The factor applied to 0–255 pixels before the mean (1/255 or 1).</summary>
     public const string Scale = "mambaad.scale";
+    /// <summary>The encoder ("resnet18" or "resnet34").</summary>
     public const string Backbone = "mambaad.backbone";
+    /// <summary>Where the encoder's weights came from.</summary>
     public const string EncoderWeights = "mambaad.encoder_weights";
+    /// <summary>The scan method of the HSS blocks.</summary>
     public const string Scan = "mambaad.scan";
+    /// <summary>Scan directions K (2, 4 or 8).</summary>
     public const string Directions = "mambaad.directions";
+    /// <summary>HSS blocks per decoder stage (comma-separated).</summary>
     public const string Depths = "mambaad.depths";
+    /// <summary>The state size N.</summary>
     public const string DState = "mambaad.d_state";
+    /// <summary>How the recurrence is written ("sequential" or "chunked:N").</summary>
     public const string ScanFormulation = "mambaad.scan_formulation";
+    /// <summary>The classes the model learnt, as a JSON array.</summary>
     public const string Classes = "mambaad.classes";
+    /// <summary>The calibrated image threshold, or empty.</summary>
     public const string ImageThreshold = "mambaad.image_threshold";
+    /// <summary>The calibrated pixel threshold, or empty.</summary>
     public const string PixelThreshold = "mambaad.pixel_threshold";
+    /// <summary>How the thresholds were chosen.</summary>
     public const string ThresholdMethod = "mambaad.threshold_method";
+    /// <summary>"true": every BatchNorm is folded into its convolution.</summary>
     public const string BatchNormFolded = "mambaad.batchnorm_folded";
 
     /// <summary>This library's version (the assembly's informational version without the commit).</summary>
