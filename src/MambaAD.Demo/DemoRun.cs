@@ -51,7 +51,7 @@ public static class DemoRun
         if (!result.Completed)
             throw new MambaADException($"the demo was interrupted; run mambaad demo --out {options.OutDir} again to start over");
         var test = result.LastTest ?? throw new InvalidOperationException("the demo dataset has test images: a final test must have run");
-        var thresholds = Calibration.Choose(test.Images);
+        var thresholds = Calibration.Choose(test);
         Checkpoint.SetThresholds(result.LastCheckpoint, thresholds);
 
         var predictionsDir = Path.Combine(options.OutDir, "predictions");

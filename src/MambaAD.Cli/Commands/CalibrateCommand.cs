@@ -29,8 +29,8 @@ internal static class CalibrateCommand
                 "train" => ds.Train,
                 var s => throw new MambaADException($"--split {s}: use test or train"),
             };
-            var report = ModelTesting.Run(predictor, samples, new TestOptions(SkipBad: parse.GetValue(data.SkipBad)), cancellationToken: ct);
-            var thresholds = Calibration.Choose(report.Images, parse.GetValue(quantile));
+            var report = ModelTesting.Run(predictor, samples, new TestOptions(SkipBad: parse.GetValue(data.SkipBad), GalleryPerClass: 0), cancellationToken: ct);
+            var thresholds = Calibration.Choose(report, parse.GetValue(quantile));
             Store(Path.GetDirectoryName(predictor.ModelPath)!, thresholds);
             return Task.FromResult(0);
         });

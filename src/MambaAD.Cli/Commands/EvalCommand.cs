@@ -21,16 +21,17 @@ internal static class EvalCommand
             maps, json, size,
         };
         data.AddTo(command);
-        command.SetAction(Run);
+        command.SetAction((parse, ct) => Task.FromResult(Run(parse, ct)));
         return command;
 
-        int Run(ParseResult parse)
+        int Run(ParseResult parse, CancellationToken ct)
         {
-            var report = MapEvaluation.Run(new MapEvaluationOptions(data.Root(parse)!, parse.GetValue(maps)!, data.Read(parse), parse.GetValue(size)));
+            var report = MapEvaluation.Run(new MapEvaluationOptions(data.Root(parse)!, parse.GetValue(maps)!, data.Read(parse), parse.GetValue(size)), ct);
             Console.WriteLine($"{report.Dataset.Layout} layout, {report.Dataset.ClassNames.Count} class(es), {report.Dataset.Test.Count} test images, {parse.GetValue(size)}² evaluation");
             foreach (var w in report.Warnings) Console.Error.WriteLine($"warning: {w}");
             if (report.Warnings.Count > 0) Console.Error.WriteLine($"{report.Warnings.Count} warning(s)");
             Console.Write(report.Result.ToTable());
+            NoteRounding(report.Result);
             if (parse.GetValue(json) is { } path)
             {
                 AtomicFile.WriteAllText(path, report.Result.ToJson());
@@ -38,5 +39,14 @@ internal static class EvalCommand
             }
             return 0;
         }
+    }
+
+    /// <summary>Says which classes had their pixel metrics computed on rounded maps (bounded memory), and by how much.</summary>
+    internal static void NoteRounding(EvaluationResult result)
+    {
+        var rounded = result.PixelRounding.Where(p => p.Value > 0).ToList();
+        if (rounded.Count == 0) return;
+        Console.WriteLine($"note: pixel metrics of {rounded.Count} class(es) are those of the maps rounded down by less than " +
+            $"{rounded.Max(p => p.Value):G2} of each value (bounded memory; README, \"Evaluation in bounded memory\")");
     }
 }

@@ -12,6 +12,7 @@ internal static class SettingFlags
         ["Depths"] = "--depths", ["Checkpoint"] = "--checkpoint", ["Layout"] = "--dataset", ["Classes"] = "--classes",
         ["Epochs"] = "--epochs", ["Iterations"] = "--iterations", ["BatchSize"] = "--batch", ["LearningRate"] = "--lr",
         ["TestEvery"] = "--test-every", ["OutDir"] = "--out", ["RunDir"] = "--resume", ["NormalQuantile"] = "--normal-quantile",
+        ["Shard"] = "--shard", ["GalleryPerClass"] = "--report-gallery",
     };
 
     /// <summary>The error line: the option first when the error names a setting.</summary>

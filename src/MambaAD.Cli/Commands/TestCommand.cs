@@ -22,7 +22,7 @@ internal static class TestCommand
         var saveMaps = new Option<string?>("--save-maps") { Description = "Write each smoothed map (float32, model size) as DIR/<class>/<defect>/<stem>.npy, the layout mambaad eval reads" };
         var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 16 };
         var report = new Option<string?>("--report") { Description = "Write a self-contained HTML report: metrics, ROC/PR curves, score histograms, heat-map gallery (mistakes first)" };
-        var reportGallery = new Option<int>("--report-gallery") { Description = "Gallery rows per class in --report, worst mistakes first; 0 for all", DefaultValueFactory = _ => 24 };
+        var reportGallery = new Option<int>("--report-gallery") { Description = "Gallery rows per class in --report, worst mistakes first (about 80 KB of memory each); 0 for all", DefaultValueFactory = _ => 24 };
         var command = new Command("test", "Evaluate a checkpoint on a dataset's test split: I-AUROC, I-AP, I-F1max, P-AUROC, P-AP, P-F1max, AU-PRO per class, their mean and mAD (×100).")
         { json, csv, saveMaps, batch, report, reportGallery };
         data.AddTo(command);
@@ -36,16 +36,19 @@ internal static class TestCommand
             using var predictor = Predictor.Load(path, official, device);
             var ds = data.Open(parse);
             Console.WriteLine($"{predictor.ModelPath}: MambaAD ({predictor.Info.Config}); {ds.Layout} layout, {ds.ClassNames.Count} class(es), {ds.Test.Count} test images");
+            // The gallery's thumbnails are kept while testing, only when a report will show them.
+            int gallery = parse.GetValue(report) is null ? 0 : parse.GetValue(reportGallery) is > 0 and var g ? g : int.MaxValue;
             var result = ModelTesting.Run(predictor, ds.Test,
-                new TestOptions(parse.GetValue(batch), parse.GetValue(saveMaps), parse.GetValue(data.SkipBad)), null, ct);
+                new TestOptions(parse.GetValue(batch), parse.GetValue(saveMaps), parse.GetValue(data.SkipBad), GalleryPerClass: gallery), null, ct);
             foreach (var w in ds.Warnings.Concat(result.Warnings)) Console.Error.WriteLine($"warning: {w}");
             Console.Write(result.Result.ToTable());
+            EvalCommand.NoteRounding(result.Result);
             if (parse.GetValue(json) is { } j) { AtomicFile.WriteAllText(j, result.Result.ToJson()); Console.WriteLine($"wrote {j}"); }
             if (parse.GetValue(csv) is { } c) { AtomicFile.WriteAllText(c, ToCsv(result.Result)); Console.WriteLine($"wrote {c}"); }
             if (parse.GetValue(saveMaps) is { } m) Console.WriteLine($"wrote {result.Images.Count} maps under {m}");
             if (parse.GetValue(report) is { } r)
             {
-                HtmlReport.Write(r, result, new ReportOptions(Thresholds: predictor.Info.Thresholds, GalleryPerClass: parse.GetValue(reportGallery),
+                HtmlReport.Write(r, result, new ReportOptions(Thresholds: predictor.Info.Thresholds, GalleryPerClass: 0,
                     Metadata: [new("checkpoint", predictor.ModelPath), new("model", predictor.Info.Config.ToString()), new("dataset", $"{ds.Root} ({ds.Layout})")]));
                 Console.WriteLine($"wrote {r}");
             }

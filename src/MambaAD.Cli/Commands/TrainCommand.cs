@@ -70,7 +70,7 @@ internal static class TrainCommand
             }
             if (result.LastTest is { } test) Console.Write(test.Result.ToTable());
             if (parse.GetValue(calibrate) && result.LastTest is { } t)
-                CalibrateCommand.Store(result.LastCheckpoint, Inference.Calibration.Choose(t.Images));
+                CalibrateCommand.Store(result.LastCheckpoint, Inference.Calibration.Choose(t));
             Console.WriteLine($"last checkpoint: {result.LastCheckpoint} (the final state)");
             Console.WriteLine(result.BestCheckpoint is { } b
                 ? $"best checkpoint: {b} (highest mean mAD over the tests during training; the paper does not say which it reports)"

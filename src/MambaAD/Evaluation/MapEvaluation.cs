@@ -28,7 +28,7 @@ public static class MapEvaluation
 {
     /// <summary>Reads the dataset and the maps, and computes the metrics.</summary>
     /// <exception cref="MambaADException">A missing or unreadable file, a mask whose size differs from its image, … (one line naming the file).</exception>
-    public static MapEvaluationReport Run(MapEvaluationOptions options)
+    public static MapEvaluationReport Run(MapEvaluationOptions options, CancellationToken cancellationToken = default)
     {
         int size = options.ImageSize;
         if (size <= 0) throw new MambaADException($"the evaluation size {size} must be positive", nameof(MapEvaluationOptions.ImageSize));
@@ -39,33 +39,40 @@ public static class MapEvaluation
         var scores = ReadScores(Path.Combine(mapsDir, "scores.csv"));
         var problems = new Problems(dsOptions.SkipBad);
         var test = dataset.Test;
-        var maps = new float[test.Count][];
-        var masks = new byte[test.Count][];
-        var ok = new bool[test.Count];
-        var firstError = new string?[test.Count];
-        Parallel.For(0, test.Count, i =>
-        {
-            try
-            {
-                var s = test[i];
-                ImageDecoder.ReadSize(s.ImagePath); // a missing or corrupt image is named even when maps exist
-                maps[i] = LoadMap(Path.Combine(mapsDir, s.ClassName, s.DefectType, s.Stem + ".npy"), size);
-                masks[i] = LoadMask(s, size)!;
-                ok[i] = true;
-            }
-            catch (MambaADException e) { firstError[i] = e.Message; }
-        });
-        // Report in dataset order, so the first error is deterministic.
-        for (int i = 0; i < test.Count; i++) if (firstError[i] is { } msg) problems.Report(msg);
         var evaluator = new Evaluator(size, size);
-        for (int i = 0; i < test.Count; i++)
+        // A window of images is read in parallel, then added in dataset order (so the first error is deterministic):
+        // memory holds one window of maps, whatever the number of images.
+        int window = 8 * Environment.ProcessorCount;
+        var maps = new float[window][];
+        var masks = new byte[window][];
+        var errors = new string?[window];
+        for (int start = 0; start < test.Count; start += window)
         {
-            if (!ok[i]) continue;
-            var s = test[i];
-            double? score = scores is null ? null
-                : scores.TryGetValue((s.ClassName, s.DefectType, s.Stem), out var v) ? v
-                : throw new MambaADException($"{Path.Combine(mapsDir, "scores.csv")}: no score for {s.ClassName},{s.DefectType},{s.Stem} (expected one row per test image)");
-            evaluator.Add(s.ClassName, maps[i], masks[i], s.IsFolderAnomalous, score);
+            cancellationToken.ThrowIfCancellationRequested();
+            int count = Math.Min(window, test.Count - start);
+            Array.Clear(errors);
+            Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellationToken }, k =>
+            {
+                try
+                {
+                    var s = test[start + k];
+                    ImageDecoder.ReadSize(s.ImagePath); // a missing or corrupt image is named even when maps exist
+                    maps[k] = LoadMap(Path.Combine(mapsDir, s.ClassName, s.DefectType, s.Stem + ".npy"), size);
+                    masks[k] = LoadMask(s, size)!;
+                }
+                catch (MambaADException e) { errors[k] = e.Message; }
+            });
+            for (int k = 0; k < count; k++)
+            {
+                if (errors[k] is { } message) { problems.Report(message); continue; }
+                var s = test[start + k];
+                double? score = scores is null ? null
+                    : scores.TryGetValue((s.ClassName, s.DefectType, s.Stem), out var v) ? v
+                    : throw new MambaADException($"{Path.Combine(mapsDir, "scores.csv")}: no score for {s.ClassName},{s.DefectType},{s.Stem} (expected one row per test image)");
+                evaluator.Add(s.ClassName, maps[k], masks[k], s.IsFolderAnomalous, score);
+                maps[k] = null!;
+                masks[k] = null!;
+            }
         }
         var result = evaluator.Evaluate();
         var warnings = dataset.Warnings.Concat(problems.List).ToList();

@@ -36,6 +36,22 @@ internal static class MetricTable
         [Metric.IF1Max] = Metrics.F1Max(labels, scores),
     };
 
+    /// <summary>
+    /// The pixel metrics of one class from the histogram of the pixels of its images with ground truth and the number
+    /// of GT regions (what <see cref="Evaluator"/> streams); NaN where undefined.
+    /// </summary>
+    public static Dictionary<Metric, double> Pixel(PixelHistogram pixels, long regions)
+    {
+        var bins = pixels.Bins();
+        var (auroc, ap) = HistogramMetrics.Curve(bins);
+        return new()
+        {
+            [Metric.PAuroc] = auroc, [Metric.PAp] = ap,
+            [Metric.PF1Max] = bins.Length == 0 ? double.NaN : HistogramMetrics.F1PerThreshold(bins).Max(),
+            [Metric.AuPro] = HistogramMetrics.AuProCurve(bins, regions).AuPro,
+        };
+    }
+
     /// <summary>The pixel metrics of one class from the maps and masks of its images with ground truth; NaN where undefined.</summary>
     public static Dictionary<Metric, double> Pixel(IReadOnlyList<float[]> maps, IReadOnlyList<byte[]> masks, int height, int width)
     {

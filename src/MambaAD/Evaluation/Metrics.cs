@@ -170,8 +170,7 @@ internal static class Metrics
     {
         CheckPairs(maps, masks);
         var (min, max) = MinMax(maps);
-        var thresholds = new double[21];
-        for (int i = 0; i < 21; i++) thresholds[i] = i * 0.05;
+        var thresholds = F1Thresholds();
         var predHist = new long[22];
         var tpHist = new long[22];
         long gt = 0;
@@ -188,6 +187,20 @@ internal static class Metrics
                 if (mask[j] != 0) { tpHist[c]++; gt++; }
             }
         }
+        return F1FromCounts(predHist, tpHist, gt);
+    }
+
+    /// <summary>The 21 thresholds τ = i·0.05 of P-F1max on the min–max normalised map.</summary>
+    internal static double[] F1Thresholds()
+    {
+        var thresholds = new double[21];
+        for (int i = 0; i < 21; i++) thresholds[i] = i * 0.05;
+        return thresholds;
+    }
+
+    /// <summary>F1 per τ from the pixels (all, and positive) that exceed exactly c thresholds, and the positive count.</summary>
+    internal static double[] F1FromCounts(long[] predHist, long[] tpHist, long gt)
+    {
         var f1 = new double[21];
         long pred = 0, tp = 0;
         for (int t = 20; t >= 0; t--)
@@ -259,11 +272,22 @@ internal static class Metrics
             }
             pro[t] = regions == 0 ? double.NaN : sum / regions;
         }
+        var (aupro, kept) = IntegratePro(pro, fpr, regions, fprLimit);
+        return (aupro, pro, fpr, kept);
+    }
+
+    /// <summary>
+    /// The AU-PRO of a (PRO, FPR) curve over ascending thresholds: the points with FPR &lt; <paramref name="fprLimit"/>,
+    /// their FPRs min–max rescaled to [0, 1], PRO integrated by the trapezoid rule (sklearn <c>auc</c>); with the
+    /// number of points kept.
+    /// </summary>
+    internal static (double AuPro, int Kept) IntegratePro(double[] pro, double[] fpr, long regions, double fprLimit)
+    {
         var keptFpr = new List<double>();
         var keptPro = new List<double>();
-        for (int t = 0; t < nt; t++)
+        for (int t = 0; t < fpr.Length; t++)
             if (fpr[t] < fprLimit) { keptFpr.Add(fpr[t]); keptPro.Add(pro[t]); }
-        if (keptFpr.Count < 2 || regions == 0) return (double.NaN, pro, fpr, keptFpr.Count);
+        if (keptFpr.Count < 2 || regions == 0) return (double.NaN, keptFpr.Count);
         double fmin = keptFpr.Min(), fmax = keptFpr.Max();
         var x = keptFpr.Select(f => (f - fmin) / (fmax - fmin)).ToArray();
         // sklearn auc: direction −1 when x is non-increasing, then numpy trapz.
@@ -272,7 +296,7 @@ internal static class Metrics
         if (!decreasing && !increasing) throw new InvalidOperationException("FPR curve is not monotonic");
         double area = 0;
         for (int k = 1; k < x.Length; k++) area += (x[k] - x[k - 1]) * (keptPro[k] + keptPro[k - 1]) / 2;
-        return (increasing && !decreasing ? area : -area, pro, fpr, keptFpr.Count);
+        return (increasing && !decreasing ? area : -area, keptFpr.Count);
     }
 
     /// <summary>
@@ -291,7 +315,7 @@ internal static class Metrics
     }
 
     /// <summary>The number of thresholds t (ascending) with v &gt; t, starting from an estimate of the index.</summary>
-    private static int CountBelow(double v, double[] thresholds, double estimate)
+    internal static int CountBelow(double v, double[] thresholds, double estimate)
     {
         int n = thresholds.Length;
         int c = double.IsNaN(estimate) ? 0 : (int)Math.Clamp(Math.Floor(estimate) + 1, 0, n);

@@ -50,7 +50,11 @@ internal static class HeatmapOverlay
     /// threshold, the map's own maximum. Blue is always 0.
     /// </summary>
     public static double ColourTop(float[] map, double? pixelThreshold) =>
-        pixelThreshold is > 0 and var t ? 2 * t : Math.Max(map.Max(), 1e-12);
+        pixelThreshold is > 0 ? ColourTop(0, pixelThreshold) : ColourTop(map.Max(), pixelThreshold);
+
+    /// <summary><see cref="ColourTop(float[], double?)"/> of a map whose maximum is <paramref name="mapMax"/>.</summary>
+    public static double ColourTop(double mapMax, double? pixelThreshold) =>
+        pixelThreshold is > 0 and var t ? 2 * t : Math.Max(mapMax, 1e-12);
 
     /// <summary>The jet colour map at t ∈ [0, 1] (blue → cyan → yellow → red).</summary>
     internal static (byte R, byte G, byte B) Jet(double t)

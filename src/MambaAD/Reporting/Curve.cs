@@ -1,10 +1,12 @@
+using MambaAD.Evaluation;
+
 namespace MambaAD.Reporting;
 
 /// <summary>
-/// ROC and precision–recall points for drawing (not for the metrics: those come exactly from
-/// <see cref="Evaluation.Metrics"/>). Image curves are exact, one point per distinct score as sklearn's
-/// <c>roc_curve</c>/<c>precision_recall_curve</c>. Pixel curves pool a class's pixels into value bins first, because
-/// a class has millions of pixels and a drawing needs a few hundred points.
+/// ROC and precision–recall points for drawing (not for the metrics: those come from <see cref="Evaluator"/>).
+/// Image curves are exact, one point per distinct score as sklearn's <c>roc_curve</c>/<c>precision_recall_curve</c>.
+/// Pixel curves pool a class's pixels into value bins first, because a class has millions of pixels and a drawing
+/// needs a few hundred points; they come from the pixel histogram the test kept, not from the maps.
 /// </summary>
 internal sealed record Curve(double[] Fpr, double[] Tpr, double[] Recall, double[] Precision)
 {
@@ -26,34 +28,33 @@ internal sealed record Curve(double[] Fpr, double[] Tpr, double[] Recall, double
         return FromCounts(tps, fps);
     }
 
-    /// <summary>Curves of all pixels of maps with known masks (the pixels the pixel metrics pool); null without both labels.</summary>
-    public static Curve? FromPixels(IReadOnlyList<float[]> maps, IReadOnlyList<byte[]> masks)
+    /// <summary>
+    /// Curves of a class's pixel histogram (the pixels the pixel metrics pool), its bins grouped into
+    /// <see cref="PixelBins"/> equal-width value bins between its lowest and highest value; null without both labels.
+    /// </summary>
+    public static Curve? FromPixels(PixelHistogram histogram)
     {
-        if (maps.Count == 0) return null;
-        float min = float.PositiveInfinity, max = float.NegativeInfinity;
-        foreach (var m in maps) foreach (var v in m) { if (v < min) min = v; if (v > max) max = v; }
+        var bins = histogram.Bins();
+        if (bins.Length == 0) return null;
+        double min = bins[0].Value, max = bins[^1].Value;
         var pos = new long[PixelBins];
         var neg = new long[PixelBins];
-        double scale = max > min ? (PixelBins - 1) / ((double)max - min) : 0;
-        for (int i = 0; i < maps.Count; i++)
+        double scale = max > min ? (PixelBins - 1) / (max - min) : 0;
+        foreach (var b in bins)
         {
-            var map = maps[i];
-            var mask = masks[i];
-            for (int j = 0; j < map.Length; j++)
-            {
-                int b = (int)((map[j] - min) * scale);
-                if (mask[j] != 0) pos[b]++; else neg[b]++;
-            }
+            int k = (int)((b.Value - min) * scale);
+            pos[k] += b.Pos;
+            neg[k] += b.Neg;
         }
         // Sweep the threshold down from the top bin: each bin is one curve point.
         var tps = new List<long>();
         var fps = new List<long>();
         long tp = 0, fp = 0;
-        for (int b = PixelBins - 1; b >= 0; b--)
+        for (int k = PixelBins - 1; k >= 0; k--)
         {
-            if (pos[b] == 0 && neg[b] == 0) continue;
-            tp += pos[b];
-            fp += neg[b];
+            if (pos[k] == 0 && neg[k] == 0) continue;
+            tp += pos[k];
+            fp += neg[k];
             tps.Add(tp);
             fps.Add(fp);
         }

@@ -26,7 +26,7 @@ public static class HtmlReport
     public static string Build(TestReport report, ReportOptions? options = null)
     {
         var o = options ?? new ReportOptions();
-        if (o.ThumbnailSize is < 16 or > 1024) throw new ArgumentOutOfRangeException(nameof(options), o.ThumbnailSize, "ThumbnailSize must be 16…1024");
+        if (o.GalleryPerClass < 0) throw new ArgumentOutOfRangeException(nameof(options), o.GalleryPerClass, "GalleryPerClass must be 0 or more");
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">")
           .Append($"<title>{E(o.Title)}</title><style>{Css}</style></head><body>\n");
@@ -44,8 +44,9 @@ public static class HtmlReport
             foreach (var w in report.Warnings) sb.Append($"<li>{E(w)}</li>");
             sb.Append("</ul></section>\n");
         }
+        var pixels = report.Pixels.ToDictionary(p => p.Key, p => p.Value);
         foreach (var name in byClass)
-            ClassSection(sb, name, report.Images.Where(r => r.Sample.ClassName == name).ToList(), report.ImageSize, o);
+            ClassSection(sb, name, report.Images.Where(r => r.Sample.ClassName == name).ToList(), pixels.GetValueOrDefault(name), report.Gallery, o);
         sb.Append($"<footer>MambaAD for .NET · generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC</footer></body></html>\n");
         return sb.ToString();
     }
@@ -66,9 +67,9 @@ public static class HtmlReport
         sb.Append("</tbody></table><p class=\"note\">Pixel metrics are “–” for a class whose defect images have no masks. mAD is the mean of the available metrics.</p></section>\n");
     }
 
-    private static void ClassSection(StringBuilder sb, string name, List<ImageResult> images, int mapSize, ReportOptions o)
+    private static void ClassSection(StringBuilder sb, string name, List<ImageResult> images, PixelHistogram? pixels, Gallery? gallery, ReportOptions o)
     {
-        var labels = images.Select(Label).ToArray();
+        var labels = images.Select(r => r.IsAnomalous ? 1 : 0).ToArray();
         var scores = images.Select(r => r.Score).ToArray();
         double threshold = o.Thresholds?.Image ?? Metrics.F1MaxThreshold(labels, scores);
         double pixelThreshold = o.Thresholds?.Pixel ?? threshold;
@@ -76,8 +77,7 @@ public static class HtmlReport
         sb.Append($"<p class=\"note\">{images.Count} images ({labels.Count(l => l == 0)} normal, {labels.Count(l => l != 0)} anomalous); image threshold {G(threshold)}{(o.Thresholds?.Image is null ? " (best F1 on these images)" : "")}, pixel threshold {G(pixelThreshold)}.</p>");
 
         var imageCurve = Curve.FromScores(labels, scores);
-        var withMask = images.Where(r => r.Mask is not null).ToList();
-        var pixelCurve = withMask.Any(r => r.Mask!.Any(v => v != 0)) ? Curve.FromPixels(withMask.Select(r => r.Map).ToList(), withMask.Select(r => r.Mask!).ToList()) : null;
+        var pixelCurve = pixels is { Positives: > 0 } ? Curve.FromPixels(pixels) : null;
         var roc = new List<SvgChart.Series>();
         var pr = new List<SvgChart.Series>();
         if (imageCurve is not null)
@@ -95,54 +95,43 @@ public static class HtmlReport
           .Append(SvgChart.Lines("pr", $"{name}: precision–recall", "recall", "precision", pr, diagonal: false))
           .Append(SvgChart.ScoreHistogram($"{name}: image scores", Pick(scores, labels, 0), Pick(scores, labels, 1), threshold))
           .Append("</div>");
-        Gallery(sb, images, labels, threshold, pixelThreshold, mapSize, o);
+        GallerySection(sb, images, labels, gallery, threshold, pixelThreshold, o);
         sb.Append("</section>\n");
     }
 
     /// <summary>
     /// False positives by falling score, then false negatives by rising score (the most confident mistakes first),
-    /// then correct anomalous images by rising score and correct normal ones by falling score (the near misses).
+    /// then correct anomalous images by rising score and correct normal ones by falling score (the near misses), from
+    /// the images the test kept (<see cref="Gallery.Rows"/>: the first rows of this order, whatever the threshold).
     /// </summary>
-    private static void Gallery(StringBuilder sb, List<ImageResult> images, int[] labels, double threshold, double pixelThreshold, int mapSize, ReportOptions o)
+    private static void GallerySection(StringBuilder sb, List<ImageResult> images, int[] labels, Gallery? gallery, double threshold, double pixelThreshold, ReportOptions o)
     {
-        var idx = Enumerable.Range(0, images.Count).ToList();
-        bool Predicted(int i) => images[i].Score > threshold;
-        var ordered = idx.Where(i => labels[i] == 0 && Predicted(i)).OrderByDescending(i => images[i].Score).Select(i => (i, "FP"))
-            .Concat(idx.Where(i => labels[i] != 0 && !Predicted(i)).OrderBy(i => images[i].Score).Select(i => (i, "FN")))
-            .Concat(idx.Where(i => labels[i] != 0 && Predicted(i)).OrderBy(i => images[i].Score).Select(i => (i, "TP")))
-            .Concat(idx.Where(i => labels[i] == 0 && !Predicted(i)).OrderByDescending(i => images[i].Score).Select(i => (i, "TN")))
-            .ToList();
-        var shown = o.GalleryPerClass > 0 ? ordered.Take(o.GalleryPerClass).ToList() : ordered;
-        var rows = new Thumbnails.Row?[shown.Count];
-        var errors = new string?[shown.Count];
-        Parallel.For(0, shown.Count, k =>
+        int fp = images.Where((r, i) => labels[i] == 0 && r.Score > threshold).Count();
+        int fn = images.Where((r, i) => labels[i] != 0 && !(r.Score > threshold)).Count();
+        sb.Append("<h3>Gallery</h3>");
+        if (gallery is null)
         {
-            try { rows[k] = Thumbnails.Render(images[shown[k].Item1], mapSize, o.ThumbnailSize, pixelThreshold); }
-            catch (MambaADException e) { errors[k] = e.Message; }
-        });
-        int fp = ordered.Count(x => x.Item2 == "FP"), fn = ordered.Count(x => x.Item2 == "FN");
-        sb.Append($"<h3>Gallery</h3><p class=\"note\">{fp} false positive(s), {fn} false negative(s); showing {shown.Count} of {ordered.Count} images, mistakes first. Overlay colours run from blue at 0 to red at twice the pixel threshold.</p>");
+            sb.Append($"<p class=\"note\">{fp} false positive(s), {fn} false negative(s); no gallery: the test kept no thumbnails (TestOptions.GalleryPerClass = 0).</p>");
+            return;
+        }
+        var shown = images.Count == 0 ? [] : gallery.Rows(images[0].Sample.ClassName, threshold, o.GalleryPerClass > 0 ? o.GalleryPerClass : int.MaxValue);
+        var rendered = new Thumbnails.Row[shown.Count];
+        Parallel.For(0, shown.Count, k => rendered[k] = Thumbnails.Render(shown[k].Entry, gallery.ThumbnailSize, pixelThreshold));
+        sb.Append($"<p class=\"note\">{fp} false positive(s), {fn} false negative(s); showing {shown.Count} of {images.Count} images, mistakes first. Overlay colours run from blue at 0 to red at twice the pixel threshold.</p>");
         sb.Append("<table class=\"gallery\"><thead><tr><th>outcome</th><th>image</th><th>ground truth</th><th>anomaly map</th><th>predicted mask</th></tr></thead><tbody>");
-        int px = o.ThumbnailSize;
+        int px = gallery.ThumbnailSize;
         for (int k = 0; k < shown.Count; k++)
         {
-            var (i, outcome) = shown[k];
-            var r = images[i];
+            var (r, outcome) = shown[k];
+            var row = rendered[k];
             sb.Append($"<tr class=\"{outcome.ToLowerInvariant()}\"><td><span class=\"badge {outcome.ToLowerInvariant()}\">{outcome}</span><br>score {G(r.Score)}<br><span class=\"file\">{E(r.Sample.DefectType)}/{E(Path.GetFileName(r.Sample.ImagePath))}</span></td>");
-            if (rows[k] is { } row)
-            {
-                sb.Append($"<td><img src=\"{row.Image}\" width=\"{px}\" height=\"{px}\" alt=\"image\"></td>");
-                sb.Append(row.GroundTruth is { } gt ? $"<td><img src=\"{gt}\" width=\"{px}\" height=\"{px}\" alt=\"ground truth\"></td>" : "<td class=\"na\">no mask</td>");
-                sb.Append($"<td><img src=\"{row.Overlay}\" width=\"{px}\" height=\"{px}\" alt=\"anomaly map\"></td><td><img src=\"{row.PredictedMask}\" width=\"{px}\" height=\"{px}\" alt=\"predicted mask\"></td>");
-            }
-            else sb.Append($"<td colspan=\"4\" class=\"na\">{E(errors[k] ?? "unreadable")}</td>");
+            sb.Append($"<td><img src=\"{row.Image}\" width=\"{px}\" height=\"{px}\" alt=\"image\"></td>");
+            sb.Append(row.GroundTruth is { } gt ? $"<td><img src=\"{gt}\" width=\"{px}\" height=\"{px}\" alt=\"ground truth\"></td>" : "<td class=\"na\">no mask</td>");
+            sb.Append($"<td><img src=\"{row.Overlay}\" width=\"{px}\" height=\"{px}\" alt=\"anomaly map\"></td><td><img src=\"{row.PredictedMask}\" width=\"{px}\" height=\"{px}\" alt=\"predicted mask\"></td>");
             sb.Append("</tr>");
         }
         sb.Append("</tbody></table>");
     }
-
-    /// <summary>The evaluation's image label: max of the mask, or the folder's word when there is no mask (§12.6).</summary>
-    private static int Label(ImageResult r) => r.Mask is null ? (r.Sample.IsFolderAnomalous ? 1 : 0) : r.Mask.Any(v => v != 0) ? 1 : 0;
 
     private static double[] Pick(double[] scores, int[] labels, int label) =>
         scores.Where((_, i) => (labels[i] != 0 ? 1 : 0) == label).ToArray();

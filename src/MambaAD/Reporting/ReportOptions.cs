@@ -11,11 +11,12 @@ namespace MambaAD.Reporting;
 /// masks use the image threshold (the image score is the map's maximum, so the two agree on which images have a mask).
 /// </param>
 /// <param name="Metadata">Lines shown under the title (checkpoint, dataset, date, …), in order.</param>
-/// <param name="GalleryPerClass">Gallery rows per class, worst mistakes first; 0 shows every image.</param>
-/// <param name="ThumbnailSize">Side of the gallery pictures in pixels (JPEG for photos, PNG for masks).</param>
+/// <param name="GalleryPerClass">
+/// Gallery rows per class, worst mistakes first, up to what the test kept (<c>TestOptions.GalleryPerClass</c>, whose
+/// <c>ThumbnailSize</c> also sets the pictures' side); 0 shows all it kept.
+/// </param>
 public sealed record ReportOptions(
     string Title = "MambaAD test report",
     Thresholds? Thresholds = null,
     IReadOnlyList<KeyValuePair<string, string>>? Metadata = null,
-    int GalleryPerClass = 24,
-    int ThumbnailSize = 128);
+    int GalleryPerClass = 24);

@@ -87,9 +87,9 @@ public class HtmlReportTests(ReportFixture f) : IClassFixture<ReportFixture>
     [Fact]
     public void Pixel_curve_of_separable_maps_reaches_the_top_left_corner()
     {
-        var maps = new List<float[]> { new float[] { 0.1f, 0.2f, 0.9f, 0.8f } };
-        var masks = new List<byte[]> { new byte[] { 0, 0, 1, 1 } };
-        var c = Curve.FromPixels(maps, masks)!;
+        var pixels = new PixelHistogram();
+        pixels.Add([0.1f, 0.2f, 0.9f, 0.8f], [0, 0, 1, 1], [0, 0, 1, 1], [0, 0.5]);
+        var c = Curve.FromPixels(pixels)!;
         Assert.Contains(c.Fpr.Zip(c.Tpr), p => p.First == 0 && p.Second == 1);
         Assert.Equal(1, c.Fpr[^1]);
         Assert.Equal(1, c.Tpr[^1]);

@@ -71,20 +71,21 @@ public sealed class EndToEndTests : IDisposable
         Assert.Equal(ds.Test.Count, report.Images.Count);
 
         // Calibrate, store, predict.
-        var thresholds = Calibration.Choose(report.Images);
+        var thresholds = Calibration.Choose(report);
         Checkpoint.SetThresholds(result.LastCheckpoint, thresholds);
         using var predictor = Predictor.Load(result.LastCheckpoint);
         Assert.Equal(thresholds, predictor.Info.Thresholds);
         var files = ds.Test.Take(3).Select(s => s.ImagePath).ToList();
         var outDir = Path.Combine(_root, "pred");
-        var predictions = PredictionWriter.Write(predictor, files, outDir);
-        Assert.All(predictions, p => Assert.NotNull(p.IsAnomalous));
+        var predictions = new Dictionary<string, Prediction>();
+        PredictionWriter.Write(predictor, files, outDir, onEach: (f, p) => predictions.Add(f, p));
+        Assert.All(predictions.Values, p => Assert.NotNull(p.IsAnomalous));
         Assert.Equal(4, File.ReadAllLines(Path.Combine(outDir, "scores.csv")).Length);
-        Assert.Equal(3, Directory.GetFiles(Path.Combine(outDir, "overlays"), "*.png").Length);
-        Assert.Equal(3, Directory.GetFiles(Path.Combine(outDir, "masks"), "*.png").Length);
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(outDir, "overlays"), "*.png", SearchOption.AllDirectories).Length);
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(outDir, "masks"), "*.png", SearchOption.AllDirectories).Length);
         // The same image scores the same through the predictor as through the test.
         var first = report.Images.Single(r => r.Sample.ImagePath == files[0]);
-        Assert.Equal(first.Score, predictions[0].Score, 5);
+        Assert.Equal(first.Score, predictions[files[0]].Score, 5);
     }
 
     [Fact]
