@@ -10,6 +10,9 @@ return args.FirstOrDefault() switch
     "eval" => EvalBench.Run(args[1..]),
     "synth-maps" => EvalBench.SynthMaps(args[1..]),
     "onnx" => OnnxBench.Run(args[1..]),
+    "scale-eval-data" => ScaleBench.EvalData(args[1..]),
+    "scale-test-data" => ScaleBench.TestData(args[1..]),
+    "scale-exact" => ScaleBench.Exact(args[1..]),
     _ => Run(args),
 };
 

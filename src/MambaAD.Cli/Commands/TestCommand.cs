@@ -22,7 +22,7 @@ internal static class TestCommand
         var saveMaps = new Option<string?>("--save-maps") { Description = "Write each smoothed map (float32, model size) as DIR/<class>/<defect>/<stem>.npy, the layout mambaad eval reads" };
         var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 16 };
         var report = new Option<string?>("--report") { Description = "Write a self-contained HTML report: metrics, ROC/PR curves, score histograms, heat-map gallery (mistakes first)" };
-        var reportGallery = new Option<int>("--report-gallery") { Description = "Gallery rows per class in --report, worst mistakes first (about 80 KB of memory each); 0 for all", DefaultValueFactory = _ => 24 };
+        var reportGallery = new Option<int>("--report-gallery") { Description = "Gallery rows per class in --report, worst mistakes first (about 260 KB of memory per row and class while testing); 0 for all", DefaultValueFactory = _ => 24 };
         var command = new Command("test", "Evaluate a checkpoint on a dataset's test split: I-AUROC, I-AP, I-F1max, P-AUROC, P-AP, P-F1max, AU-PRO per class, their mean and mAD (×100).")
         { json, csv, saveMaps, batch, report, reportGallery };
         data.AddTo(command);

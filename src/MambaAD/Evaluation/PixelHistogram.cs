@@ -14,10 +14,13 @@ namespace MambaAD.Evaluation;
 /// </remarks>
 internal sealed class PixelHistogram
 {
-    /// <summary>The default cap: 16 MiB per class, about 600,000 bins.</summary>
+    /// <summary>The default cap: 16 MiB per class, about 600,000 bins of which 440,000 hold values between merges.</summary>
     public const long DefaultMemoryCap = 16L << 20;
 
-    private const int BinBytes = 4 + 8 + 8 + 8, NegBufferSize = 1 << 19, PosBufferSize = 1 << 17;
+    private const int BinBytes = 4 + 8 + 8 + 8, MaxBuffer = 160 * 1024;
+
+    // Bins take at most _capacity slots: _limit bins of values, and room to merge one buffer of _buffer pixels in.
+    private readonly int _capacity, _limit, _buffer;
 
     // Sorted bins: _bins[i] is the order key >> Shift.
     private uint[] _bins = [];
@@ -38,6 +41,9 @@ internal sealed class PixelHistogram
     {
         if (memoryCap < 1024 * BinBytes) throw new ArgumentOutOfRangeException(nameof(memoryCap), memoryCap, "too small: at least 1024 bins");
         MemoryCap = memoryCap;
+        _capacity = (int)Math.Min(memoryCap / BinBytes, Array.MaxLength);
+        _buffer = Math.Min(MaxBuffer, _capacity / 4);
+        _limit = _capacity - _buffer;
     }
 
     /// <summary>The memory the bins may take (bytes).</summary>
@@ -65,9 +71,10 @@ internal sealed class PixelHistogram
     public void Add(ReadOnlySpan<float> map, ReadOnlySpan<byte> mask, ReadOnlySpan<int> regions, ReadOnlySpan<double> regionWeight)
     {
         if (map.Length != mask.Length) throw new ArgumentException($"map has {map.Length} values but its mask {mask.Length}");
-        var negBuffer = _negBuffer ??= new uint[NegBufferSize];
-        var posBuffer = _posBuffer ??= new uint[PosBufferSize];
-        var posWeight = _posWeight ??= new double[PosBufferSize];
+        // Positive pixels are the fewer (defects are small): a fifth of the buffer.
+        var negBuffer = _negBuffer ??= new uint[_buffer - _buffer / 5];
+        var posBuffer = _posBuffer ??= new uint[_buffer / 5];
+        var posWeight = _posWeight ??= new double[_buffer / 5];
         int negCount = _negCount, posCount = _posCount;
         long positives = 0;
         for (int j = 0; j < map.Length; j++)
@@ -80,7 +87,7 @@ internal sealed class PixelHistogram
                 positives++;
             }
             else negBuffer[negCount++] = key;
-            if (posCount == PosBufferSize || negCount == NegBufferSize)
+            if (posCount == posBuffer.Length || negCount == negBuffer.Length)
             {
                 (_negCount, _posCount) = (negCount, posCount);
                 Flush();
@@ -121,10 +128,18 @@ internal sealed class PixelHistogram
         merged._shift = list.Count == 0 ? 0 : list.Max(p => p._shift);
         foreach (var part in list)
         {
-            int drop = merged._shift - part._shift;
-            var bins = new uint[part._count];
-            for (int i = 0; i < bins.Length; i++) bins[i] = part._bins[i] >> drop;
-            merged.MergeSorted(bins, part._neg, part._pos, part._weight, part._count);
+            // The part's bins at the merged resolution: neighbours that fall into one bin are combined.
+            int drop = merged._shift - part._shift, n = 0;
+            var (bins, neg, pos, weight) = (new uint[part._count], new long[part._count], new long[part._count], new double[part._count]);
+            for (int i = 0; i < part._count; i++)
+            {
+                uint bin = part._bins[i] >> drop;
+                if (n == 0 || bins[n - 1] != bin) { bins[n] = bin; n++; }
+                neg[n - 1] += part._neg[i];
+                pos[n - 1] += part._pos[i];
+                weight[n - 1] += part._weight[i];
+            }
+            merged.MergeSorted(bins, neg, pos, weight, n);
             merged.Positives += part.Positives;
             merged.Negatives += part.Negatives;
         }
@@ -159,7 +174,7 @@ internal sealed class PixelHistogram
         int n = 0, a = 0, b = 0, size = _negCount + _posCount;
         if (_runBins is null || _runBins.Length < size)
         {
-            _runBins = new uint[NegBufferSize + PosBufferSize];
+            _runBins = new uint[Math.Max(size, MaxBuffer)];
             _runNeg = new long[_runBins.Length];
             _runPos = new long[_runBins.Length];
             _runWeight = new double[_runBins.Length];
@@ -186,7 +201,8 @@ internal sealed class PixelHistogram
         int total = _count + n;
         if (total > _bins.Length)
         {
-            int capacity = (int)Math.Min(Array.MaxLength, Math.Max(total, _bins.Length + _bins.Length / 2));
+            // Doubling up to the cap (beyond it only when merging whole histograms, see Merge).
+            int capacity = Math.Max(total, (int)Math.Min(_capacity, 2L * _bins.Length));
             Array.Resize(ref _bins, capacity);
             Array.Resize(ref _neg, capacity);
             Array.Resize(ref _pos, capacity);
@@ -213,9 +229,9 @@ internal sealed class PixelHistogram
             Array.Copy(_pos, w, _pos, 0, _count);
             Array.Copy(_weight, w, _weight, 0, _count);
         }
-        // Over the cap: drop key bits until the bins fit. Only as many as the values so far need, which the whole set
+        // Over the limit: drop key bits until the bins fit. Only as many as the values so far need, which the whole set
         // needs too: the final Shift is the least at which all values fit, whatever their order.
-        while ((long)_count * BinBytes > MemoryCap && _shift < 23) Coarsen();
+        while (_count > _limit && _shift < 23) Coarsen();
     }
 
     /// <summary>One more key bit dropped: neighbouring bins merge, in place.</summary>

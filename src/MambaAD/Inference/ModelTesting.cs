@@ -39,8 +39,8 @@ public sealed record TestReport(EvaluationResult Result, IReadOnlyList<ImageResu
 /// <param name="Workers">Parallel image decoders; 0 for the core count.</param>
 /// <param name="GalleryPerClass">
 /// Images per class and kind (normal, anomalous) kept as thumbnails for an HTML report's gallery, which shows up to
-/// this many rows per class, worst mistakes first; 0 keeps none. Each costs about 5·<paramref name="ThumbnailSize"/>²
-/// bytes (80 KB at 128).
+/// this many rows per class, worst mistakes first; 0 keeps none. Up to twice this many images are kept per class,
+/// each about 8·<paramref name="ThumbnailSize"/>² bytes (130 KB at 128).
 /// </param>
 /// <param name="ThumbnailSize">Side of the gallery pictures in pixels.</param>
 public sealed record TestOptions(int BatchSize = 16, string? SaveMapsDir = null, bool SkipBad = false, int Workers = 0,
