@@ -14,7 +14,7 @@ namespace MambaAD.Inference;
 public sealed class Predictor : IDisposable
 {
     private readonly LoadedCheckpoint _checkpoint;
-    private readonly object _forward = new();
+    private readonly SemaphoreSlim _forward = new(1, 1);
 
     private Predictor(LoadedCheckpoint checkpoint) => _checkpoint = checkpoint;
 
@@ -35,27 +35,47 @@ public sealed class Predictor : IDisposable
 
     public Prediction Predict(string path) => Predict([ImageDecoder.DecodeRgb(path)])[0];
 
-    /// <summary>Scores a batch of decoded images (any sizes).</summary>
-    public IReadOnlyList<Prediction> Predict(IReadOnlyList<RgbImage> images)
+    /// <summary>Images per forward pass: a larger batch runs in sub-batches, so that a cancelled caller stops between them.</summary>
+    internal const int SubBatch = 4;
+
+    /// <summary>
+    /// Scores a batch of decoded images (any sizes), <see cref="SubBatch"/> at a time. <paramref name="ct"/> is checked
+    /// while waiting for the forward and between sub-batches, so that work whose caller gave up stops early and frees
+    /// the forward for others; <paramref name="progress"/> hears the number of images scored after each sub-batch.
+    /// </summary>
+    public IReadOnlyList<Prediction> Predict(IReadOnlyList<RgbImage> images, CancellationToken ct = default, IProgress<int>? progress = null)
     {
-        if (images.Count == 0) return [];
         int s = ImageSize, plane = s * s;
-        var input = new float[images.Count * 3 * plane];
-        Parallel.For(0, images.Count, i =>
-            Info.Normalization.Normalize(Preprocess.ResizedRgb(images[i], s), s, s, input.AsSpan(i * 3 * plane, 3 * plane)));
-        AnomalyResult result;
-        float[] maps;
-        lock (_forward)
-        {
-            using var scope = NewDisposeScope();
-            var device = Model.parameters().First().device;
-            using var x = tensor(input, [images.Count, 3, s, s]).to(device);
-            result = Model.Predict(x);
-            using (result.Maps) maps = result.Maps.data<float>().ToArray();
-        }
         var threshold = Threshold;
-        return images.Select((img, i) => new Prediction(result.Scores[i], maps.AsSpan(i * plane, plane).ToArray(), s,
-            threshold is { } t ? result.Scores[i] > t : null, img.Width, img.Height)).ToList();
+        var predictions = new List<Prediction>(images.Count);
+        for (int start = 0; start < images.Count; start += SubBatch)
+        {
+            ct.ThrowIfCancellationRequested();
+            int n = Math.Min(SubBatch, images.Count - start);
+            var input = new float[n * 3 * plane];
+            Parallel.For(0, n, i =>
+                Info.Normalization.Normalize(Preprocess.ResizedRgb(images[start + i], s), s, s, input.AsSpan(i * 3 * plane, 3 * plane)));
+            AnomalyResult result;
+            float[] maps;
+            _forward.Wait(ct);
+            try
+            {
+                using var scope = NewDisposeScope();
+                var device = Model.parameters().First().device;
+                using var x = tensor(input, [n, 3, s, s]).to(device);
+                result = Model.Predict(x);
+                using (result.Maps) maps = result.Maps.data<float>().ToArray();
+            }
+            finally
+            {
+                _forward.Release();
+            }
+            for (int i = 0; i < n; i++)
+                predictions.Add(new Prediction(result.Scores[i], maps.AsSpan(i * plane, plane).ToArray(), s,
+                    threshold is { } t ? result.Scores[i] > t : null, images[start + i].Width, images[start + i].Height));
+            progress?.Report(start + n);
+        }
+        return predictions;
     }
 
     public void Dispose() => _checkpoint.Dispose();

@@ -38,10 +38,12 @@ public class InferenceServerTests(ServerFixture f) : IClassFixture<ServerFixture
         (await Json(r, expected)).GetProperty("error").GetString()!;
 
     [Fact]
-    public async Task Health_is_ok()
+    public async Task Health_is_ready_and_live()
     {
         var j = await Json(await f.Client.GetAsync("/health"), HttpStatusCode.OK);
-        Assert.Equal("ok", j.GetProperty("status").GetString());
+        Assert.Equal("ready", j.GetProperty("status").GetString());
+        j = await Json(await f.Client.GetAsync("/health/live"), HttpStatusCode.OK);
+        Assert.Equal("alive", j.GetProperty("status").GetString());
     }
 
     [Fact]
@@ -145,7 +147,7 @@ public class InferenceServerTests(ServerFixture f) : IClassFixture<ServerFixture
         // Raw sockets: the server answers 413 before the body is sent, which HttpClient reports as a broken pipe.
         var big = new byte[(1 << 20) + 10];
         ServerFixture.Picture(64, 64).CopyTo(big, 0);
-        var (status, text) = await f.Main.RawAsync($"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {big.Length}\r\n\r\n", []);
+        var (status, text) = await f.Main.RawAsync($"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: {big.Length}\r\n\r\n", []);
         Assert.Equal(413, status);
         Assert.Contains("exceeds the limit", text);
         // Chunked (no Content-Length): refused while reading.
@@ -158,7 +160,7 @@ public class InferenceServerTests(ServerFixture f) : IClassFixture<ServerFixture
             chunked.Write("\r\n"u8);
         }
         chunked.Write("0\r\n\r\n"u8);
-        (status, text) = await f.Main.RawAsync("POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n", chunked.ToArray());
+        (status, text) = await f.Main.RawAsync("POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n", chunked.ToArray());
         Assert.Equal(413, status);
         Assert.Contains("\"error\"", text);
     }
@@ -217,22 +219,5 @@ public class InferenceServerTests(ServerFixture f) : IClassFixture<ServerFixture
         for (int i = 0; i < 200 && status == HttpStatusCode.ServiceUnavailable; i++)
             status = (await server.Client.PostAsync("/predict", Body(ServerFixture.Picture(32, 32)))).StatusCode;
         Assert.Equal(HttpStatusCode.OK, status);
-    }
-
-    [Fact]
-    public async Task A_request_that_outlives_the_timeout_gets_504()
-    {
-        await using var server = await f.StartAsync(ServerFixture.Limits with { RequestTimeout = TimeSpan.FromSeconds(1) });
-        using var stalled = await server.StallAsync("/predict");
-        var stream = stalled.GetStream();
-        stream.ReadTimeout = 60_000;
-        var response = new StringBuilder();
-        var buffer = new byte[4096];
-        int n;
-        while (!response.ToString().Contains("\"error\"") && (n = await stream.ReadAsync(buffer)) > 0)
-            response.Append(Encoding.UTF8.GetString(buffer, 0, n));
-        var text = response.ToString();
-        Assert.StartsWith("HTTP/1.1 504", text);
-        Assert.Contains("longer than 1 s", text);
     }
 }

@@ -1,0 +1,67 @@
+using System.Runtime;
+using System.Runtime.InteropServices;
+
+namespace MambaAD.Server;
+
+/// <summary>
+/// Gives memory back to the operating system after a burst of prediction requests. Decoding an image allocates its
+/// whole RGBA and RGB buffers on the large-object heap (a 4096² image: 112 MB), and a truncated or hostile image does
+/// so before it fails; the GC keeps what it committed and runs no collection while the server is idle, so RSS stayed
+/// at its burst peak. Once no request has been admitted for two seconds after some were, this runs one aggressive,
+/// compacting collection (which decommits free memory) and glibc's <c>malloc_trim</c> (native buffers of Skia and
+/// libtorch) — at most every ten seconds.
+/// </summary>
+internal sealed partial class MemoryTrimmer : IDisposable
+{
+    private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1), MinInterval = TimeSpan.FromSeconds(10);
+    private const int IdleTicks = 2;
+    private static bool _mallocTrim = OperatingSystem.IsLinux();
+
+    private readonly AdmissionGate _gate;
+    private readonly Timer _timer;
+    private long _served, _servedAtTrim, _servedAtTick;
+    private int _idleTicks;
+    private DateTime _lastTrim = DateTime.MinValue;
+
+    public MemoryTrimmer(AdmissionGate gate)
+    {
+        _gate = gate;
+        _timer = new Timer(_ => OnTick(), null, Tick, Tick);
+    }
+
+    /// <summary>Trims done so far (for tests and logs).</summary>
+    public int Trims { get; private set; }
+
+    /// <summary>A prediction request has left.</summary>
+    public void Served() => Interlocked.Increment(ref _served);
+
+    private void OnTick()
+    {
+        long served = Interlocked.Read(ref _served);
+        bool quiet = _gate.Admitted == 0 && served == _servedAtTick;
+        _servedAtTick = served;
+        _idleTicks = quiet ? _idleTicks + 1 : 0;
+        if (_idleTicks < IdleTicks || served == _servedAtTrim || DateTime.UtcNow - _lastTrim < MinInterval) return;
+        _servedAtTrim = served;
+        _lastTrim = DateTime.UtcNow;
+        Trim();
+    }
+
+    /// <summary>One aggressive compacting collection, then <c>malloc_trim</c> where glibc has it.</summary>
+    public void Trim()
+    {
+        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        if (_mallocTrim)
+        {
+            try { MallocTrim(0); }
+            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { _mallocTrim = false; }
+        }
+        Trims++;
+    }
+
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
+
+    public void Dispose() => _timer.Dispose();
+}
