@@ -4,22 +4,26 @@ using System.Runtime.InteropServices;
 namespace MambaAD.Server;
 
 /// <summary>
-/// Gives memory back to the operating system after a burst of prediction requests. Decoding an image allocates its
-/// whole RGBA and RGB buffers on the large-object heap (a 4096² image: 112 MB), and a truncated or hostile image does
-/// so before it fails; the GC keeps what it committed and runs no collection while the server is idle, so RSS stayed
-/// at its burst peak. Once no request has been admitted for two seconds after some were, this runs one aggressive,
+/// Keeps the memory of image decoding low during bursts and gives it back to the operating system after them.
+/// Decoding an image allocates its whole RGBA and RGB buffers on the large-object heap (a 4096² image: 112 MB), and a
+/// truncated or hostile image does so before it fails. The GC let such garbage pile up to gigabytes in a burst of
+/// bombs, and kept what it had committed while the server was idle. So: every <see cref="CollectEvery"/> bytes of
+/// decode buffers a blocking full collection runs (the live heap is small, so it is quick, and the space is reused
+/// instead of grown); and once no request has been admitted for two seconds after some were, one aggressive,
 /// compacting collection (which decommits free memory) and glibc's <c>malloc_trim</c> (native buffers of Skia and
-/// libtorch) — at most every ten seconds.
+/// libtorch) run — at most every ten seconds.
 /// </summary>
 internal sealed partial class MemoryTrimmer : IDisposable
 {
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1), MinInterval = TimeSpan.FromSeconds(10);
     private const int IdleTicks = 2;
+    /// <summary>Bytes of decode buffers between two collections during a burst.</summary>
+    internal const long CollectEvery = 256L << 20;
     private static bool _mallocTrim = OperatingSystem.IsLinux();
 
     private readonly AdmissionGate _gate;
     private readonly Timer _timer;
-    private long _served, _servedAtTrim, _servedAtTick;
+    private long _served, _servedAtTrim, _servedAtTick, _decodedSinceCollect;
     private int _idleTicks;
     private DateTime _lastTrim = DateTime.MinValue;
 
@@ -31,6 +35,14 @@ internal sealed partial class MemoryTrimmer : IDisposable
 
     /// <summary>Trims done so far (for tests and logs).</summary>
     public int Trims { get; private set; }
+
+    /// <summary>Decoding allocated (or tried to) <paramref name="bytes"/> of large buffers; collects when the budget is spent.</summary>
+    public void Decoded(long bytes)
+    {
+        if (Interlocked.Add(ref _decodedSinceCollect, bytes) < CollectEvery) return;
+        Interlocked.Exchange(ref _decodedSinceCollect, 0);
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true);
+    }
 
     /// <summary>A prediction request has left.</summary>
     public void Served() => Interlocked.Increment(ref _served);

@@ -54,7 +54,8 @@ internal sealed class PredictionEndpoint(ServedModel model, AdmissionGate gate, 
             foreach (var e in encoded)
             {
                 ct.ThrowIfCancellationRequested();
-                images.Add(ImageDecoder.DecodeRgb(e.Bytes, e.Name));
+                try { images.Add(ImageDecoder.DecodeRgb(e.Bytes, e.Name)); }
+                finally { trimmer.Decoded(7L * e.Width * e.Height); } // RGBA while decoding, then RGB
             }
 
             await Enter(stage = Stage.Forward, ct);

@@ -24,8 +24,8 @@ internal static class ServeCommand
         var command = new Command("serve", "HTTP inference server: POST /predict, POST /predict/batch, GET /health (ready), GET /health/live, GET /metrics, GET /model. SIGTERM or Ctrl+C drains the requests in progress, then exits 0.")
         { urls, allowedHosts, threshold, maxBytes, maxSide, concurrency, queue, timeout, minRate };
         ckpt.AddTo(command);
-        // Synchronous on purpose: SIGINT/SIGTERM then reach only the web host, which drains admitted requests (up to
-        // --timeout) before returning; System.CommandLine's handler for asynchronous actions gives up after 2 s.
+        // Synchronous: SIGINT and SIGTERM are left to the web host alone (not System.CommandLine's cancellation, with
+        // its own grace period), which stops accepting, drains admitted requests (each ends within --timeout) and returns.
         command.SetAction(parse =>
         {
             var options = new ServerOptions(
