@@ -27,10 +27,18 @@ public sealed partial class ServeProcess : IDisposable
     /// <summary>The CLI's entry assembly beside the test assembly (the test project references the CLI project).</summary>
     public static string CliDll => Path.Combine(AppContext.BaseDirectory, "MambaAD.Cli.dll");
 
-    /// <summary>Starts <c>dotnet <paramref name="dll"/> <paramref name="args"/></c> (the CLI beside the tests by default).</summary>
-    public static ServeProcess Start(IEnumerable<string> args, string? dll = null)
+    /// <summary>
+    /// Starts <c>dotnet <paramref name="dll"/> <paramref name="args"/></c> (the CLI beside the tests by default), with
+    /// HOME at <paramref name="home"/> if given, and as user <paramref name="uid"/> if given (through setpriv, when
+    /// the tests run as root: root would write where the user could not).
+    /// </summary>
+    public static ServeProcess Start(IEnumerable<string> args, string? dll = null, string? home = null, int? uid = null)
     {
-        var psi = new ProcessStartInfo(DotnetHost()) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        bool drop = uid is not null && Environment.UserName == "root" && File.Exists("/usr/bin/setpriv");
+        var psi = new ProcessStartInfo(drop ? "/usr/bin/setpriv" : DotnetHost()) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        if (drop)
+            foreach (var a in new[] { $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "--", DotnetHost() }) psi.ArgumentList.Add(a);
+        if (home is not null) psi.Environment["HOME"] = home;
         psi.ArgumentList.Add(dll ?? CliDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         var p = new ServeProcess(Process.Start(psi)!);
@@ -47,9 +55,13 @@ public sealed partial class ServeProcess : IDisposable
     }
 
     /// <summary>Starts <c>serve</c> on a free loopback port and waits until it says it serves (model loaded and warmed up).</summary>
-    public static async Task<(ServeProcess Process, Uri Url)> ServeAsync(string checkpoint, params string[] options)
+    public static Task<(ServeProcess Process, Uri Url)> ServeAsync(string checkpoint, params string[] options) =>
+        ServeAsync(["serve", "--checkpoint", checkpoint, "--urls", "http://127.0.0.1:0", .. options]);
+
+    /// <summary>Starts the CLI with <paramref name="args"/> (a serve command) and waits until it says it serves.</summary>
+    public static async Task<(ServeProcess Process, Uri Url)> ServeAsync(IReadOnlyList<string> args, string? dll = null, string? home = null, int? uid = null)
     {
-        var p = Start(["serve", "--checkpoint", checkpoint, "--urls", "http://127.0.0.1:0", .. options]);
+        var p = Start(args, dll, home, uid);
         try
         {
             var url = await p._serving.Task.WaitAsync(TimeSpan.FromMinutes(3));
