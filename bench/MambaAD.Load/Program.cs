@@ -27,7 +27,7 @@ if (opts.Serve) return Child.Serve(opts);
 
 using var server = Child.Start(opts);
 var inv = CultureInfo.InvariantCulture;
-Console.WriteLine($"server pid {server.Pid} at {server.Url} ({opts.Model} model{(opts.ServeArgs.Length > 0 ? ", serve " + string.Join(' ', opts.ServeArgs) : "")})");
+Console.WriteLine($"server pid {server.Pid} at {server.Url} ({opts.Checkpoint ?? opts.Model + " model"}{(opts.ServeArgs.Length > 0 ? ", serve " + string.Join(' ', opts.ServeArgs) : "")})");
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Math.Max(opts.Clients, 8), PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
 { BaseAddress = new Uri(server.Url), Timeout = TimeSpan.FromSeconds(120) };
 using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(opts.MaxSeconds));

@@ -14,18 +14,18 @@ internal sealed class AdmissionGate(int slots, int queue)
 {
     private readonly SemaphoreSlim _slots = new(slots, slots);
     private readonly Lock _lock = new();
-    private int _admitted, _waiting, _active;
+    private int _admitted, _receiving, _waiting, _active;
     private TaskCompletionSource _idle = NewIdle(completed: true);
 
     public int Slots => slots;
     public int QueueLimit => queue;
     /// <summary>Admitted requests that are receiving their body.</summary>
-    public int Receiving => Math.Max(0, Volatile.Read(ref _admitted) - Volatile.Read(ref _waiting) - Volatile.Read(ref _active));
+    public int Receiving => Volatile.Read(ref _receiving);
     /// <summary>Admitted requests that wait for a slot (their body received).</summary>
     public int Waiting => Volatile.Read(ref _waiting);
     /// <summary>Requests holding a slot.</summary>
     public int Active => Volatile.Read(ref _active);
-    /// <summary>Every admitted request, whatever its stage.</summary>
+    /// <summary>Every admitted request, whatever its stage (the answer being written included).</summary>
     public int Admitted => Volatile.Read(ref _admitted);
 
     /// <summary>A ticket for one request, or null when <c>slots + queue</c> requests are already admitted.</summary>
@@ -35,6 +35,7 @@ internal sealed class AdmissionGate(int slots, int queue)
         {
             if (_admitted >= slots + queue) return null;
             if (_admitted++ == 0) _idle = NewIdle(completed: false);
+            Interlocked.Increment(ref _receiving);
             return new Ticket(this);
         }
     }
@@ -58,14 +59,15 @@ internal sealed class AdmissionGate(int slots, int queue)
         return tcs;
     }
 
-    /// <summary>One admitted request: wait for a slot, release it early (before writing the answer), leave when disposed.</summary>
+    /// <summary>One admitted request: receiving its body, then waiting for a slot, then holding it, then answering.</summary>
     public sealed class Ticket(AdmissionGate gate) : IDisposable
     {
-        private bool _holdsSlot, _left;
+        private bool _receiving = true, _holdsSlot, _left;
 
-        /// <summary>Waits for a slot (first come, first served) until <paramref name="ct"/> is cancelled.</summary>
+        /// <summary>The body is received: waits for a slot (first come, first served) until <paramref name="ct"/> is cancelled.</summary>
         public async Task WaitForSlotAsync(CancellationToken ct)
         {
+            Received();
             Interlocked.Increment(ref gate._waiting);
             try
             {
@@ -88,8 +90,16 @@ internal sealed class AdmissionGate(int slots, int queue)
             gate._slots.Release();
         }
 
+        private void Received()
+        {
+            if (!_receiving) return;
+            _receiving = false;
+            Interlocked.Decrement(ref gate._receiving);
+        }
+
         public void Dispose()
         {
+            Received();
             ReleaseSlot();
             if (_left) return;
             _left = true;

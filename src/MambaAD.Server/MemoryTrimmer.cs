@@ -4,26 +4,27 @@ using System.Runtime.InteropServices;
 namespace MambaAD.Server;
 
 /// <summary>
-/// Keeps the memory of image decoding low during bursts and gives it back to the operating system after them.
-/// Decoding an image allocates its whole RGBA and RGB buffers on the large-object heap (a 4096² image: 112 MB), and a
-/// truncated or hostile image does so before it fails. The GC let such garbage pile up to gigabytes in a burst of
-/// bombs, and kept what it had committed while the server was idle. So: every <see cref="CollectEvery"/> bytes of
-/// decode buffers a blocking full collection runs (the live heap is small, so it is quick, and the space is reused
-/// instead of grown); and once no request has been admitted for two seconds after some were, one aggressive,
-/// compacting collection (which decommits free memory) and glibc's <c>malloc_trim</c> (native buffers of Skia and
-/// libtorch) run — at most every ten seconds.
+/// Keeps the server's memory low during bursts and gives it back to the operating system after them. A request's big
+/// buffers live on the large-object heap: the body, the decoded RGBA and RGB images (a 4096² image: 112 MB, allocated
+/// whole before a truncated or hostile file fails), the model input, the maps. The GC let that garbage pile up to
+/// gigabytes in a burst of image bombs, and to twice the working size under steady load, and it kept what it had
+/// committed while the server was idle. So: after every <see cref="CollectEvery"/> bytes allocated by the process, a
+/// request runs a blocking full collection (the live heap is small, so it is quick, and the space is reused instead
+/// of grown); and once no request has been admitted for two seconds after some were, one aggressive, compacting
+/// collection (which decommits free memory) and glibc's <c>malloc_trim</c> (native buffers of Skia and libtorch)
+/// run — at most every ten seconds.
 /// </summary>
 internal sealed partial class MemoryTrimmer : IDisposable
 {
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1), MinInterval = TimeSpan.FromSeconds(10);
     private const int IdleTicks = 2;
-    /// <summary>Bytes of decode buffers between two collections during a burst.</summary>
-    internal const long CollectEvery = 256L << 20;
+    /// <summary>Bytes allocated between two collections during a burst.</summary>
+    internal const long CollectEvery = 64L << 20;
     private static bool _mallocTrim = OperatingSystem.IsLinux();
 
     private readonly AdmissionGate _gate;
     private readonly Timer _timer;
-    private long _served, _servedAtTrim, _servedAtTick, _decodedSinceCollect;
+    private long _served, _servedAtTrim, _servedAtTick, _allocatedAtCollect;
     private int _idleTicks;
     private DateTime _lastTrim = DateTime.MinValue;
 
@@ -36,16 +37,25 @@ internal sealed partial class MemoryTrimmer : IDisposable
     /// <summary>Trims done so far (for tests and logs).</summary>
     public int Trims { get; private set; }
 
-    /// <summary>Decoding allocated (or tried to) <paramref name="bytes"/> of large buffers; collects when the budget is spent.</summary>
-    public void Decoded(long bytes)
+    /// <summary>Runs a full collection when the process has allocated <see cref="CollectEvery"/> bytes since the last one.</summary>
+    public void CollectIfDue()
     {
-        if (Interlocked.Add(ref _decodedSinceCollect, bytes) < CollectEvery) return;
-        Interlocked.Exchange(ref _decodedSinceCollect, 0);
+        long allocated = GC.GetTotalAllocatedBytes();
+        long last = Interlocked.Read(ref _allocatedAtCollect);
+        if (allocated - last < CollectEvery || Interlocked.CompareExchange(ref _allocatedAtCollect, allocated, last) != last) return;
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true);
+        Collections++;
     }
 
+    /// <summary>Collections run by <see cref="CollectIfDue"/> so far.</summary>
+    public int Collections { get; private set; }
+
     /// <summary>A prediction request has left.</summary>
-    public void Served() => Interlocked.Increment(ref _served);
+    public void Served()
+    {
+        Interlocked.Increment(ref _served);
+        CollectIfDue();
+    }
 
     private void OnTick()
     {

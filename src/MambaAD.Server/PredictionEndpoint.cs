@@ -55,7 +55,7 @@ internal sealed class PredictionEndpoint(ServedModel model, AdmissionGate gate, 
             {
                 ct.ThrowIfCancellationRequested();
                 try { images.Add(ImageDecoder.DecodeRgb(e.Bytes, e.Name)); }
-                finally { trimmer.Decoded(7L * e.Width * e.Height); } // RGBA while decoding, then RGB
+                finally { trimmer.CollectIfDue(); } // a bomb allocates its whole image before it fails
             }
 
             await Enter(stage = Stage.Forward, ct);

@@ -36,6 +36,7 @@ internal sealed class ServerMetrics
         Publish("mambaad_requests_in_flight", "Prediction requests holding a slot: decoding, in the forward, or encoding.", () => gate.Active);
         Publish("mambaad_slots", "Prediction requests processed at once (--concurrency).", () => gate.Slots);
         Publish("mambaad_queue_limit", "Admitted requests beyond the slots (--queue).", () => gate.QueueLimit);
+        Publish("mambaad_gc_pause_seconds_total", "Time the process spent paused in garbage collections since it started.", () => GC.GetTotalPauseDuration().TotalSeconds);
         Publish("mambaad_ready", "1 when the model is loaded and warmed up and the server is not stopping, else 0.", () => status() == ModelStatus.Ready ? 1 : 0);
         DotNetStats.Register(_registry);
     }
