@@ -21,6 +21,8 @@ internal sealed class ServedModel(Func<CancellationToken, Predictor> load, bool 
     private Task _loading = Task.CompletedTask;
     private volatile ModelStatus _status = ModelStatus.Loading;
     private int _disposed;
+    private readonly Lock _handoff = new();
+    private bool _abandoned;
 
     public ModelStatus Status => _status;
     /// <summary>Seconds the load and the warm-up forward took (shown by <c>/health</c> once ready).</summary>
@@ -44,9 +46,19 @@ internal sealed class ServedModel(Func<CancellationToken, Predictor> load, bool 
             {
                 long start = Stopwatch.GetTimestamp();
                 var predictor = load(_stopping.Token);
-                _predictor = predictor;
+                lock (_handoff)
+                {
+                    if (_abandoned)
+                    {
+                        // Disposed while loading, without waiting for the load: nobody else will free this.
+                        if (ownsPredictor) predictor.Dispose();
+                        _ready.TrySetResult(false);
+                        return;
+                    }
+                    _predictor = predictor;
+                    _status = ModelStatus.WarmingUp;
+                }
                 LoadSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                _status = ModelStatus.WarmingUp;
                 start = Stopwatch.GetTimestamp();
                 int s = predictor.ImageSize;
                 predictor.Predict([new RgbImage(s, s, Enumerable.Repeat((byte)128, s * s * 3).ToArray())], _stopping.Token);
@@ -81,7 +93,10 @@ internal sealed class ServedModel(Func<CancellationToken, Predictor> load, bool 
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        // A load in progress is not waited for (a large checkpoint would hold up Ctrl+C): it frees what it loads.
+        lock (_handoff) _abandoned = _status is ModelStatus.Loading;
         BeginDrain();
+        if (_abandoned) return;
         try { await _loading; } catch (Exception) { /* reported through LoadError */ }
         try { await gate.WhenIdle(CancellationToken.None).WaitAsync(drainLimit); }
         catch (TimeoutException)
@@ -90,7 +105,6 @@ internal sealed class ServedModel(Func<CancellationToken, Predictor> load, bool 
             return;
         }
         if (ownsPredictor) _predictor?.Dispose();
-        _stopping.Dispose();
     }
 
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();

@@ -16,6 +16,7 @@ public sealed partial class ServeProcess : IDisposable
     private readonly Process _process;
     private readonly List<string> _stdout = [], _stderr = [];
     private readonly TaskCompletionSource<string> _serving = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private ServeProcess(Process process) => _process = process;
 
@@ -46,6 +47,7 @@ public sealed partial class ServeProcess : IDisposable
         {
             if (e.Data is null) { p._serving.TrySetException(new InvalidOperationException("the process ended before serving")); return; }
             lock (p._stdout) p._stdout.Add(e.Data);
+            if (e.Data.StartsWith("listening on")) p._listening.TrySetResult();
             if (e.Data.Contains("serving on") && Address().Match(e.Data) is { Success: true } m) p._serving.TrySetResult(m.Value);
         };
         p._process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (p._stderr) p._stderr.Add(e.Data); };
@@ -73,6 +75,9 @@ public sealed partial class ServeProcess : IDisposable
             throw new InvalidOperationException($"serve did not start: {e.Message}; stderr: {string.Join(" | ", p.Stderr)}", e);
         }
     }
+
+    /// <summary>Completes when the server listens (before its model is loaded).</summary>
+    public Task Listening => _listening.Task;
 
     private static string DotnetHost() =>
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host

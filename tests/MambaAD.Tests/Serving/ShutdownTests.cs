@@ -88,4 +88,14 @@ public class ShutdownTests : IDisposable
             }
         }
     }
+
+    [Fact]
+    public async Task A_signal_while_the_model_loads_stops_at_once()
+    {
+        using var p = ServeProcess.Start(["serve", "--checkpoint", Checkpoint, "--urls", "http://127.0.0.1:0"]);
+        await p.Listening.WaitAsync(TimeSpan.FromMinutes(2));
+        p.Signal(ServeProcess.SIGTERM);
+        Assert.Equal(0, await p.ExitCodeAsync(TimeSpan.FromMinutes(1)));
+        Assert.Empty(p.Stderr);
+    }
 }
