@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using MambaAD.Imaging;
+using MambaAD.Inference;
 using MambaAD.Server;
 using SkiaSharp;
 
@@ -59,6 +60,34 @@ public class InferenceServerTests(ServerFixture f) : IClassFixture<ServerFixture
         Assert.Equal(300, j.GetProperty("limits").GetProperty("max_image_side").GetInt32());
         Assert.False(j.TryGetProperty("training", out _));
     }
+
+    [Fact]
+    public async Task Model_shows_no_file_system_path()
+    {
+        // A model trained with --encoder-weights FILE records the file's absolute path.
+        var dir = Directory.CreateTempSubdirectory("mambaad-paths").FullName;
+        try
+        {
+            ServerFixture.SaveTinyCheckpoint(Path.Combine(dir, "ckpt"), encoderWeights: $"file {dir}/weights dir/resnet34.pth (ignored fc.*, layer4.*)");
+            await using var server = await ServerFixture.StartAsync(_ => Predictor.Load(Path.Combine(dir, "ckpt")), ServerFixture.Limits, hooks: null, waitReady: true, ownsPredictor: true);
+            var text = await server.Client.GetStringAsync("/model");
+            Assert.Equal("file resnet34.pth (ignored fc.*, layer4.*)", JsonDocument.Parse(text).RootElement.GetProperty("encoder_weights").GetString());
+            Assert.DoesNotContain(dir, text);
+            Assert.DoesNotContain("weights dir", text);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Theory]
+    [InlineData("file /a/b c/w.pth (ignored fc.*)", "file w.pth (ignored fc.*)")]
+    [InlineData(@"file C:\models\w.safetensors", "file w.safetensors")]
+    [InlineData("embedded ImageNet ResNet18 (Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1)", "embedded ImageNet ResNet18 (Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1)")]
+    [InlineData("file ~/models/x.pth", "file x.pth")]
+    public void Paths_in_model_strings_become_file_names(string recorded, string shown) =>
+        Assert.Equal(shown, InferenceServer.HidePaths(recorded));
 
     [Fact]
     public async Task Predict_raw_png_gives_score_threshold_decision_and_size()
@@ -136,7 +165,12 @@ public class InferenceServerTests(ServerFixture f) : IClassFixture<ServerFixture
     public async Task Wrong_or_missing_content_type_is_415()
     {
         var png = ServerFixture.Picture(32, 32);
-        Assert.Contains("text/plain", await Error(await f.Client.PostAsync("/predict", Body(png, "text/plain")), HttpStatusCode.UnsupportedMediaType));
+        var refused = await Error(await f.Client.PostAsync("/predict", Body(png, "text/plain")), HttpStatusCode.UnsupportedMediaType);
+        Assert.Contains("text/plain", refused);
+        // Every type served is named, GIF and WebP included.
+        foreach (var type in new[] { "image/png", "image/jpeg", "image/bmp", "image/gif", "image/webp", "application/octet-stream", "multipart/form-data" })
+            Assert.Contains(type, refused);
+        Assert.Equal(HttpStatusCode.OK, (await f.Client.PostAsync("/predict", Body(ServerFixture.Picture(32, 32, SKEncodedImageFormat.Webp), "image/webp"))).StatusCode);
         Assert.Contains("missing Content-Type", await Error(await f.Client.PostAsync("/predict", Body(png, null)), HttpStatusCode.UnsupportedMediaType));
         Assert.Contains("multipart", await Error(await f.Client.PostAsync("/predict/batch", Body(png)), HttpStatusCode.UnsupportedMediaType));
     }
