@@ -19,7 +19,4 @@ public sealed class ScanIndices : nn.Module
         index_flat_inv = tensor(Ssm.ScanOrder.LocsInverse(type, side), dtype: int64).reshape(1, 1, -1);
         RegisterComponents();
     }
-
-    internal Tensor IndexFlat => index_flat;
-    internal Tensor IndexFlatInv => index_flat_inv;
 }
