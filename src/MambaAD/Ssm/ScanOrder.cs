@@ -11,7 +11,7 @@ public enum ScanType { Sweep, Scan, Zorder, Zigzag, Hilbert }
 /// row-major flat index r·S + c visited at step t; <c>Paths(type, S, K)[k, t]</c> = π_k[t] is the original pixel
 /// that direction k reads at step t. Built once per (type, side, directions) and cached.
 /// </summary>
-public static class ScanOrder
+internal static class ScanOrder
 {
     private static readonly ConcurrentDictionary<(ScanType, int), long[]> LocsCache = new();
     private static readonly ConcurrentDictionary<(ScanType, int, int), long[]> PathsCache = new();
