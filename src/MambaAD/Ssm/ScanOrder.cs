@@ -3,9 +3,6 @@ using System.Collections.Concurrent;
 
 namespace MambaAD.Ssm;
 
-/// <summary>The five scan methods of Hybrid Scanning (spec §8.1). One method per model.</summary>
-public enum ScanType { Sweep, Scan, Zorder, Zigzag, Hilbert }
-
 /// <summary>
 /// Scan orders (spec §8.1) and the K direction paths built from them (spec §8.2). <c>Locs(type, S)[t]</c> is the
 /// row-major flat index r·S + c visited at step t; <c>Paths(type, S, K)[k, t]</c> = π_k[t] is the original pixel
