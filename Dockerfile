@@ -13,6 +13,8 @@ COPY Directory.Build.props Directory.Build.targets ./
 COPY build/ build/
 COPY src/MambaAD/MambaAD.csproj src/MambaAD/
 COPY src/MambaAD.Server/MambaAD.Server.csproj src/MambaAD.Server/
+COPY src/MambaAD.Demo/MambaAD.Demo.csproj src/MambaAD.Demo/
+COPY src/MambaAD.Benchmarks/MambaAD.Benchmarks.csproj src/MambaAD.Benchmarks/
 COPY src/MambaAD.Cli/MambaAD.Cli.csproj src/MambaAD.Cli/
 RUN dotnet restore src/MambaAD.Cli/MambaAD.Cli.csproj
 COPY src/ src/

@@ -9,6 +9,7 @@ return args.FirstOrDefault() switch
     "scan" => ScanBench.Run(args[1..]),
     "eval" => EvalBench.Run(args[1..]),
     "synth-maps" => EvalBench.SynthMaps(args[1..]),
+    "onnx" => OnnxBench.Run(args[1..]),
     _ => Run(args),
 };
 

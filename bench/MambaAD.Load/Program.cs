@@ -4,8 +4,9 @@ using System.Net.Http.Headers;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using MambaAD.Encoders;
+using MambaAD.Checkpoints;
+using MambaAD.Imaging;
 using MambaAD.Model;
-using MambaAD.Training;
 using SkiaSharp;
 
 // Load and image-bomb tests of the inference server, bounded in requests and time, loopback only.
@@ -287,7 +288,7 @@ internal sealed partial class Child : IDisposable
     public static void SaveUntrained(string dir, string size)
     {
         TorchSharp.torch.manual_seed(0);
-        var config = size == "official" ? new MambaADConfig() : new MambaADConfig { Backbone = "resnet18", ImageSize = 64, Depths = [2, 2, 2, 2] };
+        var config = size == "official" ? new MambaADConfig() : new MambaADConfig { Backbone = Backbone.ResNet18, ImageSize = 64, Depths = [2, 2, 2, 2] };
         using var model = new MambaADModel(config);
         Checkpoint.Save(dir, model, new CheckpointInfo(CheckpointInfo.CurrentFormat, model.Config, "load-test",
             InputNormalization.ImageNet, ["a"], new Thresholds(0.5, 0.5, "load test"), null, DateTime.UtcNow.ToString("O")));

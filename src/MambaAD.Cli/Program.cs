@@ -1,5 +1,4 @@
 using System.CommandLine;
-using MambaAD;
 using MambaAD.Cli.Commands;
 
 namespace MambaAD.Cli;
@@ -20,12 +19,12 @@ public static class Program
         }
         catch (MambaADException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {SettingFlags.Describe(e)}");
             return 2;
         }
     }
 
-    private static IEnumerable<Command> Commands()
+    internal static IEnumerable<Command> Commands()
     {
         yield return DemoCommand.Create();
         yield return TrainCommand.Create();
@@ -36,5 +35,6 @@ public static class Program
         yield return ServeCommand.Create();
         yield return InfoCommand.Create();
         yield return BenchCommand.Create();
+        yield return ExportCommand.Create();
     }
 }

@@ -96,7 +96,7 @@ internal sealed class PredictionEndpoint(ServedModel model, AdmissionGate gate, 
         IReadOnlyList<Prediction> predictions, bool heatmap, bool batch, CancellationToken ct)
     {
         double? threshold = o.ImageThreshold ?? predictor.Threshold;
-        double? pixel = predictor.Info.Thresholds?.Pixel;
+        double? pixel = predictor.PixelThreshold;
         var answers = new List<PredictionAnswer>(predictions.Count);
         for (int i = 0; i < predictions.Count; i++)
         {

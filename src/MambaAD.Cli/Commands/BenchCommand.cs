@@ -22,7 +22,7 @@ internal static class BenchCommand
         command.SetAction(parse =>
         {
             if (parse.GetValue(threads) is > 0 and var t) TorchSharp.torch.set_num_threads(t);
-            var r = ModelBenchmark.Run(parse.GetValue(backbone)!, parse.GetValue(size), parse.GetValue(batch), parse.GetValue(trainBatch),
+            var r = ModelBenchmark.Run(ModelOptions.ParseBackbone(parse.GetValue(backbone)!), parse.GetValue(size), parse.GetValue(batch), parse.GetValue(trainBatch),
                 parse.GetValue(repeats), m => Console.Error.WriteLine(m));
             Console.WriteLine($"MambaAD bench: {r.Backbone}, {r.ImageSize}², {r.Scan}, inference batch {r.Batch}, training batch {r.TrainBatch}, {r.Threads} threads on {r.ProcessorCount} CPUs");
             Console.WriteLine($"  encoder_ms_per_image  {r.EncoderMsPerImage,10:F1}");
@@ -31,6 +31,9 @@ internal static class BenchCommand
             Console.WriteLine($"  scan_ns_per_step      {r.ScanNsPerStep,10:F2}   (target ≤ 3)");
             Console.WriteLine($"  train_ms_per_image    {r.TrainMsPerImage,10:F1}   ({r.TrainMsPerImage / r.ModelMsPerImage:F2} × inference; target ≤ 4)");
             Console.WriteLine($"  train_peak_rss_mb     {r.TrainPeakRssMb,10:F0}   (target ≤ 8000)");
+            Console.Error.WriteLine("the same model exported to ONNX, ONNX Runtime beside TorchSharp, interleaved…");
+            var (torchMs, ortMs) = ModelBenchmark.OnnxRuntimeVersusTorch(ModelOptions.ParseBackbone(r.Backbone), r.ImageSize, r.Batch, parse.GetValue(repeats));
+            Console.WriteLine($"  onnxruntime_ms_per_image {ortMs,7:F1}   ({ortMs / torchMs:F2} × TorchSharp's {torchMs:F1} in the same run; target ≤ 2)");
             if (parse.GetValue(json) is { } path)
             {
                 var doc = new Dictionary<string, object>
@@ -38,6 +41,7 @@ internal static class BenchCommand
                     ["backbone"] = r.Backbone, ["image_size"] = r.ImageSize, ["batch"] = r.Batch, ["train_batch"] = r.TrainBatch,
                     ["encoder_ms_per_image"] = r.EncoderMsPerImage, ["model_ms_per_image"] = r.ModelMsPerImage, ["ratio"] = r.Ratio,
                     ["scan_ns_per_step"] = r.ScanNsPerStep, ["train_ms_per_image"] = r.TrainMsPerImage, ["train_peak_rss_mb"] = r.TrainPeakRssMb,
+                    ["onnxruntime_ms_per_image"] = ortMs, ["onnxruntime_torch_ms_per_image"] = torchMs,
                     ["threads"] = r.Threads, ["processor_count"] = r.ProcessorCount,
                 };
                 AtomicFile.WriteAllText(path, JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));

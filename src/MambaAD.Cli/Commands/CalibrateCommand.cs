@@ -1,8 +1,7 @@
 using System.CommandLine;
+using MambaAD.Checkpoints;
 using MambaAD.Data;
-using MambaAD.Evaluation;
 using MambaAD.Inference;
-using MambaAD.Training;
 
 namespace MambaAD.Cli.Commands;
 
@@ -12,28 +11,27 @@ internal static class CalibrateCommand
     public static Command Create()
     {
         var ckpt = new CheckpointOptions();
-        var data = new Option<string>("--data") { Description = "Dataset root whose images calibrate the thresholds", Required = true };
+        var data = new DataOptions("Dataset root whose images calibrate the thresholds", required: true);
         var split = new Option<string>("--split") { Description = "test: F1-max when it has anomalous images; train: its normal images only (quantile)", DefaultValueFactory = _ => "test" };
         var quantile = new Option<double>("--normal-quantile") { Description = "With normal images only: the score quantile used as threshold (0.99 flags about 1 % of normal images)", DefaultValueFactory = _ => Calibration.NormalQuantile };
-        var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated" };
         var command = new Command("calibrate", "Choose the image and pixel thresholds that predict uses, and store them in model.json beside model.pth.")
-        { data, split, quantile, classes };
+        { split, quantile };
+        data.AddTo(command);
         ckpt.AddTo(command);
         command.SetAction((parse, ct) =>
         {
             var (path, official, device) = ckpt.Read(parse);
-            using var loaded = Checkpoint.Load(path, official, device);
-            var classList = parse.GetValue(classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var ds = Dataset.Open(parse.GetValue(data)!, new DatasetOptions(null, classList));
+            using var predictor = Predictor.Load(path, official, device);
+            var ds = data.Open(parse);
             var samples = parse.GetValue(split) switch
             {
                 "test" => ds.Test,
                 "train" => ds.Train,
                 var s => throw new MambaADException($"--split {s}: use test or train"),
             };
-            var report = ModelTesting.Run(loaded.Model, loaded.Info.Normalization, samples, cancellationToken: ct);
+            var report = ModelTesting.Run(predictor, samples, new TestOptions(SkipBad: parse.GetValue(data.SkipBad)), cancellationToken: ct);
             var thresholds = Calibration.Choose(report.Images, parse.GetValue(quantile));
-            Store(Path.GetDirectoryName(loaded.ModelPath)!, thresholds);
+            Store(Path.GetDirectoryName(predictor.ModelPath)!, thresholds);
             return Task.FromResult(0);
         });
         return command;

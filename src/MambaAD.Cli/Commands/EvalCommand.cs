@@ -10,27 +10,23 @@ internal static class EvalCommand
 {
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "Dataset root (MVTec AD, VisA, MPDD, BTAD, MVTec 3D-AD, Uni-Medical, Real-IAD, ADer meta.json or plain folders; detected automatically)", Required = true };
+        var data = new DataOptions("Dataset root (MVTec AD, VisA, MPDD, BTAD, MVTec 3D-AD, Uni-Medical, Real-IAD, ADer meta.json or plain folders; detected automatically)", required: true);
         var maps = new Option<string>("--maps") { Description = "Folder of anomaly maps: <class>/<defect>/<stem>.npy (float32 H×W, any size; 'good' for normal images); optional scores.csv with class,defect,stem,score (otherwise the score is the map's max)", Required = true };
         var json = new Option<string?>("--json") { Description = "Write the metrics (×100) as JSON to this file (atomically)" };
-        var dataset = new Option<string?>("--dataset") { Description = $"Layout instead of detecting it: {string.Join(", ", DatasetLayout.Names)}" };
-        var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated (e.g. bottle,cable)" };
         var size = new Option<int>("--image-size") { Description = "Evaluation size: masks are resized to it (PIL bilinear, > 0.5), maps of another size too (bilinear, align_corners)", DefaultValueFactory = _ => 256 };
-        var skipBad = new Option<bool>("--skip-bad") { Description = "Skip unreadable or missing files with a listed warning instead of stopping" };
         var command = new Command("eval", "Evaluate saved anomaly maps against a dataset's ground truth with the official metrics " +
             "(I-AUROC, I-AP, I-F1max, P-AUROC, P-AP, P-F1max, AU-PRO, mAD; ×100). Pixel metrics of a class whose defect images " +
             "have no masks are unavailable (–, null) and mAD averages the metrics that exist.")
         {
-            data, maps, json, dataset, classes, size, skipBad,
+            maps, json, size,
         };
+        data.AddTo(command);
         command.SetAction(Run);
         return command;
 
         int Run(ParseResult parse)
         {
-            var classList = parse.GetValue(classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var report = MapEvaluation.Run(new MapEvaluationOptions(parse.GetValue(data)!, parse.GetValue(maps)!,
-                new DatasetOptions(parse.GetValue(dataset), classList, parse.GetValue(skipBad)), parse.GetValue(size)));
+            var report = MapEvaluation.Run(new MapEvaluationOptions(data.Root(parse)!, parse.GetValue(maps)!, data.Read(parse), parse.GetValue(size)));
             Console.WriteLine($"{report.Dataset.Layout} layout, {report.Dataset.ClassNames.Count} class(es), {report.Dataset.Test.Count} test images, {parse.GetValue(size)}² evaluation");
             foreach (var w in report.Warnings) Console.Error.WriteLine($"warning: {w}");
             if (report.Warnings.Count > 0) Console.Error.WriteLine($"{report.Warnings.Count} warning(s)");

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MambaAD.IO;
 using MambaAD.Model;
 
 namespace MambaAD.Cli.Commands;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MambaAD.Encoders;
 using MambaAD.Model;
 using MambaAD.Ssm;
 
@@ -28,7 +29,7 @@ internal sealed class ModelOptions
     }
 
     /// <summary>The configuration the options give; <paramref name="implicitBackbone"/> replaces the default backbone when --backbone was not given.</summary>
-    public MambaADConfig Read(ParseResult parse, string? implicitBackbone = null)
+    public MambaADConfig Read(ParseResult parse, Backbone? implicitBackbone = null)
     {
         bool backboneGiven = parse.GetResult(Backbone) is { Implicit: false };
         var depthsText = parse.GetValue(Depths)!;
@@ -36,11 +37,15 @@ internal sealed class ModelOptions
             int.TryParse(d, out var v) && v > 0 ? v : throw new MambaADException($"--depths {depthsText}: '{d}' is not a positive number; use e.g. 3,4,6,3")).ToArray();
         return new MambaADConfig
         {
-            Backbone = backboneGiven || implicitBackbone is null ? parse.GetValue(Backbone)! : implicitBackbone,
+            Backbone = backboneGiven || implicitBackbone is null ? ParseBackbone(parse.GetValue(Backbone)!) : implicitBackbone.Value,
             ImageSize = parse.GetValue(ImageSize),
             Scan = ScanOrder.Parse(parse.GetValue(Scan)!),
             Directions = parse.GetValue(Directions),
             Depths = depths,
         }.Validate();
     }
+
+    /// <summary>The backbone called <paramref name="name"/>, or a one-line error naming --backbone and the choices.</summary>
+    public static Backbone ParseBackbone(string name) =>
+        EncoderDescriptor.Find(name) ?? throw new MambaADException($"--backbone {name} is not supported: use {EncoderDescriptor.Names}");
 }

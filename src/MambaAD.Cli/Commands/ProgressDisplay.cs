@@ -42,9 +42,9 @@ internal static class ProgressDisplay
                 task.MaxValue = p.Iterations;
                 task.Value = p.Iteration;
             }
-            if (p.Phase == "train")
+            if (p.Phase == TrainingPhase.Train)
                 task.Description = $"epoch {p.Epoch}/{p.Epochs} · it {p.Iteration}/{p.Iterations} · loss {p.Loss:F4} · {p.ImagesPerSecond:F1} img/s";
-            else if (p.Phase == "test" && p.Message is { } m && m.StartsWith("testing")) task.Description = m;
+            else if (p.Phase == TrainingPhase.Test && p.Message is { } m && m.StartsWith("testing")) task.Description = m;
             if (p.Message is { } msg && !msg.StartsWith("testing")) AnsiConsole.MarkupLineInterpolated($"[grey]{msg}[/]");
         }
     }
@@ -57,10 +57,10 @@ internal static class ProgressDisplay
         {
             if (p.Message is { } msg)
             {
-                if (!quiet || p.Phase is "test" && !msg.StartsWith("testing")) Console.WriteLine(msg);
+                if (!quiet || p.Phase is TrainingPhase.Test && !msg.StartsWith("testing")) Console.WriteLine(msg);
                 return;
             }
-            if (quiet || p.Phase != "train" || DateTime.UtcNow - _last < TimeSpan.FromSeconds(10) && p.Iteration != p.Iterations) return;
+            if (quiet || p.Phase != TrainingPhase.Train || DateTime.UtcNow - _last < TimeSpan.FromSeconds(10) && p.Iteration != p.Iterations) return;
             _last = DateTime.UtcNow;
             Console.WriteLine($"epoch {p.Epoch}/{p.Epochs}  iteration {p.Iteration}/{p.Iterations}  loss {p.Loss:F4}  " +
                               $"{p.ImagesPerSecond:F1} img/s  eta {p.Eta:hh\\:mm\\:ss}");

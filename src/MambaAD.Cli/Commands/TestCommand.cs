@@ -1,11 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using MambaAD.Checkpoints;
 using MambaAD.Data;
 using MambaAD.Evaluation;
 using MambaAD.IO;
+using MambaAD.Inference;
 using MambaAD.Reporting;
-using MambaAD.Training;
 
 namespace MambaAD.Cli.Commands;
 
@@ -15,18 +16,16 @@ internal static class TestCommand
     public static Command Create()
     {
         var ckpt = new CheckpointOptions();
-        var data = new Option<string>("--data") { Description = "Dataset root (layout detected automatically)", Required = true };
-        var dataset = new Option<string?>("--dataset") { Description = $"Layout instead of detecting it: {string.Join(", ", DatasetLayout.Names)}" };
-        var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated" };
+        var data = new DataOptions("Dataset root (layout detected automatically)", required: true);
         var json = new Option<string?>("--json") { Description = "Write the metrics (×100) as JSON, in the shape mambaad eval writes" };
         var csv = new Option<string?>("--csv") { Description = "Write the metrics (×100) as CSV: one row per class, then the mean" };
         var saveMaps = new Option<string?>("--save-maps") { Description = "Write each smoothed map (float32, model size) as DIR/<class>/<defect>/<stem>.npy, the layout mambaad eval reads" };
         var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 16 };
-        var skipBad = new Option<bool>("--skip-bad") { Description = "Skip unreadable images with a listed warning instead of stopping" };
         var report = new Option<string?>("--report") { Description = "Write a self-contained HTML report: metrics, ROC/PR curves, score histograms, heat-map gallery (mistakes first)" };
         var reportGallery = new Option<int>("--report-gallery") { Description = "Gallery rows per class in --report, worst mistakes first; 0 for all", DefaultValueFactory = _ => 24 };
         var command = new Command("test", "Evaluate a checkpoint on a dataset's test split: I-AUROC, I-AP, I-F1max, P-AUROC, P-AP, P-F1max, AU-PRO per class, their mean and mAD (×100).")
-        { data, dataset, classes, json, csv, saveMaps, batch, skipBad, report, reportGallery };
+        { json, csv, saveMaps, batch, report, reportGallery };
+        data.AddTo(command);
         ckpt.AddTo(command);
         command.SetAction((parse, ct) => Task.FromResult(Run(parse, ct)));
         return command;
@@ -34,12 +33,11 @@ internal static class TestCommand
         int Run(ParseResult parse, CancellationToken ct)
         {
             var (path, official, device) = ckpt.Read(parse);
-            using var loaded = Checkpoint.Load(path, official, device);
-            var classList = parse.GetValue(classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var ds = Dataset.Open(parse.GetValue(data)!, new DatasetOptions(parse.GetValue(dataset), classList, parse.GetValue(skipBad)));
-            Console.WriteLine($"{loaded.ModelPath}: MambaAD ({loaded.Model.Config}); {ds.Layout} layout, {ds.ClassNames.Count} class(es), {ds.Test.Count} test images");
-            var result = ModelTesting.Run(loaded.Model, loaded.Info.Normalization, ds.Test,
-                new TestOptions(parse.GetValue(batch), parse.GetValue(saveMaps), parse.GetValue(skipBad)), null, ct);
+            using var predictor = Predictor.Load(path, official, device);
+            var ds = data.Open(parse);
+            Console.WriteLine($"{predictor.ModelPath}: MambaAD ({predictor.Info.Config}); {ds.Layout} layout, {ds.ClassNames.Count} class(es), {ds.Test.Count} test images");
+            var result = ModelTesting.Run(predictor, ds.Test,
+                new TestOptions(parse.GetValue(batch), parse.GetValue(saveMaps), parse.GetValue(data.SkipBad)), null, ct);
             foreach (var w in ds.Warnings.Concat(result.Warnings)) Console.Error.WriteLine($"warning: {w}");
             Console.Write(result.Result.ToTable());
             if (parse.GetValue(json) is { } j) { AtomicFile.WriteAllText(j, result.Result.ToJson()); Console.WriteLine($"wrote {j}"); }
@@ -47,8 +45,8 @@ internal static class TestCommand
             if (parse.GetValue(saveMaps) is { } m) Console.WriteLine($"wrote {result.Images.Count} maps under {m}");
             if (parse.GetValue(report) is { } r)
             {
-                HtmlReport.Write(r, result, new ReportOptions(Thresholds: loaded.Info.Thresholds, GalleryPerClass: parse.GetValue(reportGallery),
-                    Metadata: [new("checkpoint", loaded.ModelPath), new("model", loaded.Model.Config.ToString() ?? ""), new("dataset", $"{parse.GetValue(data)} ({ds.Layout})")]));
+                HtmlReport.Write(r, result, new ReportOptions(Thresholds: predictor.Info.Thresholds, GalleryPerClass: parse.GetValue(reportGallery),
+                    Metadata: [new("checkpoint", predictor.ModelPath), new("model", predictor.Info.Config.ToString()), new("dataset", $"{ds.Root} ({ds.Layout})")]));
                 Console.WriteLine($"wrote {r}");
             }
             return 0;

@@ -1,5 +1,7 @@
 using System.CommandLine;
+using MambaAD.Checkpoints;
 using MambaAD.Data;
+using MambaAD.Encoders;
 using MambaAD.Training;
 
 namespace MambaAD.Cli.Commands;
@@ -9,9 +11,7 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var data = new Option<string?>("--data") { Description = "Dataset root (MVTec AD, VisA, MPDD, BTAD, MVTec 3D-AD, Uni-Medical, Real-IAD, ADer meta.json or plain folders; detected automatically)" };
-        var dataset = new Option<string?>("--dataset") { Description = $"Layout instead of detecting it: {string.Join(", ", DatasetLayout.Names)}" };
-        var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated (default: all; one model learns them all)" };
+        var data = new DataOptions("Dataset root (MVTec AD, VisA, MPDD, BTAD, MVTec 3D-AD, Uni-Medical, Real-IAD, ADer meta.json or plain folders; detected automatically)", required: false);
         var outDir = new Option<string?>("--out") { Description = "Run folder: last/ and best/ checkpoints (model.pth + model.json) and metrics.jsonl" };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from last/ (optimizer, RNG and position restored; other options are ignored)" };
         var weights = new Option<string>("--encoder-weights")
@@ -27,12 +27,12 @@ internal static class TrainCommand
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "cpu, or cuda with a CUDA build of libtorch", DefaultValueFactory = _ => "cpu" };
         var workers = new Option<int>("--workers") { Description = "Parallel image decoders (0: one per core)", DefaultValueFactory = _ => 0 };
-        var skipBad = new Option<bool>("--skip-bad") { Description = "Skip unreadable images with a listed warning instead of stopping" };
         var calibrate = new Option<bool>("--calibrate") { Description = "After training, choose thresholds from the final test and store them in last/ (use mambaad calibrate for best/)" };
         var display = ProgressDisplay.Option();
 
         var command = new Command("train", "Train one MambaAD model on the normal images of all selected classes (spec §11, §13).")
-        { data, dataset, classes, outDir, resume, weights, epochs, iterations, minutes, batch, lr, seed, testEvery, threads, device, workers, skipBad, calibrate, display };
+        { outDir, resume, weights, epochs, iterations, minutes, batch, lr, seed, testEvery, threads, device, workers, calibrate, display };
+        data.AddTo(command);
         model.AddTo(command);
         command.SetAction((parse, ct) => Task.FromResult(Run(parse, ct)));
         return command;
@@ -48,10 +48,10 @@ internal static class TrainCommand
             }
             else
             {
-                var root = parse.GetValue(data) ?? throw new MambaADException("--data is required (or --resume RUN_DIR)");
+                var root = data.Root(parse) ?? throw new MambaADException("--data is required (or --resume RUN_DIR)");
                 var dir = parse.GetValue(outDir) ?? throw new MambaADException("--out is required: the run folder for checkpoints and logs");
                 var weightsPath = parse.GetValue(weights)!;
-                var config = model.Read(parse, weightsPath == "embedded" ? "resnet18" : null);
+                var config = model.Read(parse, weightsPath == "embedded" ? Backbone.ResNet18 : null);
                 var options = new TrainingOptions
                 {
                     Epochs = parse.GetValue(epochs), Iterations = parse.GetValue(iterations), BatchSize = parse.GetValue(batch),
@@ -59,8 +59,7 @@ internal static class TrainCommand
                     LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), TestEvery = parse.GetValue(testEvery),
                     Threads = parse.GetValue(threads), Device = parse.GetValue(device)!, Workers = parse.GetValue(workers),
                 };
-                var classList = parse.GetValue(classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                var request = new TrainRequest(root, dir, config, weightsPath, options, new DatasetOptions(parse.GetValue(dataset), classList, parse.GetValue(skipBad)));
+                var request = new TrainRequest(root, dir, config, weightsPath, options, data.Read(parse));
                 Console.WriteLine($"training MambaAD ({config}) on {root} → {dir}");
                 result = ProgressDisplay.Run(mode, p => Trainer.Train(request, p, ct));
             }

@@ -6,7 +6,7 @@ namespace MambaAD.Data;
 /// and for defect images without a mask (see <paramref name="MaskKnown"/>).</param>
 /// <param name="MaskKnown">Per sample: false for a defect image that has no mask file.</param>
 /// <param name="Samples">The samples, in batch order.</param>
-public sealed record Batch(float[] Images, byte[]? Masks, bool[] MaskKnown, IReadOnlyList<Sample> Samples)
+internal sealed record Batch(float[] Images, byte[]? Masks, bool[] MaskKnown, IReadOnlyList<Sample> Samples)
 {
     /// <summary>Images in this batch.</summary>
     public int Count => Samples.Count;

@@ -1,4 +1,3 @@
-using MambaAD.Encoders;
 using MambaAD.Imaging;
 
 namespace MambaAD.Data;
@@ -8,7 +7,7 @@ namespace MambaAD.Data;
 /// waiting on images: up to <see cref="LoaderOptions.Prefetch"/> batches are decoded in the background, each by
 /// <see cref="LoaderOptions.Workers"/> threads. Shuffling is deterministic (seed, epoch); drop_last is optional.
 /// </summary>
-public sealed class BatchLoader
+internal sealed class BatchLoader
 {
     private readonly IReadOnlyList<Sample> _samples;
     private readonly LoaderOptions _o;
@@ -103,14 +102,11 @@ public sealed class BatchLoader
             try
             {
                 var img = ImageDecoder.DecodeRgb(sample.ImagePath);
-                _norm.Normalize(Preprocess.ResizedRgb(img, s), s, s, images.AsSpan(i * 3 * plane, 3 * plane));
+                Preprocess.Image(img, s, _norm, images.AsSpan(i * 3 * plane, 3 * plane));
                 known[i] = sample.MaskPath is not null || !sample.IsFolderAnomalous;
                 if (masks is not null && sample.MaskPath is not null)
                 {
-                    var (w, h, grey) = ImageDecoder.DecodeGrey(sample.MaskPath);
-                    if (w != img.Width || h != img.Height)
-                        throw new MambaADException($"{sample.MaskPath}: mask is {w}×{h} but its image {sample.ImagePath} is {img.Width}×{img.Height} (expected the same size)");
-                    var m = Preprocess.Binarize(Preprocess.MaskResized(grey, w, h, s));
+                    var m = Preprocess.Mask(sample.MaskPath, sample.ImagePath, img.Width, img.Height, s);
                     m.CopyTo(masks.AsSpan(i * plane, plane));
                     if (sample.IsFolderAnomalous && Array.IndexOf(m, (byte)1) < 0) _vanished.TryAdd(sample.ImagePath, true);
                 }

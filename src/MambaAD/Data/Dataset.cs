@@ -1,3 +1,5 @@
+using MambaAD.Data.Layouts;
+
 namespace MambaAD.Data;
 
 /// <summary>
@@ -9,7 +11,7 @@ public sealed class Dataset
     /// <summary>The data root.</summary>
     public string Root { get; }
 
-    /// <summary>The layout it was read as (one of <see cref="DatasetLayout.Names"/>).</summary>
+    /// <summary>The layout it was read as (one of <see cref="Layouts"/>).</summary>
     public string Layout { get; }
 
     /// <summary>The selected classes, in the dataset's order.</summary>
@@ -30,6 +32,9 @@ public sealed class Dataset
         Root = root; Layout = layout; ClassNames = classes; Train = train; Test = test; Warnings = warnings;
     }
 
+    /// <summary>The layout names a dataset can be read as (<see cref="DatasetOptions.Layout"/>), in detection order.</summary>
+    public static IReadOnlyList<string> Layouts => DatasetLayouts.Names;
+
     /// <summary>Opens the dataset at <paramref name="root"/>, detecting its layout unless one is given.</summary>
     /// <exception cref="MambaADException">Unknown layout, unknown class, empty class, missing mask, unreadable index file.</exception>
     public static Dataset Open(string root, DatasetOptions? options = null)
@@ -37,17 +42,10 @@ public sealed class Dataset
         options ??= new DatasetOptions();
         root = Path.GetFullPath(root);
         if (!Directory.Exists(root)) throw new MambaADException($"{root}: data folder not found");
-        string layout = options.Layout?.ToLowerInvariant() ?? DatasetLayout.Detect(root);
-        if (!DatasetLayout.Names.Contains(layout))
-            throw new MambaADException($"--dataset {options.Layout}: unknown layout; use one of {string.Join(", ", DatasetLayout.Names)}");
+        var reader = options.Layout is { } name ? DatasetLayouts.Named(name) : DatasetLayouts.Detect(root);
+        string layout = reader.Name;
         var problems = new Problems(options.SkipBad);
-        var raw = layout switch
-        {
-            "visa" => VisaLayout.Read(root),
-            "meta" => MetaJsonLayout.Read(root),
-            "realiad" => RealIadLayout.Read(root, problems),
-            _ => FolderLayout.Read(root, layout, problems),
-        };
+        var raw = reader.Read(root, problems);
         var classes = Select(root, raw.Classes, options.Classes);
         var train = new List<Sample>();
         var test = new List<Sample>();
@@ -74,22 +72,7 @@ public sealed class Dataset
         if (wanted is null || wanted.Count == 0) return [.. all];
         foreach (var w in wanted)
             if (!all.Contains(w))
-                throw new MambaADException($"--classes: '{w}' is not a class of {root}; its classes are {string.Join(", ", all)}");
+                throw new MambaADException($"'{w}' is not a class of {root}; its classes are {string.Join(", ", all)}", nameof(DatasetOptions.Classes));
         return [.. wanted.Distinct()];
-    }
-}
-
-/// <summary>Samples of all classes as a layout reader finds them, before selection.</summary>
-internal sealed record RawDataset(IReadOnlyList<string> Classes, List<Sample> Train, List<Sample> Test);
-
-/// <summary>Per-file problems: an error, or with --skip-bad a listed warning.</summary>
-internal sealed class Problems(bool skipBad)
-{
-    private readonly List<string> _list = [];
-    public IReadOnlyList<string> List { get { lock (_list) return [.. _list]; } }
-    public void Report(string message)
-    {
-        if (!skipBad) throw new MambaADException(message);
-        lock (_list) _list.Add(message);
     }
 }

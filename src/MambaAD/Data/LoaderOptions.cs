@@ -1,4 +1,4 @@
-using MambaAD.Encoders;
+using MambaAD.Imaging;
 
 namespace MambaAD.Data;
 
@@ -13,6 +13,6 @@ namespace MambaAD.Data;
 /// <param name="Workers">Parallel decoders; 0 for the processor count.</param>
 /// <param name="Prefetch">Batches decoded ahead of the consumer.</param>
 /// <param name="SkipBad">Leave out unreadable files (listed in <see cref="BatchLoader.Warnings"/>) instead of failing.</param>
-public sealed record LoaderOptions(int BatchSize = 16, int ImageSize = 256, InputNormalization? Normalization = null,
+internal sealed record LoaderOptions(int BatchSize = 16, int ImageSize = 256, InputNormalization? Normalization = null,
     bool Shuffle = false, int Seed = 42, bool DropLast = false, bool LoadMasks = false, int Workers = 0, int Prefetch = 2,
     bool SkipBad = false);

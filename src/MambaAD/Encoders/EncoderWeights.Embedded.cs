@@ -1,9 +1,11 @@
+using MambaAD.Imaging;
+
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MambaAD.Encoders;
 
-public sealed partial class EncoderWeights
+internal partial class EncoderWeights
 {
     /// <summary>Where the build puts the embedded ONNX, relative to the MambaAD assembly (MambaAD.csproj).</summary>
     internal const string EmbeddedRelativePath = "weights/ResNet18.onnx";
@@ -24,7 +26,7 @@ public sealed partial class EncoderWeights
             throw new MambaADException($"embedded encoder {path} could not be read ({e.Message}); reinstall the MambaAD package", e);
         }
         var tensors = MapCntkResNet18(graph, path);
-        return new EncoderWeights("resnet18", tensors, InputNormalization.BgrMean,
+        return new EncoderWeights(Backbone.ResNet18, tensors, InputNormalization.BgrMean,
             $"embedded ImageNet ResNet18 ({EmbeddedPackage})");
     }
 
@@ -49,7 +51,7 @@ public sealed partial class EncoderWeights
     /// </summary>
     internal static Dictionary<string, Tensor> MapCntkResNet18(OnnxGraph graph, string source)
     {
-        var expected = ExpectedShapes("resnet18");
+        var expected = ExpectedShapes(Backbone.ResNet18);
         // Conv output name → the BN node that consumes it.
         var bnByInput = graph.Nodes.Where(n => n.OpType == "BatchNormalization").ToDictionary(n => n.Inputs[0]);
         var pairs = new List<(OnnxNode Conv, OnnxNode Bn)>();
@@ -97,7 +99,7 @@ public sealed partial class EncoderWeights
                 string[] bnKeys = ["weight", "bias", "running_mean", "running_var"]; // BN inputs [X, scale, B, mean, var]
                 for (int k = 0; k < 4; k++) found[$"{bnName}.{bnKeys[k]}"] = Tensor(Initializer(graph, bn.Inputs[k + 1], source));
             }
-            return Validate(found, expected, "resnet18", $"embedded encoder {source}");
+            return Validate(found, expected, Backbone.ResNet18, $"embedded encoder {source}");
         }
         finally
         {

@@ -1,4 +1,5 @@
 using System.Collections;
+using MambaAD.Imaging;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
@@ -8,12 +9,12 @@ namespace MambaAD.Encoders;
 /// <summary>
 /// Pretrained weights for a <see cref="ResNetEncoder"/>, together with the input normalisation they expect
 /// (each source carries its own, timm's pretrained-cfg idea). Two sources:
-/// <see cref="FromFile(string, string)"/> (a PyTorch <c>.pth</c>/<c>.pt</c> or <c>.safetensors</c> file: timm,
+/// <see cref="FromFile(string, Backbone)"/> (a PyTorch <c>.pth</c>/<c>.pt</c> or <c>.safetensors</c> file: timm,
 /// torchvision, or a whole official MambaAD checkpoint; ImageNet normalisation) and <see cref="Embedded"/> (the ImageNet
 /// ResNet18 shipped in <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>; BGR-mean normalisation).
 /// Holds CPU tensors until disposed.
 /// </summary>
-public sealed partial class EncoderWeights : IDisposable
+internal partial class EncoderWeights : IDisposable
 {
     /// <summary>Package and version of the embedded ResNet18.</summary>
     public const string EmbeddedPackage = "Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1";
@@ -21,7 +22,7 @@ public sealed partial class EncoderWeights : IDisposable
     private readonly Dictionary<string, Tensor> _tensors;
     private readonly string _description;
 
-    private EncoderWeights(string backbone, Dictionary<string, Tensor> tensors, InputNormalization normalization, string description)
+    private EncoderWeights(Backbone backbone, Dictionary<string, Tensor> tensors, InputNormalization normalization, string description)
     {
         Backbone = backbone;
         _tensors = tensors;
@@ -29,8 +30,8 @@ public sealed partial class EncoderWeights : IDisposable
         _description = description;
     }
 
-    /// <summary>The backbone these weights fit ("resnet18" or "resnet34").</summary>
-    public string Backbone { get; }
+    /// <summary>The backbone these weights fit.</summary>
+    public Backbone Backbone { get; }
 
     /// <summary>How inputs must be normalised for these weights.</summary>
     public InputNormalization Normalization { get; }
@@ -55,7 +56,7 @@ public sealed partial class EncoderWeights : IDisposable
     {
         ArgumentNullException.ThrowIfNull(encoder);
         if (encoder.Backbone != Backbone)
-            throw new MambaADException($"encoder weights from {_description} are for {Backbone}, but the encoder is {encoder.Backbone}; choose --backbone {Backbone} or other weights");
+            throw new MambaADException($"encoder weights from {_description} are for {EncoderDescriptor.Of(Backbone).Name}, but the encoder is {EncoderDescriptor.Of(encoder.Backbone).Name}; choose the backbone {EncoderDescriptor.Of(Backbone).Name} or other weights");
         using var _ = no_grad();
         foreach (var (key, dst) in encoder.state_dict())
         {
@@ -83,9 +84,9 @@ public sealed partial class EncoderWeights : IDisposable
     /// ignored). Normalisation: ImageNet.
     /// </summary>
     /// <param name="path">The file.</param>
-    /// <param name="backbone">"resnet34" (the paper's) or "resnet18".</param>
+    /// <param name="backbone">The architecture the file holds (ResNet34 is the paper's).</param>
     /// <exception cref="MambaADException">When the file is absent, unreadable, or does not hold the backbone's weights.</exception>
-    public static EncoderWeights FromFile(string path, string backbone = "resnet34")
+    public static EncoderWeights FromFile(string path, Backbone backbone = Backbone.ResNet34)
     {
         ArgumentNullException.ThrowIfNull(path);
         var expected = ExpectedShapes(backbone);
@@ -137,19 +138,19 @@ public sealed partial class EncoderWeights : IDisposable
     // ---------------------------------------------------------------------------------------------------------------
     // Shared validation
 
-    private static readonly Dictionary<string, IReadOnlyDictionary<string, long[]>> ShapeCache = new();
+    private static readonly Dictionary<Backbone, IReadOnlyDictionary<string, long[]>> ShapeCache = new();
 
     /// <summary>The encoder's state_dict shapes for <paramref name="backbone"/>, in order.</summary>
-    internal static IReadOnlyDictionary<string, long[]> ExpectedShapes(string backbone)
+    internal static IReadOnlyDictionary<string, long[]> ExpectedShapes(Backbone backbone)
     {
         lock (ShapeCache)
         {
-            if (ShapeCache.TryGetValue(backbone ?? "", out var cached)) return cached;
+            if (ShapeCache.TryGetValue(backbone, out var cached)) return cached;
             using var scope = NewDisposeScope();
-            using var enc = new ResNetEncoder(backbone!); // throws ArgumentException listing the supported backbones
+            using var enc = new ResNetEncoder(backbone);
             var shapes = new Dictionary<string, long[]>();
             foreach (var (k, t) in enc.state_dict()) shapes[k] = t.shape;
-            return ShapeCache[backbone!] = shapes;
+            return ShapeCache[backbone] = shapes;
         }
     }
 
@@ -158,7 +159,7 @@ public sealed partial class EncoderWeights : IDisposable
     /// it) and returns float32 (int64 for num_batches_tracked) CPU copies. Throws one line naming the source.
     /// </summary>
     internal static Dictionary<string, Tensor> Validate(IReadOnlyDictionary<string, Tensor> found,
-        IReadOnlyDictionary<string, long[]> expected, string backbone, string source)
+        IReadOnlyDictionary<string, long[]> expected, Backbone backbone, string source)
     {
         var missing = new List<string>();
         var misShaped = new List<string>();
@@ -178,7 +179,7 @@ public sealed partial class EncoderWeights : IDisposable
             if (missing.Count > 0) parts.Add($"{missing.Count} missing ({Few(missing)})");
             if (misShaped.Count > 0) parts.Add($"{misShaped.Count} with another shape ({Few(misShaped)})");
             throw new MambaADException(
-                $"{source} does not hold {backbone} encoder weights: {string.Join("; ", parts)}; expected timm/torchvision " +
+                $"{source} does not hold {EncoderDescriptor.Of(backbone).Name} encoder weights: {string.Join("; ", parts)}; expected timm/torchvision " +
                 "names (conv1.weight, layer1.0.conv1.weight, …), bare, under 'state_dict'/'net', or prefixed 'net_t.'");
         }
         var result = new Dictionary<string, Tensor>();

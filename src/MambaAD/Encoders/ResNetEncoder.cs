@@ -1,3 +1,5 @@
+using MambaAD.IO;
+
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -13,18 +15,8 @@ namespace MambaAD.Encoders;
 /// The module is frozen (no parameter requires grad), always in eval mode (BatchNorm uses running statistics whatever
 /// <see cref="train(bool)"/> asks), and its outputs are detached.
 /// </summary>
-public sealed class ResNetEncoder : Module<Tensor, Tensor[]>
+internal sealed class ResNetEncoder : Module<Tensor, Tensor[]>
 {
-    /// <summary>Blocks per layer (layers 1–3) of each supported backbone.</summary>
-    private static readonly Dictionary<string, int[]> Depths = new()
-    {
-        ["resnet18"] = [2, 2, 2],
-        ["resnet34"] = [3, 4, 6],
-    };
-
-    /// <summary>The backbone names this encoder accepts.</summary>
-    public static IReadOnlyList<string> SupportedBackbones { get; } = Depths.Keys.ToArray();
-
     // Field names are state_dict keys (timm/torchvision): do not rename.
 #pragma warning disable IDE1006
     private readonly Conv2d conv1;
@@ -36,34 +28,26 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor[]>
 
     /// <summary>Creates an encoder with freshly initialised (untrained) weights; load weights with
     /// <see cref="EncoderWeights.LoadInto(ResNetEncoder)"/>.</summary>
-    /// <param name="backbone">"resnet18" or "resnet34".</param>
-    /// <exception cref="ArgumentException">For any other backbone name.</exception>
-    public ResNetEncoder(string backbone) : base("ResNetEncoder")
+    public ResNetEncoder(Backbone backbone) : base("ResNetEncoder")
     {
-        ArgumentNullException.ThrowIfNull(backbone);
-        if (!Depths.TryGetValue(backbone, out var depths))
-            throw new ArgumentException($"unknown encoder backbone '{backbone}'; supported: {string.Join(", ", SupportedBackbones)}", nameof(backbone));
-        Backbone = backbone;
-
+        Descriptor = EncoderDescriptor.Of(backbone);
+        var (blocks, channels) = (Descriptor.BlocksPerLayer, Descriptor.Channels);
         conv1 = Conv2d(3, 64, kernel_size: 7, stride: 2, padding: 3, bias: false);
         bn1 = BatchNorm2d(64, eps: 1e-5);
-        layer1 = MakeLayer(64, 64, depths[0], stride: 1);
-        layer2 = MakeLayer(64, 128, depths[1], stride: 2);
-        layer3 = MakeLayer(128, 256, depths[2], stride: 2);
+        layer1 = MakeLayer(64, channels[0], blocks[0], stride: 1);
+        layer2 = MakeLayer(channels[0], channels[1], blocks[1], stride: 2);
+        layer3 = MakeLayer(channels[1], channels[2], blocks[2], stride: 2);
         RegisterComponents();
 
         foreach (var p in parameters()) p.requires_grad = false;
         base.train(false);
     }
 
-    /// <summary>The backbone name ("resnet18" or "resnet34").</summary>
-    public string Backbone { get; }
+    /// <summary>The architecture: blocks per layer, and the channels and strides of F1, F2, F3.</summary>
+    public EncoderDescriptor Descriptor { get; }
 
-    /// <summary>Channels of F1, F2, F3: 64, 128, 256.</summary>
-    public IReadOnlyList<int> Channels { get; } = [64, 128, 256];
-
-    /// <summary>Downsampling factor of F1, F2, F3 relative to the input: 4, 8, 16.</summary>
-    public IReadOnlyList<int> Strides { get; } = [4, 8, 16];
+    /// <summary>The backbone.</summary>
+    public Backbone Backbone => Descriptor.Backbone;
 
     private static Sequential MakeLayer(int inChannels, int outChannels, int blocks, int stride)
     {
@@ -88,7 +72,7 @@ public sealed class ResNetEncoder : Module<Tensor, Tensor[]>
     /// <summary>The state_dict in PyTorch's order (each module's parameters, then its buffers, then its children), so
     /// the keys, shapes and order equal timm's <c>net_t.*</c> entries.</summary>
     public override Dictionary<string, Tensor> state_dict(Dictionary<string, Tensor>? destination = null, string? prefix = null) =>
-        MambaAD.Model.StateDict.Collect(this, destination, prefix);
+        StateDict.Collect(this, destination, prefix);
 
     /// <summary>Ignores <paramref name="train"/>: the teacher always stays in eval mode (spec §2).</summary>
     public override void train(bool train = true) => base.train(false);

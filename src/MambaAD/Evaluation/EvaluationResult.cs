@@ -24,13 +24,13 @@ public sealed class EvaluationResult
     {
         Classes = classes;
         VanishedMasks = vanished;
-        var means = new double?[7];
-        for (int m = 0; m < 7; m++)
+        var means = new Dictionary<Metric, double?>();
+        foreach (var row in MetricTable.Rows)
         {
-            var v = classes.Select(c => c.Value.Values[m]).Where(x => x.HasValue).Select(x => x!.Value).ToArray();
-            means[m] = v.Length == 0 ? null : v.Average();
+            var v = classes.Select(c => c.Value[row.Metric]).OfType<double>().ToArray();
+            means[row.Metric] = v.Length == 0 ? null : v.Average();
         }
-        Mean = ClassMetrics.From(means);
+        Mean = new ClassMetrics(means);
     }
 
     /// <summary>

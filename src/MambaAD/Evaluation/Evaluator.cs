@@ -60,28 +60,14 @@ public sealed class Evaluator
             var scores = entries.Select(e => e.Score).ToArray();
             int lost = entries.Count(e => e.FolderAnomalous && e.Mask is not null && !e.Mask.Any(v => v != 0));
             if (lost > 0) vanished[name] = lost;
-            var seven = new double?[7];
-            seven[0] = ClassMetrics.Finite(Metrics.Auroc(labels, scores));
-            seven[1] = ClassMetrics.Finite(Metrics.AveragePrecision(labels, scores));
-            seven[2] = ClassMetrics.Finite(Metrics.F1Max(labels, scores));
-            bool anyDefectMask = entries.Any(e => e.FolderAnomalous && e.Mask is not null);
-            var withGt = entries.Where(e => e.Mask is not null).ToList();
-            if (anyDefectMask)
+            var values = MetricTable.Image(labels, scores);
+            if (entries.Any(e => e.FolderAnomalous && e.Mask is not null))
             {
-                var maps = withGt.Select(e => e.Map).ToList();
-                var masks = withGt.Select(e => e.Mask!).ToList();
-                // The sorted curve and the two histogram metrics are independent: run them side by side.
-                (double Auroc, double AP) curve = default;
-                double f1 = 0, aupro = 0;
-                Parallel.Invoke(
-                    () => curve = Metrics.PixelCurve(maps, masks),
-                    () => { f1 = Metrics.PixelF1Max(maps, masks); aupro = Metrics.AuPro(maps, masks, _height, _width); });
-                seven[3] = ClassMetrics.Finite(curve.Auroc);
-                seven[4] = ClassMetrics.Finite(curve.AP);
-                seven[5] = ClassMetrics.Finite(f1);
-                seven[6] = ClassMetrics.Finite(aupro);
+                var withGt = entries.Where(e => e.Mask is not null).ToList();
+                foreach (var (metric, value) in MetricTable.Pixel(withGt.Select(e => e.Map).ToList(), withGt.Select(e => e.Mask!).ToList(), _height, _width))
+                    values[metric] = value;
             }
-            results.Add(new(name, ClassMetrics.From(seven)));
+            results.Add(new(name, ClassMetrics.Finite(values)));
         }
         return new EvaluationResult(results, vanished);
     }

@@ -6,7 +6,7 @@ using MambaAD.IO;
 namespace MambaAD.Evaluation;
 
 /// <summary>Options of <see cref="MapEvaluation.Run"/> (<c>mambaad eval</c>).</summary>
-/// <param name="DataRoot">The dataset root (any layout <see cref="DatasetLayout"/> reads).</param>
+/// <param name="DataRoot">The dataset root (any layout of <see cref="Dataset.Layouts"/>).</param>
 /// <param name="MapsDir">Folder of saved maps: <c>&lt;class&gt;/&lt;defect&gt;/&lt;stem&gt;.npy</c> (<c>good</c> for normal images), optional <c>scores.csv</c>.</param>
 /// <param name="Dataset">Layout, class filter and --skip-bad.</param>
 /// <param name="ImageSize">Evaluation size: masks are resized to it (PIL bilinear, &gt; 0.5) and maps of other sizes are resized to it (bilinear, align_corners).</param>
@@ -31,7 +31,7 @@ public static class MapEvaluation
     public static MapEvaluationReport Run(MapEvaluationOptions options)
     {
         int size = options.ImageSize;
-        if (size <= 0) throw new MambaADException($"--image-size {size}: must be positive");
+        if (size <= 0) throw new MambaADException($"the evaluation size {size} must be positive", nameof(MapEvaluationOptions.ImageSize));
         var dsOptions = options.Dataset ?? new DatasetOptions();
         var dataset = Dataset.Open(options.DataRoot, dsOptions);
         var mapsDir = Path.GetFullPath(options.MapsDir);
@@ -92,10 +92,7 @@ public static class MapEvaluation
         if (s.MaskPath is null) return null; // normal: zeros (Evaluator); defect without mask: image metrics only
         if (!File.Exists(s.MaskPath)) throw new MambaADException($"{s.MaskPath}: mask file missing (expected the mask of {s.ImagePath})");
         var (iw, ih) = ImageDecoder.ReadSize(s.ImagePath);
-        var (w, h, grey) = ImageDecoder.DecodeGrey(s.MaskPath);
-        if (w != iw || h != ih)
-            throw new MambaADException($"{s.MaskPath}: mask is {w}×{h} but its image {s.ImagePath} is {iw}×{ih} (expected the same size)");
-        return Preprocess.Binarize(Preprocess.MaskResized(grey, w, h, size));
+        return Preprocess.Mask(s.MaskPath, s.ImagePath, iw, ih, size);
     }
 
     private static Dictionary<(string, string, string), double>? ReadScores(string path)

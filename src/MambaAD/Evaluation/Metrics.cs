@@ -26,7 +26,24 @@ internal static class Metrics
     /// <summary>ADer F1max: max over sklearn <c>precision_recall_curve</c> points of 2PR/(P+R), NaN points dropped.</summary>
     public static double F1Max(ReadOnlySpan<int> labels, ReadOnlySpan<double> scores) => Curve(labels, scores).F1Max;
 
-    private static CurveAccumulator Curve(ReadOnlySpan<int> labels, ReadOnlySpan<double> scores)
+    /// <summary>
+    /// The decision threshold t at the F1max point of the same curve, for "anomalous when score &gt; t": halfway
+    /// between the point's score and the next lower distinct score (1e-9 below the lowest score when the point is the
+    /// last). Ties move together; among equal F1 the higher threshold wins. Without both labels: the highest score.
+    /// </summary>
+    public static double F1MaxThreshold(ReadOnlySpan<int> labels, ReadOnlySpan<double> scores)
+    {
+        if (scores.Length == 0) throw new ArgumentException("no scores");
+        var acc = Curve(labels, scores, out var distinct);
+        if (acc.BestPoint < 0 || acc.Negatives == 0) return distinct[0];
+        int k = acc.BestPoint;
+        return k + 1 < distinct.Count ? (distinct[k] + distinct[k + 1]) / 2 : distinct[k] - 1e-9;
+    }
+
+    private static CurveAccumulator Curve(ReadOnlySpan<int> labels, ReadOnlySpan<double> scores) => Curve(labels, scores, out _);
+
+    /// <summary>The curve of labelled scores, and its distinct scores from the highest (one per curve point).</summary>
+    private static CurveAccumulator Curve(ReadOnlySpan<int> labels, ReadOnlySpan<double> scores, out List<double> distinct)
     {
         if (labels.Length != scores.Length) throw new ArgumentException($"{labels.Length} labels but {scores.Length} scores");
         var order = Enumerable.Range(0, scores.Length).ToArray();
@@ -37,10 +54,15 @@ internal static class Metrics
         foreach (var l in labels) positives += l != 0 ? 1 : 0;
         var acc = new CurveAccumulator(positives, labels.Length - positives);
         long tps = 0, fps = 0;
+        distinct = [];
         for (int i = 0; i < order.Length; i++)
         {
             if (labels[order[i]] != 0) tps++; else fps++;
-            if (i == order.Length - 1 || s[order[i + 1]] != s[order[i]]) acc.Add(tps, fps);
+            if (i == order.Length - 1 || s[order[i + 1]] != s[order[i]])
+            {
+                acc.Add(tps, fps);
+                distinct.Add(s[order[i]]);
+            }
         }
         return acc;
     }
@@ -51,7 +73,7 @@ internal static class Metrics
     /// </summary>
     private sealed class CurveAccumulator(long positives, long negatives)
     {
-        private long _tps, _fps;
+        private long _tps, _fps, _points;
         private long _area2; // 2·T·F·AUROC, exact in integers (≤ 2·T·F < 2⁵³ for any class we can hold)
         private double _ap, _f1 = double.NaN;
 
@@ -64,11 +86,21 @@ internal static class Metrics
                 _ap += ((double)tps / positives - (double)_tps / positives) * precision;
                 double recall = (double)tps / positives;
                 double f1 = 2 * precision * recall / (precision + recall);
-                if (double.IsFinite(f1) && !(f1 <= _f1)) _f1 = f1;
+                if (double.IsFinite(f1) && !(f1 <= _f1))
+                {
+                    _f1 = f1;
+                    BestPoint = (int)_points;
+                }
             }
             _tps = tps;
             _fps = fps;
+            _points++;
         }
+
+        /// <summary>The index (in the order added) of the point with the highest F1 so far; −1 before any.</summary>
+        public int BestPoint { get; private set; } = -1;
+
+        public long Negatives => negatives;
 
         public double Auroc => positives == 0 || negatives == 0 ? double.NaN : _area2 / (2.0 * positives * negatives);
         public double AP => positives == 0 ? double.NaN : _ap;

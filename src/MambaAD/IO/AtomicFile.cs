@@ -7,7 +7,7 @@ namespace MambaAD.IO;
 /// goes to a temporary file in the same folder, is flushed, and is then renamed over the target (architecture.md,
 /// "Writes are atomic").
 /// </summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>Writes <paramref name="path"/> atomically with whatever <paramref name="write"/> puts in the stream.</summary>
     public static void Write(string path, Action<Stream> write)

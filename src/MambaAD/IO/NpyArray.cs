@@ -11,7 +11,7 @@ namespace MambaAD.IO;
 /// Numeric dtypes (bool, int8…int64, uint8…uint64, float32, float64) and unicode strings (<c>&lt;U n</c>) are read;
 /// float32 is written. Fortran order and big-endian data are rejected with a message naming the file.
 /// </summary>
-public sealed class NpyArray
+internal sealed class NpyArray
 {
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 

@@ -9,7 +9,7 @@ namespace MambaAD.IO;
 /// Reads and writes PyTorch tensor files: zip-format <c>torch.save</c> files (.pth/.pt) through TorchSharp.PyBridge,
 /// and .safetensors. Errors a user can cause name the file, its role and the fix.
 /// </summary>
-public static class PyTorchFile
+internal static class PyTorchFile
 {
     /// <summary>
     /// Reads a file into nested Hashtables of tensors (dicts nest; PyBridge reads 0-dim tensors as shape [1]).

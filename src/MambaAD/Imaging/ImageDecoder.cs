@@ -13,8 +13,14 @@ namespace MambaAD.Imaging;
 /// premultiply). Skia turns 16-bit grey into v >> 8, so those files go through <see cref="Png16Reader"/>.
 /// Every failure is a <see cref="MambaADException"/> naming the file.
 /// </remarks>
-public static class ImageDecoder
+internal static class ImageDecoder
 {
+    /// <summary>The file extensions read as images (by the dataset readers and <c>predict</c> alike): what Skia decodes.</summary>
+    public static IReadOnlyList<string> Extensions { get; } = [".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif"];
+
+    /// <summary>Whether <paramref name="path"/> has one of the <see cref="Extensions"/> (any case).</summary>
+    public static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
+
     /// <summary>Decodes <paramref name="path"/> to 8-bit RGB.</summary>
     public static RgbImage DecodeRgb(string path)
     {

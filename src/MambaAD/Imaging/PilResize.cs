@@ -9,7 +9,7 @@ namespace MambaAD.Imaging;
 /// normalised in double and quantised to 22-bit fixed point: out = clip((2²¹ + Σ k·v) >> 22, 0, 255).
 /// This is neither Skia's nor torch's bilinear.
 /// </summary>
-public static class PilResize
+internal static class PilResize
 {
     private const int PrecisionBits = 22;
 

@@ -1,33 +1,29 @@
-using MambaAD.Encoders;
-
 namespace MambaAD.Imaging;
 
 /// <summary>
-/// The official preprocessing (spec §13), one image or mask at a time.
+/// The official preprocessing (spec §13), one image or mask at a time, in one place for training, testing,
+/// prediction and the server.
 /// Image: decode to RGB → PIL bilinear resize to size×size (skipped when already that size, as torchvision does)
 /// → per-encoder normalisation (<see cref="InputNormalization"/>) into CHW float32.
 /// Mask: decode to grey → (v &gt; 0)·255 → PIL bilinear resize → ToTensor (/255) → &gt; 0.5, i.e. resized ≥ 128.
 /// </summary>
-public static class Preprocess
+internal static class Preprocess
 {
-    /// <summary>Decodes and resizes an image to <paramref name="size"/>² RGB bytes (HWC).</summary>
-    public static byte[] ResizedRgb(string path, int size) => ResizedRgb(ImageDecoder.DecodeRgb(path), size);
-
     /// <summary>Resizes a decoded image to <paramref name="size"/>² RGB bytes (HWC).</summary>
     public static byte[] ResizedRgb(RgbImage image, int size) =>
         PilResize.Resize(image.Hwc, image.Width, image.Height, 3, size, size);
+
+    /// <summary>Writes the network input for a decoded image into <paramref name="chw"/> (3·size² floats).</summary>
+    public static void Image(RgbImage image, int size, InputNormalization normalization, Span<float> chw) =>
+        normalization.Normalize(ResizedRgb(image, size), size, size, chw);
 
     /// <summary>The network input for an image file: 3×size×size float32, channel-planar.</summary>
     public static float[] Image(string path, int size, InputNormalization normalization)
     {
         var chw = new float[3 * size * size];
-        Image(path, size, normalization, chw);
+        Image(ImageDecoder.DecodeRgb(path), size, normalization, chw);
         return chw;
     }
-
-    /// <summary>Writes the network input for an image file into <paramref name="chw"/> (3·size² floats).</summary>
-    public static void Image(string path, int size, InputNormalization normalization, Span<float> chw) =>
-        normalization.Normalize(ResizedRgb(path, size), size, size, chw);
 
     /// <summary>The binary mask resized ×255 (PIL bilinear on {0, 255}), before the 0.5 threshold.</summary>
     public static byte[] MaskResized(string path, int size)
@@ -46,6 +42,18 @@ public static class Preprocess
 
     /// <summary>The final ground-truth mask in {0, 1} at size×size (§12.6).</summary>
     public static byte[] Mask(string path, int size) => Binarize(MaskResized(path, size));
+
+    /// <summary>
+    /// The ground-truth mask of an image of <paramref name="imageWidth"/>×<paramref name="imageHeight"/> pixels, in
+    /// {0, 1} at size×size; a mask of another size than its image is an error naming both files.
+    /// </summary>
+    public static byte[] Mask(string maskPath, string imagePath, int imageWidth, int imageHeight, int size)
+    {
+        var (w, h, grey) = ImageDecoder.DecodeGrey(maskPath);
+        if (w != imageWidth || h != imageHeight)
+            throw new MambaADException($"{maskPath}: mask is {w}×{h} but its image {imagePath} is {imageWidth}×{imageHeight} (expected the same size)");
+        return Binarize(MaskResized(grey, w, h, size));
+    }
 
     /// <summary>resized/255 &gt; 0.5 ⇔ resized ≥ 128.</summary>
     public static byte[] Binarize(byte[] resized)

@@ -1,5 +1,6 @@
+using MambaAD.Checkpoints;
 using MambaAD.Evaluation;
-using MambaAD.Training;
+
 
 namespace MambaAD.Inference;
 
@@ -15,15 +16,17 @@ public static class Calibration
     /// <summary>The default quantile for normal-only calibration: a 1 % false-positive rate on normal images.</summary>
     public const double NormalQuantile = 0.99;
 
+    /// <summary>Thresholds from scored images (a test report's), F1-max or a normal quantile as the class comment says.</summary>
+    /// <exception cref="MambaADException">No images, only anomalous images, or a quantile outside (0, 1).</exception>
     public static Thresholds Choose(IReadOnlyList<ImageResult> images, double normalQuantile = NormalQuantile)
     {
         if (images.Count == 0) throw new MambaADException("calibration needs scored images: the selected split is empty");
-        if (normalQuantile is <= 0 or >= 1) throw new MambaADException($"--normal-quantile {normalQuantile} must be between 0 and 1");
+        if (normalQuantile is <= 0 or >= 1) throw new MambaADException($"the normal quantile {normalQuantile} must be between 0 and 1, e.g. 0.99", "NormalQuantile");
         var labels = images.Select(r => r.Mask is null ? (r.Sample.IsFolderAnomalous ? 1 : 0) : (Array.IndexOf(r.Mask, (byte)1) >= 0 ? 1 : 0)).ToArray();
         var normals = images.Where((_, i) => labels[i] == 0).ToList();
         if (labels.Contains(1) && normals.Count > 0)
         {
-            double image = F1MaxCut(images.Select(r => r.Score).ToArray(), labels);
+            double image = Metrics.F1MaxThreshold(labels, images.Select(r => r.Score).ToArray());
             var withMask = images.Where(r => r.Mask is not null).ToList();
             double? pixel = withMask.Any(r => Array.IndexOf(r.Mask!, (byte)1) >= 0) ? PixelF1MaxCut(withMask) : null;
             return new Thresholds(image, pixel, $"F1-max on {images.Count} images ({labels.Count(l => l == 1)} anomalous)");
@@ -32,26 +35,6 @@ public static class Calibration
         double imageQ = Quantile(normals.Select(r => r.Score).ToArray(), normalQuantile);
         double pixelQ = Quantile(normals.SelectMany(r => r.Map).Select(v => (double)v).ToArray(), normalQuantile);
         return new Thresholds(imageQ, pixelQ, $"{normalQuantile:0.###} quantile of {normals.Count} normal images (no anomalous images)");
-    }
-
-    /// <summary>The cut t (a score value) maximising F1 of "score &gt; t"; midpoints between neighbouring scores.</summary>
-    internal static double F1MaxCut(double[] scores, int[] labels)
-    {
-        var order = Enumerable.Range(0, scores.Length).OrderByDescending(i => scores[i]).ToArray();
-        int positives = labels.Sum(), tp = 0, fp = 0;
-        double best = -1, cut = scores.Max();
-        for (int k = 0; k < order.Length; k++)
-        {
-            if (labels[order[k]] == 1) tp++; else fp++;
-            if (k + 1 < order.Length && scores[order[k + 1]] == scores[order[k]]) continue; // ties move together
-            double f1 = 2.0 * tp / (tp + fp + positives);
-            if (f1 > best)
-            {
-                best = f1;
-                cut = k + 1 < order.Length ? (scores[order[k]] + scores[order[k + 1]]) / 2 : scores[order[k]] - 1e-9;
-            }
-        }
-        return cut;
     }
 
     /// <summary>F1-max cut over pixels, on a 4096-bin histogram between the pixel min and max.</summary>

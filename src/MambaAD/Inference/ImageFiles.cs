@@ -1,11 +1,10 @@
+using MambaAD.Imaging;
+
 namespace MambaAD.Inference;
 
 /// <summary>Expands image paths and folders into the image files that predict reads.</summary>
-public static class ImageFiles
+internal static class ImageFiles
 {
-    /// <summary>The extensions the official preprocessing reads through our decoder.</summary>
-    public static readonly IReadOnlySet<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".png", ".jpg", ".jpeg", ".bmp" };
-
     /// <summary>Files as given, and the images under folders (recursively, sorted). Fails on a path that does not exist.</summary>
     public static IReadOnlyList<string> Expand(IEnumerable<string> paths)
     {
@@ -15,10 +14,10 @@ public static class ImageFiles
             if (File.Exists(p)) files.Add(Path.GetFullPath(p));
             else if (Directory.Exists(p))
                 files.AddRange(Directory.EnumerateFiles(p, "*", SearchOption.AllDirectories)
-                    .Where(f => Extensions.Contains(Path.GetExtension(f))).Select(Path.GetFullPath).Order(StringComparer.Ordinal));
-            else throw new MambaADException($"{p} does not exist: give image files (PNG, JPEG, BMP) or folders of them");
+                    .Where(ImageDecoder.IsImage).Select(Path.GetFullPath).Order(StringComparer.Ordinal));
+            else throw new MambaADException($"{p} does not exist: give image files (PNG, JPEG, BMP, WebP, GIF) or folders of them");
         }
-        if (files.Count == 0) throw new MambaADException($"no images found in {string.Join(", ", paths)} (looked for {string.Join(", ", Extensions)})");
+        if (files.Count == 0) throw new MambaADException($"no images found in {string.Join(", ", paths)} (looked for {string.Join(", ", ImageDecoder.Extensions)})");
         return files;
     }
 

@@ -10,13 +10,13 @@ namespace MambaAD.Inference;
 /// <c>overlays/&lt;stem&gt;.png</c>, <c>masks/&lt;stem&gt;.png</c> when a pixel threshold is known, and optionally
 /// <c>maps/&lt;stem&gt;.npy</c> (float32, model size). Every file is written atomically.
 /// </summary>
-public static class PredictionWriter
+internal static class PredictionWriter
 {
     public static IReadOnlyList<Prediction> Write(Predictor predictor, IReadOnlyList<string> files, string outDir, bool saveMaps = false,
         int batch = 8, Action<string, Prediction>? onEach = null, CancellationToken cancellationToken = default)
     {
         var stems = ImageFiles.UniqueStems(files);
-        double? pixel = predictor.Info.Thresholds?.Pixel;
+        double? pixel = predictor.PixelThreshold;
         var csv = new StringBuilder("path,score,is_anomalous\n");
         var all = new List<Prediction>();
         for (int start = 0; start < files.Count && !cancellationToken.IsCancellationRequested; start += Math.Max(1, batch))

@@ -1,82 +1,104 @@
+using MambaAD.Checkpoints;
 using MambaAD.Imaging;
 using MambaAD.Model;
-using MambaAD.Training;
-using TorchSharp;
-using static TorchSharp.torch;
+using MambaAD.Onnx;
 
 namespace MambaAD.Inference;
 
 /// <summary>
 /// A loaded model ready to score images: the official preprocessing (PIL-compatible resize, the checkpoint's
-/// normalisation), the model, the anomaly map and score, and the checkpoint's thresholds. One instance can serve
-/// many threads: forward passes are serialised, preprocessing is not.
+/// normalisation), the model, the anomaly map and score, and the checkpoint's thresholds. The one inference path:
+/// <c>predict</c>, <c>test</c>, <c>calibrate</c>, the report and the server all score through it. One instance can
+/// serve many threads: forward passes are serialised, preprocessing is not.
 /// </summary>
 public sealed class Predictor : IDisposable
 {
-    private readonly LoadedCheckpoint _checkpoint;
+    private readonly IAnomalyModel _model;
     private readonly SemaphoreSlim _forward = new(1, 1);
 
-    private Predictor(LoadedCheckpoint checkpoint) => _checkpoint = checkpoint;
+    internal Predictor(IAnomalyModel model, CheckpointInfo info, string modelPath)
+    {
+        _model = model;
+        Info = info;
+        ModelPath = modelPath;
+    }
 
-    /// <summary>Loads a checkpoint (ours, or an official one assuming <paramref name="officialConfig"/>).</summary>
-    public static Predictor Load(string checkpoint, MambaADConfig? officialConfig = null, string device = "cpu") =>
-        new(Checkpoint.Load(checkpoint, officialConfig, device));
+    /// <summary>
+    /// Loads a checkpoint (ours, or an official one assuming <paramref name="officialConfig"/>), or a model exported to
+    /// ONNX (<c>.onnx</c>, run by ONNX Runtime on the CPU, described by its own metadata).
+    /// </summary>
+    /// <param name="checkpoint">A model.pth, a checkpoint folder, a run folder (its best/, else last/), or a .onnx file.</param>
+    /// <param name="officialConfig">The configuration of an official checkpoint (one without model.json); the official one when null.</param>
+    /// <param name="device">"cpu", or "cuda" with a CUDA build of libtorch.</param>
+    /// <exception cref="MambaADException">The checkpoint is missing, unreadable, or does not fit its configuration.</exception>
+    public static Predictor Load(string checkpoint, MambaADConfig? officialConfig = null, string device = "cpu")
+    {
+        if (checkpoint.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            var onnx = OnnxRuntimeModel.Load(checkpoint);
+            return new Predictor(onnx, onnx.Info, Path.GetFullPath(checkpoint));
+        }
+        var loaded = Checkpoint.Load(checkpoint, officialConfig, device);
+        return new Predictor(loaded.Model, loaded.Info, loaded.ModelPath);
+    }
 
-    public CheckpointInfo Info => _checkpoint.Info;
-    public string ModelPath => _checkpoint.ModelPath;
-    public MambaADModel Model => _checkpoint.Model;
-    public int ImageSize => Model.Config.ImageSize;
+    /// <summary>The checkpoint's description: configuration, normalisation, classes, thresholds, training state.</summary>
+    public CheckpointInfo Info { get; }
 
-    /// <summary>Image threshold used for <see cref="Prediction.IsAnomalous"/>: an explicit override, else the checkpoint's.</summary>
+    /// <summary>The model file that was loaded.</summary>
+    public string ModelPath { get; }
+
+    /// <summary>The square side images are resized to, and the side of the maps.</summary>
+    public int ImageSize => _model.ImageSize;
+
+    /// <summary>An image threshold that overrides the checkpoint's (null: use the checkpoint's).</summary>
     public double? ImageThreshold { get; set; }
 
     /// <summary>The image threshold in force: <see cref="ImageThreshold"/> when set, else the checkpoint's (or none).</summary>
     public double? Threshold => ImageThreshold ?? Info.Thresholds?.Image;
 
+    /// <summary>The pixel threshold in force (the checkpoint's, from <c>mambaad calibrate</c>), or none.</summary>
+    public double? PixelThreshold => Info.Thresholds?.Pixel;
+
+    /// <summary>Scores one image file.</summary>
     public Prediction Predict(string path) => Predict([ImageDecoder.DecodeRgb(path)])[0];
 
     /// <summary>Images per forward pass: a larger batch runs in sub-batches, so that a cancelled caller stops between them.</summary>
     internal const int SubBatch = 4;
 
     /// <summary>
-    /// Scores a batch of decoded images (any sizes), <see cref="SubBatch"/> at a time. <paramref name="ct"/> is checked
-    /// while waiting for the forward and between sub-batches, so that work whose caller gave up stops early and frees
-    /// the forward for others; <paramref name="progress"/> hears the number of images scored after each sub-batch.
+    /// Scores a batch of decoded images (any sizes), <see cref="SubBatch"/> at a time. <paramref name="cancellationToken"/>
+    /// is checked while waiting for the forward and between sub-batches, so that work whose caller gave up stops early
+    /// and frees the forward for others; <paramref name="progress"/> hears the number of images scored after each sub-batch.
     /// </summary>
-    public IReadOnlyList<Prediction> Predict(IReadOnlyList<RgbImage> images, CancellationToken ct = default, IProgress<int>? progress = null)
+    public IReadOnlyList<Prediction> Predict(IReadOnlyList<RgbImage> images, CancellationToken cancellationToken = default, IProgress<int>? progress = null)
     {
         int s = ImageSize, plane = s * s;
         var threshold = Threshold;
         var predictions = new List<Prediction>(images.Count);
         for (int start = 0; start < images.Count; start += SubBatch)
         {
-            ct.ThrowIfCancellationRequested();
+            cancellationToken.ThrowIfCancellationRequested();
             int n = Math.Min(SubBatch, images.Count - start);
             var input = new float[n * 3 * plane];
-            Parallel.For(0, n, i =>
-                Info.Normalization.Normalize(Preprocess.ResizedRgb(images[start + i], s), s, s, input.AsSpan(i * 3 * plane, 3 * plane)));
-            AnomalyResult result;
-            float[] maps;
-            _forward.Wait(ct);
-            try
-            {
-                using var scope = NewDisposeScope();
-                var device = Model.parameters().First().device;
-                using var x = tensor(input, [n, 3, s, s]).to(device);
-                result = Model.Predict(x);
-                using (result.Maps) maps = result.Maps.data<float>().ToArray();
-            }
-            finally
-            {
-                _forward.Release();
-            }
+            Parallel.For(0, n, i => Preprocess.Image(images[start + i], s, Info.Normalization, input.AsSpan(i * 3 * plane, 3 * plane)));
+            var maps = Score(input, n, cancellationToken);
             for (int i = 0; i < n; i++)
-                predictions.Add(new Prediction(result.Scores[i], maps.AsSpan(i * plane, plane).ToArray(), s,
-                    threshold is { } t ? result.Scores[i] > t : null, images[start + i].Width, images[start + i].Height));
+                predictions.Add(new Prediction(maps.Scores[i], maps.Map(i), s,
+                    threshold is { } t ? maps.Scores[i] > t : null, images[start + i].Width, images[start + i].Height));
             progress?.Report(start + n);
         }
         return predictions;
     }
 
-    public void Dispose() => _checkpoint.Dispose();
+    /// <summary>The forward pass on preprocessed images, one caller at a time.</summary>
+    internal AnomalyMaps Score(float[] images, int count, CancellationToken cancellationToken = default)
+    {
+        _forward.Wait(cancellationToken);
+        try { return _model.Run(images, count, cancellationToken); }
+        finally { _forward.Release(); }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _model.Dispose();
 }

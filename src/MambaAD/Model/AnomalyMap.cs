@@ -3,16 +3,11 @@ using static TorchSharp.torch;
 
 namespace MambaAD.Model;
 
-/// <summary>The test-time output for a batch: smoothed pixel maps and image scores (spec §12).</summary>
-/// <param name="Maps">(B, S, S) float32, the smoothed anomaly maps.</param>
-/// <param name="Scores">Per image, the max of its smoothed map.</param>
-public sealed record AnomalyResult(Tensor Maps, float[] Scores);
-
 /// <summary>
 /// Anomaly map and image score (spec §12): per scale 1 − cos(F_s, D_s) over channels (PyTorch cosine, eps 1e-8) →
 /// bilinear resize to the image size with align_corners → sum / 9 → Gaussian σ 4 (scipy reflect, float64) → score = max.
 /// </summary>
-public static class AnomalyMap
+internal static class AnomalyMap
 {
     /// <summary>The Gaussian σ of the post-filter.</summary>
     public const double Sigma = 4.0;
@@ -37,8 +32,8 @@ public static class AnomalyMap
         return raw.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Steps 4–5: smooth each map in float64 and take its max. Returns float32 maps on the CPU.</summary>
-    public static AnomalyResult Smooth(Tensor raw)
+    /// <summary>Steps 4–5: smooth each map in float64 and take its max. Returns float32 maps as arrays.</summary>
+    public static AnomalyMaps Smooth(Tensor raw)
     {
         long b = raw.shape[0];
         int h = (int)raw.shape[1], w = (int)raw.shape[2];
@@ -53,12 +48,13 @@ public static class AnomalyMap
             foreach (var v in map) max = Math.Max(max, (float)v);
             scores[i] = max;
         });
-        var maps = tensor(all, [b, h, w], dtype: float64).to(float32);
-        return new AnomalyResult(maps, scores);
+        var maps = new float[all.Length];
+        for (int i = 0; i < maps.Length; i++) maps[i] = (float)all[i];
+        return new AnomalyMaps(maps, scores, h, w);
     }
 
     /// <summary>The whole of §12 for one batch.</summary>
-    public static AnomalyResult Compute(IReadOnlyList<Tensor> encoder, IReadOnlyList<Tensor> decoder, int size)
+    public static AnomalyMaps Compute(IReadOnlyList<Tensor> encoder, IReadOnlyList<Tensor> decoder, int size)
     {
         using var raw = Raw(encoder, decoder, size);
         return Smooth(raw);

@@ -8,7 +8,7 @@ namespace MambaAD.Model;
 /// One decoder stage (spec §4): an optional PatchExpand2D (stages 1–3) followed by LSS modules. The official
 /// state_dict lists <c>blocks</c> before <c>upsample</c>, although the upsample runs first.
 /// </summary>
-public sealed class DecoderStage : nn.Module<Tensor, Tensor>
+internal sealed class DecoderStage : nn.Module<Tensor, Tensor>
 {
     private readonly TorchSharp.Modules.ModuleList<LssModule> blocks;
     private readonly PatchExpand2D? upsample;
@@ -38,7 +38,4 @@ public sealed class DecoderStage : nn.Module<Tensor, Tensor>
         foreach (var block in blocks) x = block.call(x);
         return x.MoveToOuterDisposeScope();
     }
-
-    internal PatchExpand2D? Upsample => upsample;
-    internal IEnumerable<LssModule> Blocks => blocks;
 }

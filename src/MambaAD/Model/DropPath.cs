@@ -7,7 +7,7 @@ namespace MambaAD.Model;
 /// Stochastic depth per sample (timm's DropPath, spec §4): in training, each sample's residual branch is kept with
 /// probability 1 − p and scaled by 1/(1 − p); the identity in eval.
 /// </summary>
-public sealed class DropPath : nn.Module<Tensor, Tensor>
+internal sealed class DropPath : nn.Module<Tensor, Tensor>
 {
     /// <summary>The drop probability p.</summary>
     public double Probability { get; }

@@ -5,7 +5,7 @@ namespace MambaAD.Model;
 /// truncate 4 (radius 16, 33 taps), weights exp(−x²/(2σ²)) normalised to 1, borders in scipy's 'reflect' mode
 /// (d c b a | a b c d | d c b a — the edge pixel repeats), computed in float64, axis 0 first, then axis 1.
 /// </summary>
-public static class GaussianFilter
+internal static class GaussianFilter
 {
     /// <summary>The normalised 1-D kernel for σ and truncate, of length 2·⌊truncate·σ + 0.5⌋ + 1.</summary>
     public static double[] Kernel(double sigma, double truncate = 4.0)

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace MambaAD.Model;
 
 /// <summary>HSS block (spec §6): X + DropPath(SS2D(LayerNorm(X))), channels-last (B, H, W, C).</summary>
-public sealed class HssBlock : nn.Module<Tensor, Tensor>
+internal sealed class HssBlock : nn.Module<Tensor, Tensor>
 {
     private readonly LayerNorm ln_1;
     private readonly Ss2d self_attention;

@@ -11,7 +11,7 @@ namespace MambaAD.Model;
 /// concatenated as [G, L5, L7], fused by a 1×1 conv and added to the input. Channels-last in and out.
 /// Field order follows the official state_dict: smm_blocks, conv1b7, conv1a7, conv1b5, conv1a5, conv55, conv77, finalconv11.
 /// </summary>
-public sealed class LssModule : nn.Module<Tensor, Tensor>
+internal sealed class LssModule : nn.Module<Tensor, Tensor>
 {
     private readonly ModuleList<HssBlock> smm_blocks;
     private readonly Sequential conv1b7;
@@ -63,6 +63,4 @@ public sealed class LssModule : nn.Module<Tensor, Tensor>
         var merged = finalconv11.call(cat([g.permute(0, 3, 1, 2), l5, l7], 1)) + xc;
         return merged.permute(0, 2, 3, 1).MoveToOuterDisposeScope();
     }
-
-    internal IEnumerable<HssBlock> Blocks => smm_blocks;
 }

@@ -1,4 +1,5 @@
 using MambaAD.Encoders;
+using MambaAD.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,7 +11,7 @@ namespace MambaAD.Model;
 /// index; <see cref="Predict"/> turns them into anomaly maps and image scores (§12). The state_dict is the official
 /// one (keys, order, shapes, dtypes; spec §18).
 /// </summary>
-public sealed class MambaADModel : nn.Module<Tensor, (Tensor[] Encoder, Tensor[] Decoder)>
+internal sealed class MambaADModel : nn.Module<Tensor, (Tensor[] Encoder, Tensor[] Decoder)>, IAnomalyModel
 {
     private readonly ResNetEncoder net_t;
     private readonly MffOce mff_oce;
@@ -23,7 +24,7 @@ public sealed class MambaADModel : nn.Module<Tensor, (Tensor[] Encoder, Tensor[]
     {
         Config = (config ?? new MambaADConfig()).Validate();
         net_t = new ResNetEncoder(Config.Backbone);
-        mff_oce = new MffOce();
+        mff_oce = new MffOce(net_t.Descriptor.Channels);
         net_s = new MambaDecoder(Config.Depths, Config.BottleneckSide, Config.Scan, Config.Directions, Config.DState, Config.DropPathRate);
         RegisterComponents();
     }
@@ -50,16 +51,41 @@ public sealed class MambaADModel : nn.Module<Tensor, (Tensor[] Encoder, Tensor[]
         return ReconstructionLoss.Compute(f, d).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Anomaly maps (B, S, S) and image scores for a batch, in eval mode without gradients (spec §12).</summary>
-    public AnomalyResult Predict(Tensor x)
+    /// <summary>Anomaly maps and image scores for a batch x (B, 3, S, S), in eval mode without gradients (spec §12).</summary>
+    public AnomalyMaps Predict(Tensor x)
     {
         if (training) throw new InvalidOperationException("call eval() before Predict: BatchNorm must use its running statistics");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var (f, d) = forward(x);
-        var result = AnomalyMap.Compute(f, d, (int)x.shape[^1]);
-        result.Maps.MoveToOuterDisposeScope();
-        return result;
+        return AnomalyMap.Compute(f, d, (int)x.shape[^1]);
+    }
+
+    /// <inheritdoc />
+    public int ImageSize => Config.ImageSize;
+
+    /// <summary>
+    /// <see cref="Predict"/> on normalised images held in an array, on the model's device. Runs in eval mode whatever
+    /// the module's mode (a test during training), and restores the mode after.
+    /// </summary>
+    public AnomalyMaps Run(float[] images, int count, CancellationToken cancellationToken = default)
+    {
+        int s = ImageSize;
+        if (images.Length != (long)count * 3 * s * s)
+            throw new ArgumentException($"expected {count}×3×{s}×{s} floats, got {images.Length}", nameof(images));
+        cancellationToken.ThrowIfCancellationRequested();
+        bool wasTraining = training;
+        eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var x = tensor(images, [count, 3, s, s]).to(parameters().First().device);
+            return Predict(x);
+        }
+        finally
+        {
+            if (wasTraining) train();
+        }
     }
 
     /// <summary>Train mode for MFF_OCE and the decoder; the encoder stays in eval (spec §2, §13).</summary>

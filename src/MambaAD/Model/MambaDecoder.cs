@@ -10,7 +10,7 @@ namespace MambaAD.Model;
 /// stages 1–3 start with a PatchExpand2D. Z (B, 512, s, s) → [D3, D2, D1] channels-first, high to low resolution
 /// (the 8×8 stage-0 output is not returned).
 /// </summary>
-public sealed class MambaDecoder : nn.Module<Tensor, Tensor[]>
+internal sealed class MambaDecoder : nn.Module<Tensor, Tensor[]>
 {
     private readonly ModuleList<DecoderStage> layers_up;
 
@@ -28,7 +28,7 @@ public sealed class MambaDecoder : nn.Module<Tensor, Tensor[]>
     public MambaDecoder(IReadOnlyList<int> depths, int bottleneckSide, ScanType scanType = ScanType.Hilbert, int directions = 8,
         long dState = 16, double dropPathRate = 0.2) : base("MambaUPNet")
     {
-        if (depths.Count != 4) throw new MambaADException($"--depths needs 4 values (one per decoder stage), got {depths.Count}");
+        if (depths.Count != 4) throw new MambaADException($"the decoder depths need 4 values (one per stage), e.g. 3,4,6,3; got {depths.Count}", nameof(MambaADConfig.Depths));
         Depths = depths.ToArray();
         var dpr = DropPathSchedule(depths, dropPathRate);
         var stages = new DecoderStage[4];

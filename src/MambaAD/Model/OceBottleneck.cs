@@ -8,7 +8,7 @@ namespace MambaAD.Model;
 /// The Bottleneck block (expansion 4, no conv biases) of the OCE part of MFF_OCE (spec §3): 1×1 → BN → ReLU → 3×3/s →
 /// BN → ReLU → 1×1 → BN, plus the shortcut (1×1/s conv + BN when the shape changes), then ReLU.
 /// </summary>
-public sealed class OceBottleneck : nn.Module<Tensor, Tensor>
+internal sealed class OceBottleneck : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1;
     private readonly BatchNorm2d bn1;
@@ -18,9 +18,12 @@ public sealed class OceBottleneck : nn.Module<Tensor, Tensor>
     private readonly BatchNorm2d bn3;
     private readonly Sequential? downsample;
 
+    /// <summary>Output channels per plane (timm's Bottleneck).</summary>
+    public const int Expansion = 4;
+
     public OceBottleneck(long inplanes, long planes, long stride) : base(nameof(OceBottleneck))
     {
-        long outplanes = planes * 4;
+        long outplanes = planes * Expansion;
         conv1 = nn.Conv2d(inplanes, planes, 1, bias: false);
         bn1 = nn.BatchNorm2d(planes);
         conv2 = nn.Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false);

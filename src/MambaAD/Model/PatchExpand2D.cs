@@ -8,7 +8,7 @@ namespace MambaAD.Model;
 /// PatchExpand2D (spec §4): (B, H, W, 2C) → Linear 2C→4C (no bias) → each 4C vector becomes a 2×2 block of C-vectors,
 /// output pixel (2h+i, 2w+j) taking channels [(2i+j)·C, (2i+j+1)·C) → LayerNorm(C) → (B, 2H, 2W, C).
 /// </summary>
-public sealed class PatchExpand2D : nn.Module<Tensor, Tensor>
+internal sealed class PatchExpand2D : nn.Module<Tensor, Tensor>
 {
     private readonly Linear expand;
     private readonly LayerNorm norm;
@@ -31,7 +31,4 @@ public sealed class PatchExpand2D : nn.Module<Tensor, Tensor>
              .reshape(b, 2 * h, 2 * w, c);
         return norm.call(y).MoveToOuterDisposeScope();
     }
-
-    internal Linear Expand => expand;
-    internal LayerNorm Norm => norm;
 }

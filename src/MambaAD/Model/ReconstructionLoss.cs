@@ -7,7 +7,7 @@ namespace MambaAD.Model;
 /// The training loss (spec §11): ℓ = 5 · Σ_s mean((F_s − D_s)²) over the three (encoder, decoder) pairs, encoder
 /// features detached. The factor 5 is the official L2Loss weight; it matters through gradient clipping and Adam's ε.
 /// </summary>
-public static class ReconstructionLoss
+internal static class ReconstructionLoss
 {
     public const double Weight = 5.0;
 

@@ -8,7 +8,7 @@ namespace MambaAD.Model;
 /// (1, 1, L) (spec §18). They are checkpoint entries, not trainable; the model reads its direction paths from the
 /// same scan order, and a loaded checkpoint is checked against them.
 /// </summary>
-public sealed class ScanIndices : nn.Module
+internal sealed class ScanIndices : nn.Module
 {
     private readonly Tensor index_flat;
     private readonly Tensor index_flat_inv;
@@ -19,7 +19,4 @@ public sealed class ScanIndices : nn.Module
         index_flat_inv = tensor(Ssm.ScanOrder.LocsInverse(type, side), dtype: int64).reshape(1, 1, -1);
         RegisterComponents();
     }
-
-    internal Tensor IndexFlat => index_flat;
-    internal Tensor IndexFlatInv => index_flat_inv;
 }

@@ -11,7 +11,7 @@ namespace MambaAD.Model;
 /// in_proj → split x | z → depth-wise 3×3 conv + SiLU on x → Hybrid Scanning over K directions through the selective
 /// scan (§7.3, §8) → out_norm → gate with SiLU(z) → out_proj. Field names are the official state_dict keys.
 /// </summary>
-public sealed class Ss2d : nn.Module<Tensor, Tensor>
+internal sealed class Ss2d : nn.Module<Tensor, Tensor>
 {
     // Per-direction parameters (spec §7.2); registered before the child modules, as in the official state_dict.
     private readonly Parameter x_proj_weight;   // (K, R + 2N, d_inner)
@@ -117,10 +117,6 @@ public sealed class Ss2d : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Spec §5 / §9: the LSS module re-initialises this conv with its own rule; the decoder re-initialises the Linears and the LayerNorm.</summary>
-    internal Conv2d Conv => conv2d;
-    internal IEnumerable<Linear> Linears => [in_proj, out_proj];
-    internal LayerNorm OutNorm => out_norm;
-    internal ScanIndices Scans => scans;
 
     /// <summary>Direction paths (K, L) as int64 tensors, one per (scan, side, K, device), built once.</summary>
     private static class PathTensors

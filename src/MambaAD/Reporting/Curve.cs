@@ -82,27 +82,4 @@ internal sealed record Curve(double[] Fpr, double[] Tpr, double[] Recall, double
         }
         return new Curve(fpr.ToArray(), tpr.ToArray(), recall.ToArray(), precision.ToArray());
     }
-
-    /// <summary>The threshold with the highest image F1 (ties: the higher threshold); used when no threshold is given.</summary>
-    public static double F1Threshold(IReadOnlyList<int> labels, IReadOnlyList<double> scores)
-    {
-        long positives = labels.Count(l => l != 0);
-        if (positives == 0 || positives == labels.Count) return scores.Count == 0 ? 0 : scores.Max();
-        var order = Enumerable.Range(0, scores.Count).OrderByDescending(i => scores[i]).ToArray();
-        double best = -1, threshold = scores[order[0]];
-        long tp = 0, fp = 0;
-        for (int k = 0; k < order.Length; k++)
-        {
-            if (labels[order[k]] != 0) tp++; else fp++;
-            if (k < order.Length - 1 && scores[order[k + 1]] == scores[order[k]]) continue;
-            double f1 = 2.0 * tp / (tp + fp + positives);
-            if (f1 > best)
-            {
-                best = f1;
-                // Anomalous means score > threshold: sit halfway to the next lower score.
-                threshold = k < order.Length - 1 ? (scores[order[k]] + scores[order[k + 1]]) / 2 : scores[order[k]] - 1e-9;
-            }
-        }
-        return threshold;
-    }
 }

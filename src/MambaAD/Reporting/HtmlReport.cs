@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using MambaAD.Evaluation;
 using MambaAD.IO;
+using MambaAD.Inference;
 
 namespace MambaAD.Reporting;
 
@@ -69,7 +70,7 @@ public static class HtmlReport
     {
         var labels = images.Select(Label).ToArray();
         var scores = images.Select(r => r.Score).ToArray();
-        double threshold = o.Thresholds?.Image ?? Curve.F1Threshold(labels, scores);
+        double threshold = o.Thresholds?.Image ?? Metrics.F1MaxThreshold(labels, scores);
         double pixelThreshold = o.Thresholds?.Pixel ?? threshold;
         sb.Append($"<section class=\"class\" id=\"{Id(name)}\"><h2>{E(name)}</h2>");
         sb.Append($"<p class=\"note\">{images.Count} images ({labels.Count(l => l == 0)} normal, {labels.Count(l => l != 0)} anomalous); image threshold {G(threshold)}{(o.Thresholds?.Image is null ? " (best F1 on these images)" : "")}, pixel threshold {G(pixelThreshold)}.</p>");

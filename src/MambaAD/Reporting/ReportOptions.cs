@@ -1,4 +1,5 @@
-using MambaAD.Training;
+using MambaAD.Checkpoints;
+
 
 namespace MambaAD.Reporting;
 

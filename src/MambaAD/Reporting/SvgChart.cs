@@ -15,7 +15,7 @@ internal static class SvgChart
     private const int PlotW = Width - Left - Right, PlotH = Height - Top - Bottom;
 
     /// <summary>A series: name (shown in the legend), colour and points.</summary>
-    public sealed record Series(string Name, string Colour, double[] X, double[] Y);
+    internal sealed record Series(string Name, string Colour, double[] X, double[] Y);
 
     /// <summary>A line chart with both axes on [0, 1]; <paramref name="diagonal"/> draws the chance line of a ROC plot.</summary>
     public static string Lines(string kind, string title, string xLabel, string yLabel, IReadOnlyList<Series> series, bool diagonal)

@@ -1,3 +1,5 @@
+using MambaAD.Checkpoints;
+
 using MambaAD.Data;
 using MambaAD.Model;
 

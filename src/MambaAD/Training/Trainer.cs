@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Text.Json;
+using MambaAD.Checkpoints;
 using MambaAD.Data;
 using MambaAD.Encoders;
 using MambaAD.Evaluation;
 using MambaAD.IO;
+using MambaAD.Inference;
 using MambaAD.Model;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -26,7 +28,6 @@ public sealed record TrainResult(string RunDir, string LastCheckpoint, string? B
 /// </summary>
 public static class Trainer
 {
-    private const string MetricsFile = "metrics.jsonl";
     private const string OptimizerFile = "optimizer.bin";
     private const string RngFile = "rng.pth";
     private const int FitProbe = 3;   // iterations (warm-up included) before a time budget first fits the plan
@@ -38,11 +39,11 @@ public static class Trainer
     public static TrainResult Train(TrainRequest request, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var options = request.Options.Validate();
-        if (File.Exists(Path.Combine(request.OutDir, "last", Checkpoint.InfoFile)))
-            throw new MambaADException($"--out {request.OutDir} already holds a run: continue it with --resume {request.OutDir}, or choose another folder");
+        if (File.Exists(Path.Combine(RunFolder.Of(request.OutDir, CheckpointKind.Last), Checkpoint.InfoFile)))
+            throw new MambaADException($"{request.OutDir} already holds a run: resume it, or choose another folder", nameof(TrainRequest.OutDir));
         using var weights = request.EncoderWeights == "embedded" ? EncoderWeights.Embedded() : EncoderWeights.FromFile(request.EncoderWeights, request.Config.Backbone);
         if (weights.Backbone != request.Config.Backbone)
-            throw new MambaADException($"--backbone {request.Config.Backbone} does not match the encoder weights ({weights.Describe()} is {weights.Backbone})");
+            throw new MambaADException($"the backbone {EncoderDescriptor.Of(request.Config.Backbone).Name} does not match the encoder weights ({weights.Describe()} is {EncoderDescriptor.Of(weights.Backbone).Name})", nameof(MambaADConfig.Backbone));
         var dataset = Dataset.Open(request.DataRoot, request.Dataset);
         if (options.Threads > 0) set_num_threads(options.Threads);
         manual_seed(options.Seed);
@@ -50,7 +51,7 @@ public static class Trainer
         try
         {
             weights.LoadInto(model.Encoder);
-            var state = new TrainingState("last", 0, 0, 0, 0, null, null, options, Path.GetFullPath(request.DataRoot), dataset.Layout);
+            var state = new TrainingState(CheckpointKind.Last, 0, 0, 0, 0, null, null, options, Path.GetFullPath(request.DataRoot), dataset.Layout);
             var info = new CheckpointInfo(CheckpointInfo.CurrentFormat, request.Config, weights.Describe(), weights.Normalization,
                 dataset.ClassNames, null, state, DateTime.UtcNow.ToString("O"));
             Directory.CreateDirectory(request.OutDir);
@@ -65,9 +66,9 @@ public static class Trainer
     /// <summary>Continues the run in <paramref name="runDir"/> from its last checkpoint, exactly where it stopped.</summary>
     public static TrainResult Resume(string runDir, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        var lastDir = Path.Combine(runDir, "last");
+        var lastDir = RunFolder.Of(runDir, CheckpointKind.Last);
         if (!File.Exists(Path.Combine(lastDir, Checkpoint.InfoFile)))
-            throw new MambaADException($"--resume {runDir}: no last/{Checkpoint.InfoFile} in it (is it a run folder made by mambaad train?)");
+            throw new MambaADException($"{runDir}: no last/{Checkpoint.InfoFile} in it (is it a run folder made by training?)", "RunDir");
         using var loaded = Checkpoint.Load(lastDir);
         var state = loaded.Info.Training ?? throw new MambaADException($"{lastDir} holds no training state: it cannot be resumed");
         if (state.Options.Threads > 0) set_num_threads(state.Options.Threads);
@@ -80,7 +81,7 @@ public static class Trainer
     {
         private CheckpointInfo _info = info;
         private readonly TrainingOptions _o = info.Training!.Options;
-        private double? _bestMad = info.Training!.Kind == "last" ? ReadBest(runDir) : null;
+        private double? _bestMad = info.Training!.Kind == CheckpointKind.Last ? ReadBest(runDir) : null;
 
         public TrainResult Execute(string? resumeFrom, CancellationToken ct)
         {
@@ -89,7 +90,7 @@ public static class Trainer
             var loader = new BatchLoader(dataset.Train, new LoaderOptions(_o.BatchSize, model.Config.ImageSize, _info.Normalization,
                 Shuffle: true, Seed: _o.Seed, DropLast: true, Workers: _o.Workers));
             if (loader.BatchesPerEpoch == 0)
-                throw new MambaADException($"{dataset.Root}: {dataset.Train.Count} training images are fewer than one batch of {_o.BatchSize}; lower --batch");
+                throw new MambaADException($"{dataset.Root}: {dataset.Train.Count} training images are fewer than one batch of {_o.BatchSize}; lower the batch size", nameof(TrainingOptions.BatchSize));
             int perEpoch = loader.BatchesPerEpoch;
             long total = _o.Iterations ?? (long)_o.Epochs * perEpoch;
             int epochs = (int)((total + perEpoch - 1) / perEpoch);
@@ -125,7 +126,7 @@ public static class Trainer
                     double loss = Step(batch, optimizer, trainable, lr, device);
                     if (!double.IsFinite(loss))
                         throw new MambaADException($"the loss became {loss} at iteration {iteration + 1} (epoch {epoch + 1}); training stopped. " +
-                            $"The last good checkpoint is {Path.Combine(runDir, "last")} (iteration {_info.Training!.Iteration}); try a lower --lr");
+                            $"The last good checkpoint is {RunFolder.Of(runDir, CheckpointKind.Last)} (iteration {_info.Training!.Iteration}); try a lower learning rate", nameof(TrainingOptions.LearningRate));
                     iteration++;
                     batchIndex++;
                     if (_o.TimeLimit is { } limit && iteration < decayAt && RefitDue(iteration - clockStartIteration))
@@ -146,7 +147,7 @@ public static class Trainer
                             total = planned;
                             epochs = (int)((total + perEpoch - 1) / perEpoch);
                             decayAt = Math.Max(iteration, (long)Math.Round(_o.LrDecayAt * total));
-                            progress?.Report(new TrainingProgress("train", epoch + 1, epochs, iteration, total, null, 0, null,
+                            progress?.Report(new TrainingProgress(TrainingPhase.Train, epoch + 1, epochs, iteration, total, null, 0, null,
                                 $"time budget {limit.TotalMinutes:F1} min: {perIteration:F2} s per iteration → {total} iterations ({epochs} epochs)"));
                         }
                     }
@@ -154,7 +155,7 @@ public static class Trainer
                     lossCount++;
                     double ips = (iteration - clockStartIteration) * _o.BatchSize / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
                     var eta = TimeSpan.FromSeconds((total - iteration) * _o.BatchSize / Math.Max(1e-9, ips));
-                    progress?.Report(new TrainingProgress("train", epoch + 1, epochs, iteration, total, lossSum / lossCount, ips, eta, null, loss));
+                    progress?.Report(new TrainingProgress(TrainingPhase.Train, epoch + 1, epochs, iteration, total, lossSum / lossCount, ips, eta, null, loss));
                     if (ct.IsCancellationRequested)
                     {
                         SaveLast(epoch, batchIndex, iteration, total, lossSum / lossCount, optimizer);
@@ -176,7 +177,7 @@ public static class Trainer
                     SaveLast(epoch + 1, 0, iteration, total, meanLoss, optimizer, lastTest);
                 }
             }
-            progress?.Report(new TrainingProgress("done", epochs, epochs, iteration, total, null, 0, TimeSpan.Zero, null));
+            progress?.Report(new TrainingProgress(TrainingPhase.Done, epochs, epochs, iteration, total, null, 0, TimeSpan.Zero, null));
             return Result(lastTest, completed: true);
         }
 
@@ -215,20 +216,20 @@ public static class Trainer
         private TestReport? TestNow(int epoch, int epochs, long iteration, long total, CancellationToken ct)
         {
             if (dataset.Test.Count == 0) return null;
-            progress?.Report(new TrainingProgress("test", epoch, epochs, iteration, total, null, 0, null, $"testing {dataset.Test.Count} images"));
+            progress?.Report(new TrainingProgress(TrainingPhase.Test, epoch, epochs, iteration, total, null, 0, null, $"testing {dataset.Test.Count} images"));
             var report = ModelTesting.Run(model, _info.Normalization, dataset.Test, new TestOptions(Workers: _o.Workers), cancellationToken: ct);
             var mean = report.Result.Mean;
             AppendMetrics(new { @event = "test", epoch, iteration, mean = MetricsDict(mean),
                 classes = report.Result.Classes.ToDictionary(c => c.Key, c => MetricsDict(c.Value)) });
-            progress?.Report(new TrainingProgress("test", epoch, epochs, iteration, total, null, 0, null,
+            progress?.Report(new TrainingProgress(TrainingPhase.Test, epoch, epochs, iteration, total, null, 0, null,
                 $"epoch {epoch}: " + string.Join("  ", ClassMetrics.Names.Zip(mean.Values, (n, v) => $"{n} {(v is null ? "–" : (100 * v.Value).ToString("F1"))}"))));
             if (mean.MAD is { } mad && (_bestMad is null || 100 * mad > _bestMad))
             {
                 _bestMad = 100 * mad;
-                var bestInfo = _info with { Training = _info.Training! with { Kind = "best", Epoch = epoch, BatchInEpoch = 0, Iteration = iteration, MeanMad = _bestMad } };
-                Checkpoint.Save(Path.Combine(runDir, "best"), model, bestInfo);
-                progress?.Report(new TrainingProgress("checkpoint", epoch, epochs, iteration, total, null, 0, null,
-                    $"best so far (mean mAD {_bestMad:F2}) → {Path.Combine(runDir, "best")}"));
+                var bestInfo = _info with { Training = _info.Training! with { Kind = CheckpointKind.Best, Epoch = epoch, BatchInEpoch = 0, Iteration = iteration, MeanMad = _bestMad } };
+                Checkpoint.Save(RunFolder.Of(runDir, CheckpointKind.Best), model, bestInfo);
+                progress?.Report(new TrainingProgress(TrainingPhase.Checkpoint, epoch, epochs, iteration, total, null, 0, null,
+                    $"best so far (mean mAD {_bestMad:F2}) → {RunFolder.Of(runDir, CheckpointKind.Best)}"));
             }
             return report;
         }
@@ -238,7 +239,7 @@ public static class Trainer
 
         private void SaveLast(int epoch, int batchInEpoch, long iteration, long total, double? loss, OptimizerHelper optimizer, TestReport? test = null)
         {
-            var dir = Path.Combine(runDir, "last");
+            var dir = RunFolder.Of(runDir, CheckpointKind.Last);
             Directory.CreateDirectory(dir);
             // Training state first, model.json last: a last/ folder with a model.json is complete and consistent.
             var tmp = Path.Combine(dir, $".{OptimizerFile}.{Environment.ProcessId}.tmp");
@@ -246,27 +247,27 @@ public static class Trainer
             File.Move(tmp, Path.Combine(dir, OptimizerFile), overwrite: true);
             using (var rng = get_rng_state()) PyTorchFile.WriteStateDict(Path.Combine(dir, RngFile), [("rng", rng)]);
             double? mad = test?.Result.Mean.MAD is { } m ? 100 * m : _info.Training!.MeanMad;
-            _info = _info with { Training = _info.Training! with { Kind = "last", Epoch = epoch, BatchInEpoch = batchInEpoch, Iteration = iteration, TotalIterations = total, Loss = loss, MeanMad = mad } };
+            _info = _info with { Training = _info.Training! with { Kind = CheckpointKind.Last, Epoch = epoch, BatchInEpoch = batchInEpoch, Iteration = iteration, TotalIterations = total, Loss = loss, MeanMad = mad } };
             Checkpoint.Save(dir, model, _info);
-            progress?.Report(new TrainingProgress("checkpoint", epoch, 0, iteration, total, null, 0, null, $"saved {dir} (iteration {iteration})"));
+            progress?.Report(new TrainingProgress(TrainingPhase.Checkpoint, epoch, 0, iteration, total, null, 0, null, $"saved {dir} (iteration {iteration})"));
         }
 
         private TrainResult Result(TestReport? lastTest, bool completed)
         {
-            var best = Path.Combine(runDir, "best");
-            return new TrainResult(runDir, Path.Combine(runDir, "last"), Directory.Exists(best) ? best : null, lastTest, completed);
+            var best = RunFolder.Of(runDir, CheckpointKind.Best);
+            return new TrainResult(runDir, RunFolder.Of(runDir, CheckpointKind.Last), Directory.Exists(best) ? best : null, lastTest, completed);
         }
 
         private void AppendMetrics(object record)
         {
             var line = JsonSerializer.Serialize(record) + "\n";
-            File.AppendAllText(Path.Combine(runDir, MetricsFile), line);
+            File.AppendAllText(Path.Combine(runDir, RunFolder.MetricsFile), line);
         }
 
         /// <summary>On resume, drops log lines written after the checkpoint the run continues from.</summary>
         private void TrimMetrics(long iteration)
         {
-            var path = Path.Combine(runDir, MetricsFile);
+            var path = Path.Combine(runDir, RunFolder.MetricsFile);
             if (!File.Exists(path)) return;
             var keep = File.ReadAllLines(path).Where(l =>
             {
@@ -278,7 +279,7 @@ public static class Trainer
 
         private static double? ReadBest(string runDir)
         {
-            var path = Path.Combine(runDir, "best", Checkpoint.InfoFile);
+            var path = Path.Combine(RunFolder.Of(runDir, CheckpointKind.Best), Checkpoint.InfoFile);
             if (!File.Exists(path)) return null;
             return CheckpointInfo.FromJson(File.ReadAllText(path), path).Training?.MeanMad;
         }

@@ -1,7 +1,7 @@
 namespace MambaAD.Training;
 
 /// <summary>A progress report from <see cref="Trainer"/>.</summary>
-/// <param name="Phase">"train", "test", "checkpoint" or "done".</param>
+/// <param name="Phase">What the report is about.</param>
 /// <param name="Epoch">The current epoch (1-based).</param>
 /// <param name="Epochs">Planned epochs.</param>
 /// <param name="Iteration">Optimizer steps done.</param>
@@ -11,5 +11,5 @@ namespace MambaAD.Training;
 /// <param name="Eta">Estimated time to the end of training (tests excluded).</param>
 /// <param name="Message">A line for logs (test results, checkpoint paths), or null.</param>
 /// <param name="StepLoss">The loss of the step just taken (train reports only).</param>
-public sealed record TrainingProgress(string Phase, int Epoch, int Epochs, long Iteration, long Iterations, double? Loss,
+public sealed record TrainingProgress(TrainingPhase Phase, int Epoch, int Epochs, long Iteration, long Iterations, double? Loss,
     double ImagesPerSecond, TimeSpan? Eta, string? Message, double? StepLoss = null);

@@ -1,5 +1,4 @@
 using MambaAD.Data;
-using MambaAD.Encoders;
 using MambaAD.Imaging;
 
 namespace MambaAD.Tests.Data;

@@ -161,7 +161,7 @@ public class DatasetTests
         Assert.Equal("mpdd", Dataset.Open(d.Root, new DatasetOptions(Layout: "MPDD")).Layout);
         Assert.Contains("1cls.csv: not found", Assert.Throws<MambaADException>(() => Dataset.Open(d.Root, new DatasetOptions(Layout: "visa"))).Message);
         Assert.Contains("meta.json: not found", Assert.Throws<MambaADException>(() => Dataset.Open(d.Root, new DatasetOptions(Layout: "meta"))).Message);
-        Assert.Contains("unknown layout; use one of mvtec, visa", Assert.Throws<MambaADException>(() => Dataset.Open(d.Root, new DatasetOptions(Layout: "coco"))).Message);
+        Assert.Contains("dataset layout 'coco' is unknown; the layouts are meta, visa", Assert.Throws<MambaADException>(() => Dataset.Open(d.Root, new DatasetOptions(Layout: "coco"))).Message);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using MambaAD.Encoders;
+using MambaAD.Imaging;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using TorchSharp;
@@ -17,10 +18,10 @@ public class EmbeddedEncoderTests(ITestOutputHelper output)
     public void EmbeddedWeightsFillEveryResnet18KeyWithBgrMean()
     {
         using var w = EncoderWeights.Embedded();
-        Assert.Equal("resnet18", w.Backbone);
+        Assert.Equal(Backbone.ResNet18, w.Backbone);
         Assert.Same(InputNormalization.BgrMean, w.Normalization);
         Assert.Contains("Microsoft.ML.DnnImageFeaturizer.ResNet18", w.Describe());
-        var expected = EncoderWeights.ExpectedShapes("resnet18");
+        var expected = EncoderWeights.ExpectedShapes(Backbone.ResNet18);
         var missing = expected.Keys.Where(k => !k.EndsWith("num_batches_tracked") && !w.Tensors.ContainsKey(k)).ToList();
         Assert.Empty(missing);
         foreach (var (k, t) in w.Tensors) Assert.Equal(expected[k], t.shape);

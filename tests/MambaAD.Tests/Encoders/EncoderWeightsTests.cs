@@ -1,5 +1,6 @@
 using System.Collections;
 using MambaAD.Encoders;
+using MambaAD.Imaging;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using Xunit.Abstractions;
@@ -15,7 +16,7 @@ public class EncoderWeightsTests(ITestOutputHelper output)
     public void WholeCheckpointReproducesGoldenF1F2F3()
     {
         var path = SharedData.Golden("full_model.pt");
-        using var weights = EncoderWeights.FromFile(path, "resnet34");
+        using var weights = EncoderWeights.FromFile(path, Backbone.ResNet34);
         Assert.Equal(InputNormalization.ImageNet, weights.Normalization);
         Assert.Contains("mff_oce.*", weights.Describe());
         Assert.Contains("net_s.*", weights.Describe());
@@ -40,14 +41,14 @@ public class EncoderWeightsTests(ITestOutputHelper output)
     [Fact]
     public void BareTorchvisionStateDictIgnoresFcAndLayer4()
     {
-        using var enc = new ResNetEncoder("resnet18");
+        using var enc = new ResNetEncoder(Backbone.ResNet18);
         var table = new Hashtable();
         foreach (var (k, t) in enc.state_dict()) table[k] = t;
         using var fc = zeros(1000, 512);
         using var l4 = zeros(512, 256, 3, 3);
         table["fc.weight"] = fc;
         table["layer4.0.conv1.weight"] = l4;
-        var (found, ignored) = EncoderWeights.SelectEncoderEntries(table, EncoderWeights.ExpectedShapes("resnet18"));
+        var (found, ignored) = EncoderWeights.SelectEncoderEntries(table, EncoderWeights.ExpectedShapes(Backbone.ResNet18));
         Assert.Equal(enc.state_dict().Count, found.Count);
         Assert.Equal(new[] { "fc", "layer4" }, ignored);
     }
@@ -59,9 +60,9 @@ public class EncoderWeightsTests(ITestOutputHelper output)
         try
         {
             var path = Path.Combine(dir.FullName, "r18.safetensors");
-            using var src = new ResNetEncoder("resnet18");
+            using var src = new ResNetEncoder(Backbone.ResNet18);
             src.save_safetensors(path);
-            using var w = EncoderWeights.FromFile(path, "resnet18");
+            using var w = EncoderWeights.FromFile(path, Backbone.ResNet18);
             using var dst = w.CreateEncoder();
             var a = src.state_dict();
             foreach (var (k, t) in dst.state_dict()) Assert.True(t.eq(a[k]).all().item<bool>(), k);
@@ -107,8 +108,8 @@ public class EncoderWeightsTests(ITestOutputHelper output)
         {
             // A resnet18 file offered as resnet34: layer1.2.*, layer2.2/3.*, … are missing.
             var path = Path.Combine(dir.FullName, "r18.pth");
-            using (var r18 = new ResNetEncoder("resnet18")) r18.save_py(path);
-            var e = Assert.Throws<MambaADException>(() => EncoderWeights.FromFile(path, "resnet34"));
+            using (var r18 = new ResNetEncoder(Backbone.ResNet18)) r18.save_py(path);
+            var e = Assert.Throws<MambaADException>(() => EncoderWeights.FromFile(path, Backbone.ResNet34));
             Assert.Contains(path, e.Message);
             Assert.Contains("missing", e.Message);
             Assert.Contains("layer1.2.conv1.weight", e.Message);
@@ -116,12 +117,12 @@ public class EncoderWeightsTests(ITestOutputHelper output)
 
             // Right names, wrong shape.
             var table = new Dictionary<string, Tensor>();
-            using var enc = new ResNetEncoder("resnet18");
+            using var enc = new ResNetEncoder(Backbone.ResNet18);
             foreach (var (k, t) in enc.state_dict()) table[k] = t;
             using var bad = zeros(32, 3, 7, 7);
             table["conv1.weight"] = bad;
             e = Assert.Throws<MambaADException>(() =>
-                EncoderWeights.Validate(table, EncoderWeights.ExpectedShapes("resnet18"), "resnet18", "encoder weights file x.pth"));
+                EncoderWeights.Validate(table, EncoderWeights.ExpectedShapes(Backbone.ResNet18), Backbone.ResNet18, "encoder weights file x.pth"));
             Assert.Contains("conv1.weight [32,3,7,7] vs [64,3,7,7]", e.Message);
             Assert.Contains("x.pth", e.Message);
         }
@@ -135,9 +136,9 @@ public class EncoderWeightsTests(ITestOutputHelper output)
         try
         {
             var path = Path.Combine(dir.FullName, "r18.pth");
-            using (var r18 = new ResNetEncoder("resnet18")) r18.save_py(path);
-            using var w = EncoderWeights.FromFile(path, "resnet18");
-            using var r34 = new ResNetEncoder("resnet34");
+            using (var r18 = new ResNetEncoder(Backbone.ResNet18)) r18.save_py(path);
+            using var w = EncoderWeights.FromFile(path, Backbone.ResNet18);
+            using var r34 = new ResNetEncoder(Backbone.ResNet34);
             var e = Assert.Throws<MambaADException>(() => w.LoadInto(r34));
             Assert.Contains("resnet18", e.Message);
         }

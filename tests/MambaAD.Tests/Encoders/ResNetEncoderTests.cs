@@ -14,37 +14,38 @@ public class ResNetEncoderTests
             .Select(l => l.Split('\t'))
             .Select(p => $"{p[0]["net_t.".Length..]}\t{p[1]}\t{p[2]}")
             .ToList();
-        using var enc = new ResNetEncoder("resnet34");
+        using var enc = new ResNetEncoder(Backbone.ResNet34);
         var actual = enc.state_dict()
-            .Select(kv => $"{kv.Key}\t{MambaAD.Model.StateDict.PythonShape(kv.Value.shape)}\t{MambaAD.Model.StateDict.PythonDtype(kv.Value.dtype)}")
+            .Select(kv => $"{kv.Key}\t{MambaAD.IO.StateDict.PythonShape(kv.Value.shape)}\t{MambaAD.IO.StateDict.PythonDtype(kv.Value.dtype)}")
             .ToList();
         Assert.Equal(174, expected.Count);
         Assert.Equal(expected, actual);
     }
 
     [Theory]
-    [InlineData("resnet34", 8_170_304L)]
-    [InlineData("resnet18", 2_782_784L)]
-    public void ParameterCountUpToLayer3(string backbone, long count)
+    [InlineData(Backbone.ResNet34, 8_170_304L)]
+    [InlineData(Backbone.ResNet18, 2_782_784L)]
+    public void ParameterCountUpToLayer3(Backbone backbone, long count)
     {
         using var enc = new ResNetEncoder(backbone);
         Assert.Equal(count, enc.parameters().Sum(p => p.numel()));
         Assert.Equal(backbone, enc.Backbone);
-        Assert.Equal(new[] { 64, 128, 256 }, enc.Channels);
+        Assert.Equal(new[] { 64, 128, 256 }, enc.Descriptor.Channels);
     }
 
     [Fact]
-    public void UnknownBackboneListsTheSupportedOnes()
+    public void BackbonesAreFoundByTheirNamesOnly()
     {
-        var e = Assert.Throws<ArgumentException>(() => new ResNetEncoder("resnet50"));
-        Assert.Contains("resnet18", e.Message);
-        Assert.Contains("resnet34", e.Message);
+        Assert.Equal(Backbone.ResNet34, EncoderDescriptor.Find("resnet34"));
+        Assert.Equal(Backbone.ResNet18, EncoderDescriptor.Find("ResNet18"));
+        Assert.Null(EncoderDescriptor.Find("resnet50"));
+        Assert.Equal("resnet18, resnet34", EncoderDescriptor.Names);
     }
 
     [Fact]
     public void OutputShapes()
     {
-        using var enc = new ResNetEncoder("resnet18");
+        using var enc = new ResNetEncoder(Backbone.ResNet18);
         using var x = randn(2, 3, 256, 256);
         var f = enc.call(x);
         Assert.Equal(new long[] { 2, 64, 64, 64 }, f[0].shape);
@@ -56,7 +57,7 @@ public class ResNetEncoderTests
     [Fact]
     public void FrozenAlwaysEvalAndDetached()
     {
-        using var enc = new ResNetEncoder("resnet18");
+        using var enc = new ResNetEncoder(Backbone.ResNet18);
         // Non-trivial running statistics, so batch statistics would give a different answer.
         using (no_grad())
             foreach (var (name, b) in enc.named_buffers())
@@ -93,7 +94,7 @@ public class ResNetEncoderTests
     private sealed class Parent : nn.Module<Tensor, Tensor[]>
     {
 #pragma warning disable IDE1006
-        public readonly ResNetEncoder net_t = new("resnet18");
+        public readonly ResNetEncoder net_t = new(Backbone.ResNet18);
 #pragma warning restore IDE1006
         public Parent() : base("Parent") => RegisterComponents();
         public override Tensor[] forward(Tensor x) => net_t.call(x);

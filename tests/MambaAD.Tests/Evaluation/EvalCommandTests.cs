@@ -1,3 +1,4 @@
+using MambaAD.Tests.CommandLine;
 using System.Text.Json;
 using MambaAD.Data;
 using MambaAD.Evaluation;
@@ -46,15 +47,7 @@ public class EvalCommandTests
 
     private static string Maps(TinyData d) => Path.GetFullPath(Path.Combine(d.Root, "..", "maps"));
 
-    private static (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var (o, e) = (Console.Out, Console.Error);
-        var (so, se) = (new StringWriter(), new StringWriter());
-        Console.SetOut(so);
-        Console.SetError(se);
-        try { return (MambaAD.Cli.Program.Main(args), so.ToString(), se.ToString()); }
-        finally { Console.SetOut(o); Console.SetError(e); }
-    }
+    private static (int Code, string Out, string Err) Cli(params string[] args) => CliRunner.Run(args);
 
     [Fact]
     public void Cli_writes_official_metrics_json_and_table()

@@ -1,6 +1,5 @@
 using Xunit.Abstractions;
 using System.Collections;
-using MambaAD.Encoders;
 using MambaAD.Imaging;
 using TorchSharp;
 

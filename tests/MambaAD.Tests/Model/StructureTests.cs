@@ -1,3 +1,5 @@
+using MambaAD.IO;
+
 using MambaAD.Model;
 using MambaAD.Ssm;
 using TorchSharp;
@@ -15,7 +17,7 @@ public class StructureTests
     [GoldenFact]
     public void MffOceKeysMatchTheOfficialStateDict()
     {
-        using var m = new MffOce();
+        using var m = new MffOce([64, 128, 256]);
         Assert.Equal(GoldenKeys("mff_oce."), StateDict.KeyLines(m).ToArray());
     }
 
@@ -31,7 +33,7 @@ public class StructureTests
     [Fact]
     public void ParameterCountsMatchTheSpec()
     {
-        using var mff = new MffOce();
+        using var mff = new MffOce([64, 128, 256]);
         Assert.Equal(1_458_304, Count(mff));
         using var dec = new MambaDecoder([3, 4, 6, 3], 8);
         Assert.Equal(15_986_624, Count(dec));

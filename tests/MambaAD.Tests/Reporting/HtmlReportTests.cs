@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
+using MambaAD.Checkpoints;
+using MambaAD.Evaluation;
 using MambaAD.Reporting;
-using MambaAD.Training;
 
 namespace MambaAD.Tests.Reporting;
 
@@ -80,7 +81,7 @@ public class HtmlReportTests(ReportFixture f) : IClassFixture<ReportFixture>
         Assert.Equal([1, 1, 0.5, 2.0 / 3, 0.5], c.Precision);
         Assert.Null(Curve.FromScores([1, 1], [0.2, 0.3]));
         // Best F1 is ⅘ at "the top three are anomalous": threshold halfway between 0.7 and 0.1.
-        Assert.Equal(0.4, Curve.F1Threshold([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]), 12);
+        Assert.Equal(0.4, Metrics.F1MaxThreshold([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]), 12);
     }
 
     [Fact]

@@ -2,6 +2,8 @@ using MambaAD.Data;
 using MambaAD.Demo;
 using MambaAD.Encoders;
 using MambaAD.Evaluation;
+using MambaAD.Imaging;
+using MambaAD.Inference;
 using MambaAD.Model;
 
 namespace MambaAD.Tests.Reporting;
@@ -21,7 +23,7 @@ public sealed class ReportFixture : IDisposable
             TestGoodPerClass: 4, TestDefectPerType: 1, Classes: ["carpet", "washer"]));
         var ds = Dataset.Open(info.Root);
         TorchSharp.torch.manual_seed(1);
-        using var model = new MambaADModel(new MambaADConfig { Backbone = "resnet18", ImageSize = 64, Depths = [2, 2, 2, 2] });
+        using var model = new MambaADModel(new MambaADConfig { Backbone = Backbone.ResNet18, ImageSize = 64, Depths = [2, 2, 2, 2] });
         Report = ModelTesting.Run(model, InputNormalization.ImageNet, ds.Test, new TestOptions(BatchSize: 8));
     }
 

@@ -1,7 +1,9 @@
+using MambaAD.Checkpoints;
+
 using MambaAD.Demo;
 using MambaAD.Encoders;
+using MambaAD.Imaging;
 using MambaAD.Model;
-using MambaAD.Training;
 
 namespace MambaAD.Tests.Reporting;
 
@@ -15,7 +17,7 @@ public class TestCommandReportTests
         {
             var data = SyntheticDataset.Generate(Path.Combine(dir, "data"), new SyntheticDatasetOptions(ImageSize: 64, TrainPerClass: 1,
                 TestGoodPerClass: 2, TestDefectPerType: 1, Classes: ["carpet"]));
-            using (var model = new MambaADModel(new MambaADConfig { Backbone = "resnet18", ImageSize = 64, Depths = [2, 2, 2, 2] }))
+            using (var model = new MambaADModel(new MambaADConfig { Backbone = Backbone.ResNet18, ImageSize = 64, Depths = [2, 2, 2, 2] }))
                 Checkpoint.Save(Path.Combine(dir, "ckpt"), model, new CheckpointInfo(CheckpointInfo.CurrentFormat, model.Config, "test",
                     InputNormalization.ImageNet, ["carpet"], new Thresholds(0.123, 0.456, "unit test"), null, DateTime.UtcNow.ToString("O")));
             var report = Path.Combine(dir, "out", "report.html");

@@ -49,6 +49,14 @@ public partial class DeployTests
         return args[i + 1];
     }
 
+    /// <summary>Parses <paramref name="args"/> with the real CLI's command tree; returns the parse errors.</summary>
+    private static List<string> CliParseErrors(IReadOnlyList<string> args)
+    {
+        var root = new System.CommandLine.RootCommand();
+        foreach (var command in MambaAD.Cli.Program.Commands()) root.Subcommands.Add(command);
+        return root.Parse(args.ToArray()).Errors.Select(e => e.Message).ToList();
+    }
+
     private static int Port(string url) => int.Parse(ListenPort().Match(url).Groups[1].Value);
 
     [GeneratedRegex(@":(\d+)/?$")]
@@ -77,6 +85,7 @@ public partial class DeployTests
         var cmd = Cmd(final, "CMD");
         Assert.Equal(["dotnet", "/app/MambaAD.Cli.dll"], entry);
         Assert.Equal("serve", cmd[0]);
+        Assert.Empty(CliParseErrors(cmd));
         Assert.Equal("/model", Option(cmd, "--checkpoint"));
         int port = Port(Option(cmd, "--urls"));
         Assert.Equal(port.ToString(), final.Single(x => x.Keyword == "EXPOSE").Args);
@@ -203,6 +212,7 @@ public partial class DeployTests
         var container = (YamlMappingNode)((YamlSequenceNode)At(pod, "containers")).Children.Single();
         var args = Strings(At(container, "args"));
         Assert.Equal("serve", args[0]);
+        Assert.Empty(CliParseErrors(args));
 
         // The arguments make valid options; the port they listen on is the container port the probes use.
         var urls = Option(args, "--urls");

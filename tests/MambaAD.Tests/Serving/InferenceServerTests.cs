@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using MambaAD.Encoders;
 using MambaAD.Imaging;
 using MambaAD.Inference;
 using MambaAD.Server;

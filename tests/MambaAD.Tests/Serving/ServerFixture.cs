@@ -1,11 +1,12 @@
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using MambaAD.Checkpoints;
 using MambaAD.Encoders;
+using MambaAD.Imaging;
 using MambaAD.Inference;
 using MambaAD.Model;
 using MambaAD.Server;
-using MambaAD.Training;
 using Microsoft.AspNetCore.Builder;
 using SkiaSharp;
 
@@ -38,7 +39,7 @@ public sealed class ServerFixture : IAsyncLifetime
     public static void SaveTinyCheckpoint(string dir, string encoderWeights = "test")
     {
         TorchSharp.torch.manual_seed(3);
-        using var model = new MambaADModel(new MambaADConfig { Backbone = "resnet18", ImageSize = 64, Depths = [2, 2, 2, 2] });
+        using var model = new MambaADModel(new MambaADConfig { Backbone = Backbone.ResNet18, ImageSize = 64, Depths = [2, 2, 2, 2] });
         Checkpoint.Save(dir, model, new CheckpointInfo(CheckpointInfo.CurrentFormat, model.Config, encoderWeights,
             InputNormalization.ImageNet, ["a", "b"], new Thresholds(0.5, 0.25, "test"), null, DateTime.UtcNow.ToString("O")));
     }
