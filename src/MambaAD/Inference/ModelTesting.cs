@@ -56,7 +56,7 @@ public static class ModelTesting
                 evaluator.Add(s.ClassName, map, mask, s.IsFolderAnomalous, maps.Scores[i]);
                 images.Add(new ImageResult(s, maps.Scores[i], map, mask));
                 if (o.SaveMapsDir is not null)
-                    NpyArray.FromFloats(map, size, size).Write(Path.Combine(o.SaveMapsDir, s.ClassName, s.DefectType, s.Stem + ".npy"));
+                    NpyArray.FromFloats(map, size, size).Write(OutputPath.Under(o.SaveMapsDir, s.ClassName, s.DefectType, s.Stem + ".npy"));
             }
             progress?.Report((images.Count, samples.Count));
         }
