@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MambaAD.Benchmarks;
 using MambaAD.Ssm;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -7,10 +8,12 @@ namespace MambaAD.Bench;
 
 /// <summary>
 /// Stopwatch harness for the selective-scan kernel: <c>dotnet run -c Release --project bench/MambaAD.Bench -- scan
-/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--what fwd,overstates,fused,proj,gather,bwd,reference | mem]</c>.
+/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--what proj,bwd,overstates,reference | mem]</c>.
 /// Reports ns per (batch, direction, channel, time) step, the median of the repetitions after one warm-up.
 /// Stage 3 is the 64×64 stage (d_inner 128, L 4096), stage 2 the 32×32 one (d_inner 256, L 1024), 1 and 0 the 16×16 and
-/// 8×8 ones; K = 8, N = 16. <c>proj</c> is the op SS2D calls (ScanAndMergeProjected, R = d_inner/32).
+/// 8×8 ones; K = 8, N = 16, R = d_inner/32. <c>proj</c> is the op SS2D calls (ScanAndMergeProjected) without a
+/// gradient, <c>bwd</c> its forward saving chunk states and its backward; <c>overstates</c> the plain-scan variant
+/// with SIMD over the states (AVX-512 only), <c>reference</c> the torch-ops reference.
 /// </summary>
 internal static class ScanBench
 {
@@ -20,7 +23,7 @@ internal static class ScanBench
         var stages = Opt(args, "--stage", "3,2").Split(',').Select(int.Parse).ToArray();
         int width = int.Parse(Opt(args, "--width", ScanKernels.HardwareWidth.ToString()));
         int reps = int.Parse(Opt(args, "--reps", "5"));
-        var what = Opt(args, "--what", "fwd,overstates,fused,gather,bwd").Split(',').ToHashSet();
+        var what = Opt(args, "--what", "proj,bwd").Split(',').ToHashSet();
         if (Opt(args, "--threads", "") is { Length: > 0 } th) torch.set_num_threads(int.Parse(th));
         if (args.Contains("--keep-heap"))
         {
@@ -33,7 +36,7 @@ internal static class ScanBench
             Console.WriteLine("glibc heap: no mmap, no trim");
         }
         var kernel = new SelectiveScanCpu(width);
-        Console.WriteLine($"selective scan, width {width}, {ScanKernels.Threads} threads (torch {torch.get_num_threads()}, " +
+        Console.WriteLine($"selective scan, width {width}, {ScanWorkers.Threads} threads (torch {torch.get_num_threads()}, " +
                           $"{Environment.ProcessorCount} cores), median of {reps} after 1 warm-up");
         Console.WriteLine($"{"case",-34} {"Bt",3} {"d",4} {"L",5} {"ms",9} {"ns/step",8} {"cpu-ns/st",9}");
         foreach (int stage in stages)
@@ -44,118 +47,91 @@ internal static class ScanBench
             const int k = 8, n = 16;
             double steps = (double)bt * k * d * l;
             using var scope = NewDisposeScope();
+            var xp = ScanSampleInputs.CreateProjected(bt, k, d, n, l, Math.Max(1, d / 32));
+            var gen = new Generator(1);
+            var paths = stack(Enumerable.Range(0, k).Select(_ => randperm(l, generator: gen)).ToArray());
             if (what.Contains("mem"))
             {
-                // Memory of one fused forward + backward alone (run it in its own process): the inputs, then the
-                // high-water mark. Chunk states are Bt·K·d·N·⌈L/64⌉ floats.
-                var xs = Inputs(bt, k, d, n, l, merge: true).Select(t => t.requires_grad_(true)).ToArray();
-                var gp = new Generator(1);
-                var pp = stack(Enumerable.Range(0, k).Select(_ => randperm(l, generator: gp)).ToArray());
+                // Memory of one forward + backward alone (run it in its own process): the inputs, then the high-water
+                // mark. Chunk states are Bt·K·d·N·⌈L/256⌉ floats.
+                var xs = xp.Select(t => t.requires_grad_(true)).ToArray();
                 double before = RssMb();
                 double inputsMb = xs.Sum(t => t.numel() * 4.0) / (1 << 20);
                 using (var inner = NewDisposeScope())
                 {
-                    var y = kernel.ScanAndMerge(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], xs[6], pp);
+                    var y = kernel.ScanAndMergeProjected(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], paths);
                     double afterFwd = RssMb();
                     y.backward([ones_like(y)]);
+                    int chunks = (l + ScanKernels.DefaultChunk - 1) / ScanKernels.DefaultChunk;
                     Console.WriteLine($"memory Bt {bt} d {d} L {l}: inputs {inputsMb:F0} MB; RSS before {before:F0} MB, after forward " +
                                       $"{afterFwd:F0} MB, peak (VmHWM) after backward {PeakRssMb():F0} MB; chunk states " +
-                                      $"{(double)bt * k * d * n * ((l + 63) / 64) * 4 / (1 << 20):F0} MB; a full state history would be " +
+                                      $"{(double)bt * k * d * n * chunks * 4 / (1 << 20):F0} MB; a full state history would be " +
                                       $"{(double)bt * k * d * n * l * 4 / (1 << 20):F0} MB");
                 }
                 continue;
             }
-            var x = Inputs(bt, k, d, n, l, merge: false);
-            var xm = Inputs(bt, k, d, n, l, merge: true);
-            var gen = new Generator(1);
-            var paths = stack(Enumerable.Range(0, k).Select(_ => randperm(l, generator: gen)).ToArray());
             void Report(string name, double ms) =>
                 Console.WriteLine($"{name,-34} {bt,3} {d,4} {l,5} {ms,9:F1} {ms * 1e6 / steps,8:F2} {LastCpuMs * 1e6 / steps,9:F2}");
 
-            if (what.Contains("fwd"))
-                Report("Scan forward (no grad)", Time(reps, () =>
-                {
-                    using var _ = no_grad();
-                    kernel.Scan(x[0], x[1], x[2], x[3], x[4], x[5], x[6]).Dispose();
-                }));
-            if (what.Contains("overstates"))
-                Report("Scan fwd, SIMD over N (variant)", Time(reps, () =>
-                {
-                    using var _ = no_grad();
-                    ScanOp.ForwardOverStates(x[0], x[1], x[2], x[3], x[4], x[5], x[6]).Dispose();
-                }));
-            if (what.Contains("fused"))
-                Report("ScanAndMerge fused fwd", Time(reps, () =>
-                {
-                    using var _ = no_grad();
-                    kernel.ScanAndMerge(xm[0], xm[1], xm[2], xm[3], xm[4], xm[5], xm[6], paths).Dispose();
-                }));
             if (what.Contains("proj"))
-            {
-                // The op SS2D calls: Δ projected inside the kernel (R = ⌈C/16⌉ = d_inner/32), B/C/x_r rows in scan order.
-                var xp = ScanSampleInputs.CreateProjected(bt, k, d, n, l, Math.Max(1, d / 32));
                 Report("ScanAndMergeProjected fwd", Time(reps, () =>
                 {
                     using var _ = no_grad();
                     kernel.ScanAndMergeProjected(xp[0], xp[1], xp[2], xp[3], xp[4], xp[5], paths).Dispose();
                 }));
+            if (what.Contains("overstates"))
+            {
+                if (!OverStatesScan.Supported) Console.WriteLine("overstates: skipped, needs AVX-512");
+                else
+                {
+                    var x = ScanSampleInputs.Create(bt, k, d, n, l, merge: false);
+                    Report("Scan fwd, SIMD over N (variant)", Time(reps, () =>
+                    {
+                        using var _ = no_grad();
+                        OverStatesScan.Forward(x[0], x[1], x[2], x[3], x[4], x[5], x[6]).Dispose();
+                    }));
+                }
             }
-            if (what.Contains("gather"))
-                Report("ScanAndMerge gather+Scan+merge fwd", Time(reps, () =>
-                {
-                    using var _ = no_grad();
-                    HybridScan.ScanAndMergeByGather(kernel, xm[0], xm[1], xm[2], xm[3], xm[4], xm[5], xm[6], paths).Dispose();
-                }));
             if (what.Contains("reference"))
-                Report("Scan forward, torch reference", Time(Math.Min(reps, 1), () =>
+                Report("ScanAndMergeProjected, reference", Time(Math.Min(reps, 1), () =>
                 {
                     using var _ = no_grad();
-                    SelectiveScanReference.Instance.Scan(x[0], x[1], x[2], x[3], x[4], x[5], x[6]).Dispose();
+                    SelectiveScanReference.Instance.ScanAndMergeProjected(xp[0], xp[1], xp[2], xp[3], xp[4], xp[5], paths).Dispose();
                 }));
             if (what.Contains("bwd"))
             {
-                foreach (bool fused in new[] { false, true })
+                var leaves = xp.Select(t => t.detach().requires_grad_(true)).ToArray();
+                var fw = new List<double>(); var bw = new List<double>(); var fc = new List<double>(); var bc = new List<double>();
+                var proc = Process.GetCurrentProcess();
+                for (int r = 0; r <= reps; r++)
                 {
-                    var src = fused ? xm : x;
-                    var leaves = src.Select(t => t.detach().requires_grad_(true)).ToArray();
-                    double fwdMs = 0, bwdMs = 0;
-                    var fw = new List<double>(); var bw = new List<double>(); var fc = new List<double>(); var bc = new List<double>();
-                    var proc = Process.GetCurrentProcess();
-                    for (int r = 0; r <= reps; r++)
-                    {
-                        using var inner = NewDisposeScope();
-                        proc.Refresh(); var c0 = proc.TotalProcessorTime;
-                        var sw = Stopwatch.StartNew();
-                        var y = fused ? kernel.ScanAndMerge(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6], paths)
-                                      : kernel.Scan(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6]);
-                        double f = sw.Elapsed.TotalMilliseconds;
-                        proc.Refresh(); var c1 = proc.TotalProcessorTime;
-                        var g = ones_like(y);
-                        sw.Restart();
-                        y.backward([g]);
-                        double b = sw.Elapsed.TotalMilliseconds;
-                        proc.Refresh(); var c2 = proc.TotalProcessorTime;
-                        if (r > 0) { fc.Add((c1 - c0).TotalMilliseconds); bc.Add((c2 - c1).TotalMilliseconds); }
-                        foreach (var t in leaves) { t.grad?.Dispose(); t.grad = null; }
-                        if (r > 0) { fw.Add(f); bw.Add(b); }
-                    }
-                    fwdMs = Median(fw); bwdMs = Median(bw);
-                    double fCpu = Median(fc), bCpu = Median(bc);
-                    string tag = fused ? "ScanAndMerge" : "Scan";
-                    LastCpuMs = fCpu;
-                    Report($"{tag} fwd (saving chunk states)", fwdMs);
-                    LastCpuMs = bCpu;
-                    Report($"{tag} bwd", bwdMs);
-                    LastCpuMs = fCpu + bCpu;
-                    Report($"{tag} fwd+bwd", fwdMs + bwdMs);
+                    using var inner = NewDisposeScope();
+                    proc.Refresh(); var c0 = proc.TotalProcessorTime;
+                    var sw = Stopwatch.StartNew();
+                    var y = kernel.ScanAndMergeProjected(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], paths);
+                    double f = sw.Elapsed.TotalMilliseconds;
+                    proc.Refresh(); var c1 = proc.TotalProcessorTime;
+                    var g = ones_like(y);
+                    sw.Restart();
+                    y.backward([g]);
+                    double b = sw.Elapsed.TotalMilliseconds;
+                    proc.Refresh(); var c2 = proc.TotalProcessorTime;
+                    if (r > 0) { fc.Add((c1 - c0).TotalMilliseconds); bc.Add((c2 - c1).TotalMilliseconds); }
+                    foreach (var t in leaves) { t.grad?.Dispose(); t.grad = null; }
+                    if (r > 0) { fw.Add(f); bw.Add(b); }
                 }
+                double fwdMs = Median(fw), bwdMs = Median(bw), fCpu = Median(fc), bCpu = Median(bc);
+                LastCpuMs = fCpu;
+                Report("Projected fwd (saving states)", fwdMs);
+                LastCpuMs = bCpu;
+                Report("Projected bwd", bwdMs);
+                LastCpuMs = fCpu + bCpu;
+                Report("Projected fwd+bwd", fwdMs + bwdMs);
                 Console.WriteLine($"{"",-34} peak RSS so far {PeakRssMb():F0} MB");
             }
         }
         return 0;
     }
-
-    internal static Tensor[] Inputs(int bt, int k, int dg, int n, int l, bool merge) => ScanSampleInputs.Create(bt, k, dg, n, l, merge);
 
     /// <summary>Median wall time; also records the process CPU time per repetition (the machine is shared: CPU time
     /// divided by the thread count shows what an unloaded machine would give).</summary>

@@ -1,13 +1,15 @@
 using BenchmarkDotNet.Attributes;
+using MambaAD.Benchmarks;
 using MambaAD.Ssm;
 using static TorchSharp.torch;
 
 namespace MambaAD.Bench;
 
 /// <summary>
-/// BenchmarkDotNet view of the fused op, kernel against reference in one class (style anchors §11): batch 2, K = 8,
-/// d_inner 64, N = 16, one even and one odd length. Run: <c>dotnet run -c Release --project bench/MambaAD.Bench --
-/// --filter *ScanBenchmarks*</c>. The stage-shaped ns/step figures come from the stopwatch harness (<c>-- scan</c>).
+/// BenchmarkDotNet view of the op SS2D calls, kernel against reference in one class (style anchors §11): batch 2,
+/// K = 8, d_inner 64, N = 16, R = 4, one even and one odd length. Run: <c>dotnet run -c Release --project
+/// bench/MambaAD.Bench -- --filter *ScanBenchmarks*</c>. The stage-shaped ns/step figures come from the stopwatch
+/// harness (<c>-- scan</c>).
 /// </summary>
 [MemoryDiagnoser(false)]
 public class ScanBenchmarks
@@ -22,17 +24,17 @@ public class ScanBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _x = ScanBench.Inputs(2, 8, 64, 16, L, merge: true);
+        _x = ScanSampleInputs.CreateProjected(2, 8, 64, 16, L, 4);
         var gen = new Generator(1);
         _paths = stack(Enumerable.Range(0, 8).Select(_ => randperm(L, generator: gen)).ToArray());
         _scan = Impl == "kernel" ? SelectiveScanCpu.Instance : SelectiveScanReference.Instance;
     }
 
     [Benchmark]
-    public void ScanAndMerge()
+    public void ScanAndMergeProjected()
     {
         using var _ = no_grad();
-        _scan.ScanAndMerge(_x[0], _x[1], _x[2], _x[3], _x[4], _x[5], _x[6], _paths).Dispose();
+        _scan.ScanAndMergeProjected(_x[0], _x[1], _x[2], _x[3], _x[4], _x[5], _paths).Dispose();
     }
 
     [GlobalCleanup]

@@ -34,6 +34,7 @@ public static class DemoRun
         var runDir = Path.Combine(options.OutDir, "run");
         log?.Invoke($"generating the demo dataset in {dataDir} …");
         var data = SyntheticDataset.Generate(dataDir, new SyntheticDatasetOptions(Seed: options.Seed));
+        cancellationToken.ThrowIfCancellationRequested();
         log?.Invoke($"{data.ClassNames.Count} classes ({string.Join(", ", data.ClassNames)}): {data.TrainCount} normal training images, " +
                     $"{data.TestCount} test images ({data.TestDefectCount} with defects){(data.Reused ? " (reused)" : "")}");
         if (Directory.Exists(runDir))
@@ -48,8 +49,7 @@ public static class DemoRun
         };
         log?.Invoke($"training MambaAD ({config}) for about {options.Minutes:0.#} min on the normal images of all classes …");
         var result = Trainer.Train(new TrainRequest(dataDir, runDir, config, "embedded", training), progress, cancellationToken);
-        if (!result.Completed)
-            throw new MambaADException($"the demo was interrupted; run mambaad demo --out {options.OutDir} again to start over");
+        if (!result.Completed) throw new OperationCanceledException(cancellationToken); // run/ holds the position; a new demo starts over
         var test = result.LastTest ?? throw new InvalidOperationException("the demo dataset has test images: a final test must have run");
         var thresholds = Calibration.Choose(test);
         Checkpoint.SetThresholds(result.LastCheckpoint, thresholds);
@@ -60,7 +60,12 @@ public static class DemoRun
             .Select(r => r.Sample.ImagePath).ToList();
         using var predictor = Predictor.Load(result.LastCheckpoint);
         var predictions = new List<(string, Prediction)>();
-        PredictionWriter.Write(predictor, picks, predictionsDir, onEach: (f, p) => predictions.Add((f, p)), cancellationToken: cancellationToken);
+        // All or nothing: an interrupted demo leaves no partial predictions/ (the folder is the demo's own).
+        IO.AtomicFolder.Replace(predictionsDir, stage =>
+        {
+            PredictionWriter.Write(predictor, picks, stage, onEach: (f, p) => predictions.Add((f, p)), cancellationToken: cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
+        }, "scores.csv", keepPrevious: false);
         var reportPath = Path.Combine(options.OutDir, "report.html");
         Reporting.HtmlReport.Write(reportPath, test, new Reporting.ReportOptions("MambaAD demo", thresholds,
             [new("checkpoint", result.LastCheckpoint), new("model", config.ToString()), new("dataset", $"{data.Root} (generated, seed {options.Seed})"),

@@ -29,7 +29,14 @@ internal static class CalibrateCommand
                 "train" => ds.Train,
                 var s => throw new MambaADException($"--split {s}: use test or train"),
             };
-            var report = ModelTesting.Run(predictor, samples, new TestOptions(SkipBad: parse.GetValue(data.SkipBad), GalleryPerClass: 0), cancellationToken: ct);
+            TestReport report;
+            try
+            {
+                report = ModelTesting.Run(predictor, samples, new TestOptions(SkipBad: parse.GetValue(data.SkipBad), GalleryPerClass: 0), cancellationToken: ct);
+            }
+            catch (Exception) when (ct.IsCancellationRequested) { throw new OperationCanceledException(ct); }
+            ct.ThrowIfCancellationRequested(); // thresholds from part of the images are not stored
+            foreach (var w in ds.Warnings.Concat(report.Warnings)) Console.Error.WriteLine($"warning: {w}");
             var thresholds = Calibration.Choose(report, parse.GetValue(quantile));
             Store(Path.GetDirectoryName(predictor.ModelPath)!, thresholds);
             return Task.FromResult(0);

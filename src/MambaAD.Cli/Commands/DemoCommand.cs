@@ -17,7 +17,7 @@ internal static class DemoCommand
         { outDir, minutes, seed, size, display };
         command.SetAction((parse, ct) =>
         {
-            var options = new DemoOptions(parse.GetValue(outDir)!, parse.GetValue(minutes), parse.GetValue(seed), parse.GetValue(size));
+            var options = new DemoOptions(IO.OutputPath.Folder(parse.GetValue(outDir)!, "OutDir"), parse.GetValue(minutes), parse.GetValue(seed), parse.GetValue(size));
             var r = ProgressDisplay.Run(parse.GetValue(display), p => DemoRun.Run(options, p, Console.WriteLine, ct));
             Console.WriteLine();
             Console.Write(r.Test.Result.ToTable());

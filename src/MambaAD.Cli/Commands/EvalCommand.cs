@@ -26,13 +26,14 @@ internal static class EvalCommand
 
         int Run(ParseResult parse, CancellationToken ct)
         {
+            var jsonPath = parse.GetValue(json) is { } j ? OutputPath.File(j, "JsonPath") : null; // checked before the work
             var report = MapEvaluation.Run(new MapEvaluationOptions(data.Root(parse)!, parse.GetValue(maps)!, data.Read(parse), parse.GetValue(size)), ct);
             Console.WriteLine($"{report.Dataset.Layout} layout, {report.Dataset.ClassNames.Count} class(es), {report.Dataset.Test.Count} test images, {parse.GetValue(size)}² evaluation");
             foreach (var w in report.Warnings) Console.Error.WriteLine($"warning: {w}");
             if (report.Warnings.Count > 0) Console.Error.WriteLine($"{report.Warnings.Count} warning(s)");
             Console.Write(report.Result.ToTable());
             NoteRounding(report.Result);
-            if (parse.GetValue(json) is { } path)
+            if (jsonPath is { } path)
             {
                 AtomicFile.WriteAllText(path, report.Result.ToJson());
                 Console.WriteLine($"wrote {path}");

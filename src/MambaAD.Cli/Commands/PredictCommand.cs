@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MambaAD.Inference;
+using MambaAD.IO;
 
 namespace MambaAD.Cli.Commands;
 
@@ -22,8 +23,7 @@ internal static class PredictCommand
         ckpt.AddTo(command);
         command.SetAction((parse, ct) =>
         {
-            var dir = parse.GetValue(outDir)!;
-            if (File.Exists(dir)) throw new MambaADException($"{dir} is a file: give a folder for scores.csv, overlays/, masks/ and maps/", "OutDir");
+            var dir = OutputPath.Folder(parse.GetValue(outDir)!, "OutDir"); // checked before the work
             var part = parse.GetValue(shard) is { } s ? Shard.Parse(s) : (Shard?)null;
             var files = ImageFiles.Expand(parse.GetValue(inputs)!);
             var (path, official, device) = ckpt.Read(parse);

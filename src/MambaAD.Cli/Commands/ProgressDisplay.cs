@@ -37,6 +37,7 @@ internal static class ProgressDisplay
     {
         public void Report(TrainingProgress p)
         {
+            if (p.Phase == TrainingPhase.Warning) { Console.Error.WriteLine($"warning: {p.Message}"); return; }
             if (p.Iterations > 0)
             {
                 task.MaxValue = p.Iterations;
@@ -55,6 +56,7 @@ internal static class ProgressDisplay
 
         public void Report(TrainingProgress p)
         {
+            if (p.Phase == TrainingPhase.Warning) { Console.Error.WriteLine($"warning: {p.Message}"); return; }
             if (p.Message is { } msg)
             {
                 if (!quiet || p.Phase is TrainingPhase.Test && !msg.StartsWith("testing")) Console.WriteLine(msg);

@@ -32,21 +32,31 @@ internal static class TestCommand
 
         int Run(ParseResult parse, CancellationToken ct)
         {
+            // Output paths are checked before the work: a wrong kind of path is one line now, not a failure at the end.
+            var jsonPath = parse.GetValue(json) is { } jp ? OutputPath.File(jp, "JsonPath") : null;
+            var csvPath = parse.GetValue(csv) is { } cp ? OutputPath.File(cp, "CsvPath") : null;
+            var reportPath = parse.GetValue(report) is { } rp ? OutputPath.File(rp, "ReportPath") : null;
+            var mapsDir = parse.GetValue(saveMaps) is { } mp ? OutputPath.Folder(mp, nameof(TestOptions.SaveMapsDir)) : null;
             var (path, official, device) = ckpt.Read(parse);
             using var predictor = Predictor.Load(path, official, device);
             var ds = data.Open(parse);
             Console.WriteLine($"{predictor.ModelPath}: MambaAD ({predictor.Info.Config}); {ds.Layout} layout, {ds.ClassNames.Count} class(es), {ds.Test.Count} test images");
             // The gallery's thumbnails are kept while testing, only when a report will show them.
-            int gallery = parse.GetValue(report) is null ? 0 : parse.GetValue(reportGallery) is > 0 and var g ? g : int.MaxValue;
-            var result = ModelTesting.Run(predictor, ds.Test,
-                new TestOptions(parse.GetValue(batch), parse.GetValue(saveMaps), parse.GetValue(data.SkipBad), GalleryPerClass: gallery), null, ct);
+            int gallery = reportPath is null ? 0 : parse.GetValue(reportGallery) is > 0 and var g ? g : int.MaxValue;
+            TestReport result;
+            try
+            {
+                result = ModelTesting.Run(predictor, ds.Test, new TestOptions(parse.GetValue(batch), mapsDir, parse.GetValue(data.SkipBad), GalleryPerClass: gallery), null, ct);
+            }
+            catch (Exception) when (ct.IsCancellationRequested) { throw new OperationCanceledException(ct); }
+            ct.ThrowIfCancellationRequested(); // an interrupted test's metrics say nothing: none are printed or written
             foreach (var w in ds.Warnings.Concat(result.Warnings)) Console.Error.WriteLine($"warning: {w}");
             Console.Write(result.Result.ToTable());
             EvalCommand.NoteRounding(result.Result);
-            if (parse.GetValue(json) is { } j) { AtomicFile.WriteAllText(j, result.Result.ToJson()); Console.WriteLine($"wrote {j}"); }
-            if (parse.GetValue(csv) is { } c) { AtomicFile.WriteAllText(c, ToCsv(result.Result)); Console.WriteLine($"wrote {c}"); }
-            if (parse.GetValue(saveMaps) is { } m) Console.WriteLine($"wrote {result.Images.Count} maps under {m}");
-            if (parse.GetValue(report) is { } r)
+            if (jsonPath is { } j) { AtomicFile.WriteAllText(j, result.Result.ToJson()); Console.WriteLine($"wrote {j}"); }
+            if (csvPath is { } c) { AtomicFile.WriteAllText(c, ToCsv(result.Result)); Console.WriteLine($"wrote {c}"); }
+            if (mapsDir is { } m) Console.WriteLine($"wrote {result.Images.Count} maps under {m}");
+            if (reportPath is { } r)
             {
                 HtmlReport.Write(r, result, new ReportOptions(Thresholds: predictor.Info.Thresholds, GalleryPerClass: 0,
                     Metadata: [new("checkpoint", predictor.ModelPath), new("model", predictor.Info.Config.ToString()), new("dataset", $"{ds.Root} ({ds.Layout})")]));

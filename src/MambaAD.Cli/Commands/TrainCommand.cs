@@ -43,8 +43,9 @@ internal static class TrainCommand
             TrainResult result;
             if (parse.GetValue(resume) is { } runDir)
             {
+                data.ApplyImageLimit(parse);
                 Console.WriteLine($"resuming {runDir}");
-                result = ProgressDisplay.Run(mode, p => Trainer.Resume(runDir, p, ct));
+                result = ProgressDisplay.Run(mode, p => Trainer.Resume(runDir, p, ct, parse.GetValue(data.SkipBad)));
             }
             else
             {
@@ -65,7 +66,8 @@ internal static class TrainCommand
             }
             if (!result.Completed)
             {
-                Console.WriteLine($"interrupted: state saved in {result.LastCheckpoint}; continue with: mambaad train --resume {result.RunDir}");
+                // Program turns this into 128 + the signal (130 for SIGINT, 143 for SIGTERM).
+                Console.WriteLine($"interrupted: the exact position is saved in {result.LastCheckpoint}; continue with: mambaad train --resume {result.RunDir}");
                 return 130;
             }
             if (result.LastTest is { } test) Console.Write(test.Result.ToTable());

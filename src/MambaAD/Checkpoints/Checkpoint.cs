@@ -22,13 +22,20 @@ public static class Checkpoint
     /// <summary>The description's file name in a checkpoint folder (<see cref="CheckpointInfo"/>).</summary>
     public const string InfoFile = "model.json";
 
-    /// <summary>Writes <paramref name="model"/> and <paramref name="info"/> into <paramref name="dir"/>.</summary>
+    /// <summary>Writes <paramref name="model"/> and <paramref name="info"/> into <paramref name="dir"/> (model.json last).</summary>
     internal static void Save(string dir, MambaADModel model, CheckpointInfo info)
     {
-        Directory.CreateDirectory(dir);
-        PyTorchFile.WriteStateDict(Path.Combine(dir, ModelFile), StateDict.Ordered(model));
-        AtomicFile.WriteAllText(Path.Combine(dir, InfoFile), info.ToJson());
+        WriteModel(dir, model);
+        WriteInfo(dir, info);
     }
+
+    /// <summary>Writes model.pth (the official state_dict) into <paramref name="dir"/>.</summary>
+    internal static void WriteModel(string dir, MambaADModel model) =>
+        PyTorchFile.WriteStateDict(Path.Combine(dir, ModelFile), StateDict.Ordered(model));
+
+    /// <summary>Writes model.json into <paramref name="dir"/>: the last file of a checkpoint, which marks it complete.</summary>
+    internal static void WriteInfo(string dir, CheckpointInfo info) =>
+        AtomicFile.WriteAllText(Path.Combine(dir, InfoFile), info.ToJson());
 
     /// <summary>Stores thresholds in the model.json of a checkpoint folder (written by us) and returns its path.</summary>
     public static string SetThresholds(string checkpointDir, Thresholds thresholds)
@@ -68,18 +75,14 @@ public static class Checkpoint
             ? CheckpointInfo.FromJson(File.ReadAllText(infoPath), infoPath)
             : new CheckpointInfo(CheckpointInfo.CurrentFormat, officialConfig ?? new MambaADConfig(),
                 $"official checkpoint {modelPath}", InputNormalization.ImageNet, [], null, null, DateTime.UtcNow.ToString("O"));
-        var model = new MambaADModel(info.Config);
+        // The file first: a broken or hostile one is refused before a model is built for it.
+        var table = PyTorchFile.Read(modelPath, "checkpoint");
+        MambaADModel? model = null;
         try
         {
-            var table = PyTorchFile.Read(modelPath, "checkpoint");
-            try
-            {
-                StateDict.Load(model, StateDictOf(table), $"checkpoint {modelPath}");
-            }
-            finally
-            {
-                PyTorchFile.DisposeAll(table);
-            }
+            var stateDict = StateDictOf(table, modelPath);
+            model = new MambaADModel(info.Config);
+            StateDict.Load(model, stateDict, $"checkpoint {modelPath}");
             CheckScanOrder(model, modelPath);
             model.to(new Device(device));
             model.eval();
@@ -87,21 +90,35 @@ public static class Checkpoint
         }
         catch
         {
-            model.Dispose();
+            model?.Dispose();
             throw;
+        }
+        finally
+        {
+            PyTorchFile.DisposeAll(table);
         }
     }
 
     /// <summary>The state_dict inside a file: top level, or under "net" / "state_dict" / "model".</summary>
-    private static Dictionary<string, Tensor> StateDictOf(Hashtable top)
+    private static Dictionary<string, Tensor> StateDictOf(Hashtable top, string origin)
     {
         foreach (var key in new[] { "net", "state_dict", "model" })
-            if (top[key] is Hashtable inner && inner.Values.OfType<Tensor>().Any()) return Tensors(inner);
-        return Tensors(top);
+            if (top[key] is Hashtable inner && inner.Values.OfType<Tensor>().Any()) return Tensors(inner, origin);
+        return Tensors(top, origin);
     }
 
-    private static Dictionary<string, Tensor> Tensors(Hashtable t) =>
-        t.Cast<DictionaryEntry>().Where(e => e.Value is Tensor).ToDictionary(e => (string)e.Key, e => (Tensor)e.Value!);
+    private static Dictionary<string, Tensor> Tensors(Hashtable t, string origin)
+    {
+        var result = new Dictionary<string, Tensor>();
+        foreach (DictionaryEntry e in t)
+        {
+            if (e.Value is not Tensor tensor) continue;
+            if (e.Key is not string name)
+                throw new MambaADException($"checkpoint {origin}: a tensor is stored under the key {e.Key} ({e.Key.GetType().Name}), not under a parameter name; a state_dict maps names to tensors", "Checkpoint");
+            result[name] = tensor;
+        }
+        return result;
+    }
 
     /// <summary>The checkpoint's scan indices must be the order the configuration builds (spec §18: a cross-check).</summary>
     private static void CheckScanOrder(MambaADModel model, string origin)

@@ -6,7 +6,8 @@ namespace MambaAD.Data;
 /// and for defect images without a mask (see <paramref name="MaskKnown"/>).</param>
 /// <param name="MaskKnown">Per sample: false for a defect image that has no mask file.</param>
 /// <param name="Samples">The samples, in batch order.</param>
-internal sealed record Batch(float[] Images, byte[]? Masks, bool[] MaskKnown, IReadOnlyList<Sample> Samples)
+/// <param name="Index">The batch's position in its epoch (batches left empty by skipped files are not yielded, so it can jump).</param>
+internal sealed record Batch(float[] Images, byte[]? Masks, bool[] MaskKnown, IReadOnlyList<Sample> Samples, int Index)
 {
     /// <summary>Images in this batch.</summary>
     public int Count => Samples.Count;

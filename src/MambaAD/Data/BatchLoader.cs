@@ -70,7 +70,8 @@ internal sealed class BatchLoader
                 {
                     int start = next * _o.BatchSize;
                     var idx = order.AsSpan(start, Math.Min(_o.BatchSize, order.Length - start)).ToArray();
-                    pending.Enqueue(Task.Run(() => Load(idx, cts.Token), cts.Token));
+                    int number = next;
+                    pending.Enqueue(Task.Run(() => Load(idx, number, cts.Token), cts.Token));
                     next++;
                 }
                 var task = pending.Dequeue();
@@ -87,7 +88,7 @@ internal sealed class BatchLoader
         }
     }
 
-    private Batch Load(int[] idx, CancellationToken ct)
+    private Batch Load(int[] idx, int number, CancellationToken ct)
     {
         int s = _o.ImageSize, plane = s * s;
         var images = new float[idx.Length * 3 * plane];
@@ -114,14 +115,15 @@ internal sealed class BatchLoader
             }
             catch (MambaADException e) { errors[i] = e; }
         });
-        // Errors surface in batch order, as themselves (not wrapped by Parallel.For).
+        // Errors surface in batch order, one line each (not wrapped by Parallel.For), naming the remedy.
         foreach (var e in errors)
         {
             if (e is null) continue;
-            if (!_o.SkipBad) throw e;
+            // Unless the error names its own setting (e.g. the image pixel limit), --skip-bad is the remedy to name.
+            if (!_o.SkipBad) throw e.Setting is null ? new MambaADException(e.Message, nameof(LoaderOptions.SkipBad)) : e;
             lock (_warnings) _warnings.Add(e.Message);
         }
-        if (ok.All(x => x)) return new Batch(images, masks, known, idx.Select(i => _samples[i]).ToList());
+        if (ok.All(x => x)) return new Batch(images, masks, known, idx.Select(i => _samples[i]).ToList(), number);
         // Compact the batch: leave out the files that failed.
         var keep = Enumerable.Range(0, idx.Length).Where(i => ok[i]).ToArray();
         var img2 = new float[keep.Length * 3 * plane];
@@ -131,6 +133,6 @@ internal sealed class BatchLoader
             images.AsSpan(keep[k] * 3 * plane, 3 * plane).CopyTo(img2.AsSpan(k * 3 * plane));
             masks?.AsSpan(keep[k] * plane, plane).CopyTo(mask2.AsSpan(k * plane));
         }
-        return new Batch(img2, mask2, keep.Select(i => known[i]).ToArray(), keep.Select(i => _samples[idx[i]]).ToList());
+        return new Batch(img2, mask2, keep.Select(i => known[i]).ToArray(), keep.Select(i => _samples[idx[i]]).ToList(), number);
     }
 }

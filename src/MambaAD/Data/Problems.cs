@@ -7,7 +7,7 @@ internal sealed class Problems(bool skipBad)
     public IReadOnlyList<string> List { get { lock (_list) return [.. _list]; } }
     public void Report(string message)
     {
-        if (!skipBad) throw new MambaADException(message);
+        if (!skipBad) throw new MambaADException(message, nameof(DatasetOptions.SkipBad));
         lock (_list) _list.Add(message);
     }
 }

@@ -9,7 +9,7 @@ namespace MambaAD.Encoders;
 /// <summary>
 /// Pretrained weights for a <see cref="ResNetEncoder"/>, together with the input normalisation they expect
 /// (each source carries its own, timm's pretrained-cfg idea). Two sources:
-/// <see cref="FromFile(string, string)"/> (a PyTorch <c>.pth</c>/<c>.pt</c> or <c>.safetensors</c> file: timm,
+/// <see cref="FromFile(string, Backbone)"/> (a PyTorch <c>.pth</c>/<c>.pt</c> or <c>.safetensors</c> file: timm,
 /// torchvision, or a whole official MambaAD checkpoint; ImageNet normalisation) and <see cref="Embedded"/> (the ImageNet
 /// ResNet18 shipped in <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>; BGR-mean normalisation).
 /// Holds CPU tensors until disposed.

@@ -27,7 +27,10 @@ internal sealed class NpyArray
     /// <summary>The number of elements (product of <see cref="Shape"/>).</summary>
     public long Length => Shape.Aggregate(1L, (a, b) => a * b);
 
-    private NpyArray(string dtype, int[] shape, byte[] data) { DType = dtype; Shape = shape; Data = data; }
+    /// <summary>Where the array was read from (for errors about its values), or null for one made in memory.</summary>
+    private readonly string? _origin;
+
+    private NpyArray(string dtype, int[] shape, byte[] data, string? origin = null) { DType = dtype; Shape = shape; Data = data; _origin = origin; }
 
     private int ItemSize => DType[0] == 'U' ? 4 * int.Parse(DType.AsSpan(1), CultureInfo.InvariantCulture)
         : DType == "b1" ? 1 : int.Parse(DType.AsSpan(1), CultureInfo.InvariantCulture);
@@ -56,38 +59,54 @@ internal sealed class NpyArray
         }
     }
 
-    /// <summary>Reads one array from a stream; <paramref name="name"/> is used in error messages.</summary>
-    public static NpyArray Read(Stream stream, string name)
+    /// <summary>The longest header read: NumPy itself refuses headers over 10,000 bytes unless told otherwise.</summary>
+    private const int MaxHeaderBytes = 1 << 16;
+
+    /// <summary>
+    /// Reads one array from a stream; <paramref name="name"/> is used in error messages. Every declared length (the
+    /// header's, the data's) is checked against <paramref name="available"/> — the bytes the stream holds, its length
+    /// when it can seek — before anything of that size is allocated.
+    /// </summary>
+    public static NpyArray Read(Stream stream, string name, long? available = null)
     {
+        available ??= stream.CanSeek ? stream.Length - stream.Position : null;
         var head = ReadExactly(stream, 8, name);
         if (!head.AsSpan(0, 6).SequenceEqual(Magic))
             throw Bad(name, "does not start with the NumPy magic \\x93NUMPY");
         int major = head[6];
-        int headerLen = major switch
+        long headerLen = major switch
         {
             1 => BinaryPrimitives.ReadUInt16LittleEndian(ReadExactly(stream, 2, name)),
-            2 or 3 => checked((int)BinaryPrimitives.ReadUInt32LittleEndian(ReadExactly(stream, 4, name))),
+            2 or 3 => BinaryPrimitives.ReadUInt32LittleEndian(ReadExactly(stream, 4, name)),
             _ => throw Bad(name, $"has .npy format version {major}.{head[7]}; versions 1, 2 and 3 are read"),
         };
-        var header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(ReadExactly(stream, headerLen, name));
+        long used = major == 1 ? 10 : 12;
+        if (headerLen > MaxHeaderBytes || headerLen > available - used)
+            throw Bad(name, $"declares a header of {headerLen} bytes{(available is { } a ? $" in a file of {a}" : "")}; it is corrupt");
+        var header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(ReadExactly(stream, (int)headerLen, name));
         string descr = HeaderValue(header, "descr", name).Trim('\'', '"');
         string fortran = HeaderValue(header, "fortran_order", name);
         string shapeText = HeaderValue(header, "shape", name);
         if (fortran != "False") throw Bad(name, "is in Fortran order; save it with np.ascontiguousarray first");
+        if (descr.Length < 2) throw Bad(name, $"has dtype '{descr}'; little-endian bool, integer, float32/float64 or unicode arrays are read");
         char order = descr[0];
         string dtype = descr[1..];
         bool known = dtype is "b1" or "i1" or "u1" or "i2" or "u2" or "i4" or "u4" or "i8" or "u8" or "f4" or "f8"
-                     || (dtype.Length > 1 && dtype[0] == 'U' && dtype[1..].All(char.IsAsciiDigit));
+                     || (dtype.Length is > 1 and < 8 && dtype[0] == 'U' && dtype[1..].All(char.IsAsciiDigit) && int.Parse(dtype.AsSpan(1), CultureInfo.InvariantCulture) > 0);
         if (!known || order is not ('<' or '|' or '='))
             throw Bad(name, $"has dtype '{descr}'; little-endian bool, integer, float32/float64 or unicode arrays are read");
         if (order == '=' && !BitConverter.IsLittleEndian) throw Bad(name, "is in native big-endian order");
         var shape = shapeText.Trim('(', ')').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(s => int.TryParse(s.TrimEnd('L'), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v
                 : throw Bad(name, $"has an unreadable shape {shapeText}")).ToArray();
-        var array = new NpyArray(dtype, shape, []);
-        long bytes = array.Length * array.ItemSize;
+        var array = new NpyArray(dtype, shape, [], name);
+        long bytes;
+        try { bytes = checked(shape.Aggregate(1L, (a, b) => checked(a * b)) * array.ItemSize); }
+        catch (OverflowException) { throw Bad(name, $"declares the shape {shapeText}, more elements than any file holds"); }
         if (bytes > Array.MaxLength) throw Bad(name, $"holds {bytes} bytes, more than one array can");
-        return new NpyArray(dtype, shape, ReadExactly(stream, (int)bytes, name));
+        if (bytes > available - used - headerLen)
+            throw new MambaADException($"{name}: truncated .npy file (the header declares {bytes} bytes of data, the file holds {available - used - headerLen})");
+        return new NpyArray(dtype, shape, ReadExactly(stream, (int)bytes, name), name);
     }
 
     /// <summary>Writes this array as a version-1.0 <c>.npy</c> file atomically.</summary>
@@ -114,6 +133,7 @@ internal sealed class NpyArray
     }
 
     /// <summary>All elements converted to double (numeric dtypes only).</summary>
+    /// <exception cref="MambaADException">An element is NaN or infinite: maps and labels must be finite numbers.</exception>
     public double[] ToDoubleArray()
     {
         var d = Data.AsSpan();
@@ -134,17 +154,20 @@ internal sealed class NpyArray
                 "u8" => BinaryPrimitives.ReadUInt64LittleEndian(d[(i * 8)..]),
                 _ => throw new InvalidOperationException($"dtype {DType} is not numeric"),
             };
+            if (!double.IsFinite(r[i])) throw NonFinite(i, r[i]);
         }
         return r;
     }
 
     /// <summary>All elements as float32 (exact for f4; rounded for f8 and wide integers).</summary>
+    /// <exception cref="MambaADException">An element is NaN or infinite.</exception>
     public float[] ToFloatArray()
     {
         if (DType == "f4")
         {
             var r = new float[Length];
-            for (int i = 0; i < r.Length; i++) r[i] = BinaryPrimitives.ReadSingleLittleEndian(Data.AsSpan(i * 4));
+            for (int i = 0; i < r.Length; i++)
+                if (!float.IsFinite(r[i] = BinaryPrimitives.ReadSingleLittleEndian(Data.AsSpan(i * 4)))) throw NonFinite(i, r[i]);
             return r;
         }
         return ToDoubleArray().Select(v => (float)v).ToArray();
@@ -171,7 +194,8 @@ internal sealed class NpyArray
             {
                 using var s = e.Open();
                 var key = e.FullName.EndsWith(".npy", StringComparison.Ordinal) ? e.FullName[..^4] : e.FullName;
-                result[key] = Read(s, $"{path}:{e.FullName}");
+                // Deflate expands at most ~1032:1, so a declared length beyond that is a lie (a zip bomb).
+                result[key] = Read(s, $"{path}:{e.FullName}", Math.Min(e.Length, e.CompressedLength * 1032L + 1024));
             }
             return result;
         }
@@ -189,6 +213,7 @@ internal sealed class NpyArray
         int colon = header.IndexOf(':', k);
         int start = colon + 1;
         while (start < header.Length && header[start] == ' ') start++;
+        if (colon < 0 || start >= header.Length) throw Bad(name, $"has an unreadable '{key}' in its header");
         int end = header[start] == '(' ? header.IndexOf(')', start) + 1 : header.IndexOfAny([',', '}'], start);
         if (end <= start) throw Bad(name, $"has an unreadable '{key}' in its header");
         return header[start..end].Trim();
@@ -201,6 +226,9 @@ internal sealed class NpyArray
         catch (EndOfStreamException e) { throw new MambaADException($"{name}: truncated .npy file (expected {n} more bytes)", e); }
         return b;
     }
+
+    private MambaADException NonFinite(long index, double value) =>
+        new($"{_origin ?? "array"}: element {index} is {(double.IsNaN(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf")}; only finite numbers are read (an anomaly map with NaN or Inf has no ranking)");
 
     private static MambaADException Bad(string name, string what) => new($"{name}: {what} (expected a NumPy .npy file)");
 }

@@ -16,13 +16,17 @@ internal static class Png16Reader
         b.Length >= 29 && b[..8].SequenceEqual(Signature) && b.Slice(12, 4).SequenceEqual("IHDR"u8)
         && b[24] == 16 && b[25] == 0;
 
-    public static (int Width, int Height) ReadSize(ReadOnlySpan<byte> b) =>
-        ((int)BinaryPrimitives.ReadUInt32BigEndian(b[16..]), (int)BinaryPrimitives.ReadUInt32BigEndian(b[20..]));
+    /// <summary>The size in the IHDR chunk (PNG allows up to 2³¹−1 per side; 0 is invalid).</summary>
+    public static (long Width, long Height) ReadSize(ReadOnlySpan<byte> b) =>
+        (BinaryPrimitives.ReadUInt32BigEndian(b[16..]), BinaryPrimitives.ReadUInt32BigEndian(b[20..]));
 
     /// <summary>The grey samples as PIL's convert('RGB') gives them: min(v, 255) replicated to R, G, B.</summary>
+    /// <remarks>The declared size is checked against <see cref="ImageLimits"/> before anything is inflated.</remarks>
     public static RgbImage DecodeClipped(byte[] file, string name)
     {
-        var (w, h) = ReadSize(file);
+        var (width, height) = ReadSize(file);
+        ImageLimits.Check(width, height, name);
+        int w = (int)width, h = (int)height;
         if (file[28] != 0) throw new MambaADException($"{name}: interlaced 16-bit grey PNG is not supported; re-save it without interlacing");
         using var idat = new MemoryStream();
         int pos = 8;

@@ -83,7 +83,7 @@ public static class ModelTesting
                 images.Add(new ImageResult(s, maps.Scores[i], anomalous, mask is not null));
                 gallery?.Offer(s, maps.Scores[i], anomalous, batch.Images.AsSpan(i * 3 * plane, 3 * plane), normalization, map, size, mask);
                 if (o.SaveMapsDir is not null)
-                    NpyArray.FromFloats(map, size, size).Write(Path.Combine(o.SaveMapsDir, s.ClassName, s.DefectType, s.Stem + ".npy"));
+                    NpyArray.FromFloats(map, size, size).Write(OutputPath.Under(o.SaveMapsDir, s.ClassName, s.DefectType, s.Stem + ".npy"));
             }
             progress?.Report((images.Count, samples.Count));
         }

@@ -14,7 +14,7 @@ namespace MambaAD.Inference;
 public sealed class Predictor : IDisposable
 {
     private readonly IAnomalyModel _model;
-    private readonly object _forward = new();
+    private readonly SemaphoreSlim _forward = new(1, 1);
 
     internal Predictor(IAnomalyModel model, CheckpointInfo info, string modelPath)
     {
@@ -63,23 +63,40 @@ public sealed class Predictor : IDisposable
     /// <summary>Scores one image file.</summary>
     public Prediction Predict(string path) => Predict([ImageDecoder.DecodeRgb(path)])[0];
 
-    /// <summary>Scores a batch of decoded images (any sizes) in one forward pass.</summary>
-    public IReadOnlyList<Prediction> Predict(IReadOnlyList<RgbImage> images, CancellationToken cancellationToken = default)
+    /// <summary>Images per forward pass: a larger batch runs in sub-batches, so that a cancelled caller stops between them.</summary>
+    internal const int SubBatch = 4;
+
+    /// <summary>
+    /// Scores a batch of decoded images (any sizes), <see cref="SubBatch"/> at a time. <paramref name="cancellationToken"/>
+    /// is checked while waiting for the forward and between sub-batches, so that work whose caller gave up stops early
+    /// and frees the forward for others; <paramref name="progress"/> hears the number of images scored after each sub-batch.
+    /// </summary>
+    public IReadOnlyList<Prediction> Predict(IReadOnlyList<RgbImage> images, CancellationToken cancellationToken = default, IProgress<int>? progress = null)
     {
-        if (images.Count == 0) return [];
         int s = ImageSize, plane = s * s;
-        var input = new float[images.Count * 3 * plane];
-        Parallel.For(0, images.Count, i => Preprocess.Image(images[i], s, Info.Normalization, input.AsSpan(i * 3 * plane, 3 * plane)));
-        var maps = Score(input, images.Count, cancellationToken);
         var threshold = Threshold;
-        return images.Select((img, i) => new Prediction(maps.Scores[i], maps.Map(i), s,
-            threshold is { } t ? maps.Scores[i] > t : null, img.Width, img.Height)).ToList();
+        var predictions = new List<Prediction>(images.Count);
+        for (int start = 0; start < images.Count; start += SubBatch)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int n = Math.Min(SubBatch, images.Count - start);
+            var input = new float[n * 3 * plane];
+            Parallel.For(0, n, i => Preprocess.Image(images[start + i], s, Info.Normalization, input.AsSpan(i * 3 * plane, 3 * plane)));
+            var maps = Score(input, n, cancellationToken);
+            for (int i = 0; i < n; i++)
+                predictions.Add(new Prediction(maps.Scores[i], maps.Map(i), s,
+                    threshold is { } t ? maps.Scores[i] > t : null, images[start + i].Width, images[start + i].Height));
+            progress?.Report(start + n);
+        }
+        return predictions;
     }
 
     /// <summary>The forward pass on preprocessed images, one caller at a time.</summary>
     internal AnomalyMaps Score(float[] images, int count, CancellationToken cancellationToken = default)
     {
-        lock (_forward) return _model.Run(images, count, cancellationToken);
+        _forward.Wait(cancellationToken);
+        try { return _model.Run(images, count, cancellationToken); }
+        finally { _forward.Release(); }
     }
 
     /// <inheritdoc />

@@ -6,7 +6,7 @@ using Onnx;
 
 namespace MambaAD.Onnx;
 
-/// <summary>Options of <see cref="OnnxExport.Export"/>.</summary>
+/// <summary>Options of <see cref="OnnxExport.Export(string, string, OnnxExportOptions?, MambaADConfig?)"/>.</summary>
 public sealed record OnnxExportOptions
 {
     /// <summary>The oldest opset the exporter writes (LayerNormalization came in 17).</summary>

@@ -1,13 +1,13 @@
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MambaAD.Ssm;
 
 /// <summary>
-/// The HS encoder and decoder of spec §8.2–8.3 as gathers and scatters along precomputed direction paths
-/// (paths[k, t] = π_k[t], the pixel that direction k reads at step t).
+/// The HS encoder and decoder of spec §8.2–8.3 as torch gathers and scatters along precomputed direction paths
+/// (paths[k, t] = π_k[t], the pixel that direction k reads at step t), for the reference scan. The kernels fold the
+/// same gathers into their reads and writes.
 /// </summary>
-public static class HybridScan
+internal static class HybridScan
 {
     /// <summary>HS encoder: (Bt, d, L) pixel order → (Bt, K, d, L) with out[:, k, :, t] = x[:, :, π_k[t]].</summary>
     public static Tensor Gather(Tensor x, Tensor paths)
@@ -19,6 +19,15 @@ public static class HybridScan
         return res.MoveToOuterDisposeScope();
     }
 
+    /// <summary>(Bt, K, c, L) pixel order → (Bt, K, c, L) scan order: direction k reads its own slice along π_k.</summary>
+    public static Tensor GatherPerDirection(Tensor x, Tensor paths)
+    {
+        using var scope = NewDisposeScope();
+        long bt = x.shape[0], k = x.shape[1], c = x.shape[2], l = x.shape[3];
+        var idx = paths.reshape(1, k, 1, l).expand(bt, k, c, l);
+        return x.gather(3, idx).MoveToOuterDisposeScope();
+    }
+
     /// <summary>HS decoder + merge: (Bt, K, d, L) scan order → (Bt, d, L) pixel order, summing the K directions.</summary>
     public static Tensor Merge(Tensor y, Tensor paths)
     {
@@ -28,29 +37,5 @@ public static class HybridScan
         var idx = paths.reshape(1, 1, k * l).expand(bt, d, k * l);
         var res = zeros(bt, d, l, dtype: y.dtype, device: y.device).scatter_add(2, idx, src);
         return res.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>ScanAndMerge by explicit gathers and scatters around <see cref="ISelectiveScan.Scan"/>.</summary>
-    public static Tensor ScanAndMergeByGather(ISelectiveScan scan, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
-        Tensor D, Tensor deltaBias, Tensor paths)
-    {
-        using var scope = NewDisposeScope();
-        long bt = u.shape[0], d = u.shape[1], l = u.shape[2], k = paths.shape[0];
-        var pathsDev = paths.to(u.device);
-        var us = Gather(u, pathsDev).reshape(bt, k * d, l);
-        var deltas = GatherPerDirection(delta, pathsDev).reshape(bt, k * d, l);
-        var bs = GatherPerDirection(B, pathsDev);
-        var cs = GatherPerDirection(C, pathsDev);
-        var ys = scan.Scan(us, deltas, A, bs, cs, D, deltaBias).reshape(bt, k, d, l);
-        return Merge(ys, pathsDev).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>(Bt, K, c, L) pixel order → (Bt, K, c, L) scan order: direction k reads its own slice along π_k.</summary>
-    public static Tensor GatherPerDirection(Tensor x, Tensor paths)
-    {
-        using var scope = NewDisposeScope();
-        long bt = x.shape[0], k = x.shape[1], c = x.shape[2], l = x.shape[3];
-        var idx = paths.reshape(1, k, 1, l).expand(bt, k, c, l);
-        return x.gather(3, idx).MoveToOuterDisposeScope();
     }
 }

@@ -3,15 +3,12 @@ using System.Collections.Concurrent;
 
 namespace MambaAD.Ssm;
 
-/// <summary>The five scan methods of Hybrid Scanning (spec §8.1). One method per model.</summary>
-public enum ScanType { Sweep, Scan, Zorder, Zigzag, Hilbert }
-
 /// <summary>
 /// Scan orders (spec §8.1) and the K direction paths built from them (spec §8.2). <c>Locs(type, S)[t]</c> is the
 /// row-major flat index r·S + c visited at step t; <c>Paths(type, S, K)[k, t]</c> = π_k[t] is the original pixel
 /// that direction k reads at step t. Built once per (type, side, directions) and cached.
 /// </summary>
-public static class ScanOrder
+internal static class ScanOrder
 {
     private static readonly ConcurrentDictionary<(ScanType, int), long[]> LocsCache = new();
     private static readonly ConcurrentDictionary<(ScanType, int, int), long[]> PathsCache = new();

@@ -55,17 +55,6 @@ internal static class ScanShapes
         Expect(deltaBias, "deltaBias", k * d);
     }
 
-    /// <summary>
-    /// xDbl (Bt, L, K, R + 2N), dtWeight → delta (Bt, K, d, L) = dtWeight[k] · x_r, and B, C (Bt, K, N, L) (strided
-    /// views), by differentiable torch ops: the arguments of <see cref="ISelectiveScan.ScanAndMerge"/>.
-    /// </summary>
-    public static (Tensor Delta, Tensor B, Tensor C) Unproject(Tensor xDbl, Tensor dtWeight, long n)
-    {
-        long r = dtWeight.shape[2];
-        var split = xDbl.permute(0, 2, 3, 1).split([r, n, n], dim: 2);   // (Bt, K, ·, L)
-        return (einsum("kdr,bkrl->bkdl", dtWeight, split[0]), split[1], split[2]);
-    }
-
     private static void Expect(Tensor t, string name, params long[] shape)
     {
         if (!t.shape.SequenceEqual(shape))

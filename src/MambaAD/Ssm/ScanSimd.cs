@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace MambaAD.Ssm;
 
@@ -20,8 +19,6 @@ internal unsafe interface ISimd<TV> where TV : struct
     static abstract TV Mul(TV a, TV b);
     /// <summary>a·b + c, fused where the hardware has it.</summary>
     static abstract TV Fma(TV a, TV b, TV c);
-    /// <summary>e^x for x ≤ 88; inputs below −87.3 give ~1e-38 instead of 0 (harmless for exp(δA) with δA ≤ 0).</summary>
-    static abstract TV Exp(TV x);
     /// <summary>2^x for −126 ≤ x ≤ 0 (inputs below −126 give 2^−126): the scan's exp(δA) as exp2(δ·A·log2 e).</summary>
     static abstract TV Exp2NonPositive(TV x);
     /// <summary>softplus with β = 1 and the linear pass-through above 20 (torch's threshold, spec §7.3 step 3).</summary>
@@ -29,157 +26,6 @@ internal unsafe interface ISimd<TV> where TV : struct
     /// <summary>d softplus / dx: sigmoid(x), and 1 above the threshold 20.</summary>
     static abstract TV SoftplusGrad(TV x);
     static abstract float Sum(TV v);
-}
-
-/// <summary>
-/// A fast float32 e^x shared by the vector widths: x = k·ln2 + r with k = round(x·log2 e) (the 1.5·2^23 rounding
-/// trick, which also leaves k in the low mantissa bits), r reduced with a two-part ln2 (Cody–Waite), e^r by its
-/// degree-6 Taylor polynomial (|r| ≤ ln2/2, truncation ≤ 1.2e-7 relative), and 2^k built in the exponent field.
-/// </summary>
-internal static class FastExp
-{
-    // 2^f = e^(f·ln2) for |f| ≤ 1/2: Taylor coefficients ln2^i / i! (degree 6, truncation ≤ 1.2e-7 relative).
-    internal const float E1 = 0.693147181f, E2 = 0.240226507f, E3 = 0.0555041087f, E4 = 0.00961812911f,
-        E5 = 0.00133335581f, E6 = 1.54035304e-4f;
-
-    // 2^f for f ∈ [0, 1): the degree-5 minimax polynomial for relative error (Remez; 7.5e-8 in exact arithmetic).
-    internal const float P0 = 0.99999992506f, P1 = 0.69315307320f, P2 = 0.24015361705f, P3 = 0.05582631805f,
-        P4 = 0.00898934009f, P5 = 0.00187757667f;
-
-    /// <summary>
-    /// 2^x for x ∈ [−126, 0] in seven vector operations: f = x − ⌊x⌋ by vreduceps, 2^f by the degree-5 minimax
-    /// polynomial, and vscalefps multiplies by 2^⌊x⌋ itself (it floors its second operand). The clamp at −126 keeps
-    /// results normal (denormal FMA operands cost microcode assists). Measured 4.3 cycles per vector against 7 for
-    /// round-to-nearest (vrndscaleps, two µops on port 0) with a degree-6 Taylor polynomial.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp2NonPositive(Vector512<float> x)
-    {
-        x = Vector512.Max(x, Vector512.Create(-126f));
-        // Without AVX-512 (the 16-lane kernel forced on other hardware, e.g. by the tests) Vector512 is emulated and
-        // the intrinsics below do not exist: floor and an exponent-field scale instead (JIT-time branch, no cost).
-        var f = Avx512DQ.IsSupported ? Avx512DQ.Reduce(x, 0x09) : x - Vector512.Floor(x);   // imm: 0 fraction bits, round down, quiet
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(P5), f, Vector512.Create(P4));
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(P3));
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(P2));
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(P1));
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(P0));
-        if (Avx512F.IsSupported) return Avx512F.Scale(p, x);
-        var scale = Vector512.ShiftLeft(Vector512.ConvertToInt32(x - f) + Vector512.Create(127), 23).AsSingle();
-        return p * scale;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Exp2NonPositive(Vector256<float> x)
-    {
-        x = Vector256.Max(x, Vector256.Create(-126f));
-        var k = Vector256.Round(x);
-        var f = x - k;
-        var p = Vector256.FusedMultiplyAdd(Vector256.Create(E6), f, Vector256.Create(E5));
-        p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E4));
-        p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E3));
-        p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E2));
-        p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E1));
-        p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(1f));
-        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32(k) + Vector256.Create(127), 23).AsSingle();
-        return p * scale;
-    }
-
-    // log(1 + v) = 2·atanh(s), s = v / (2 + v): the odd series 2s(1 + s²/3 + … + s¹²/13), truncation ≤ 1.4e-8 relative for
-    // v ∈ (0, 1] (s ≤ 1/3). No range reduction: softplus only needs log(1 + e^−|x|).
-    internal const float L3 = 1f / 3, L5 = 1f / 5, L7 = 1f / 7, L9 = 1f / 9, L11 = 1f / 11, L13 = 1f / 13;
-
-    /// <summary>
-    /// softplus(x) = max(x, 0) + log(1 + e^−|x|), x above 20 passed through (torch's threshold): one exp2, one
-    /// reciprocal and nine FMAs, all inline (System.Numerics' vector Log is an out-of-line call and was 40 % of Δ's preparation).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Softplus(Vector512<float> x)
-    {
-        var v = Exp2NonPositive(Vector512.Abs(x) * Vector512.Create(-Log2E));
-        // 1/(2 + v) by vrcp14ps and one Newton step (≈ 2^−28): a zmm divide alone cost as much as the rest together.
-        var den = v + Vector512.Create(2f);
-        Vector512<float> s;
-        if (Avx512F.IsSupported)
-        {
-            var rcp = Avx512F.Reciprocal14(den);
-            rcp *= Vector512.FusedMultiplyAdd(-den, rcp, Vector512.Create(2f));
-            s = v * rcp;
-        }
-        else s = v / den;
-        var s2 = s * s;
-        var q = Vector512.FusedMultiplyAdd(Vector512.Create(L13), s2, Vector512.Create(L11));
-        q = Vector512.FusedMultiplyAdd(q, s2, Vector512.Create(L9));
-        q = Vector512.FusedMultiplyAdd(q, s2, Vector512.Create(L7));
-        q = Vector512.FusedMultiplyAdd(q, s2, Vector512.Create(L5));
-        q = Vector512.FusedMultiplyAdd(q, s2, Vector512.Create(L3));
-        q = Vector512.FusedMultiplyAdd(q, s2, Vector512<float>.One);
-        // vmaxps itself: Vector512.Max follows IEEE 754-2019 (NaN, ±0) and costs a vfixupimmps more.
-        var pos = Avx512F.IsSupported ? Avx512F.Max(x, Vector512<float>.Zero) : Vector512.Max(x, Vector512<float>.Zero);
-        var sp = Vector512.FusedMultiplyAdd(s + s, q, pos);
-        return Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(20f)), x, sp);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Softplus(Vector256<float> x)
-    {
-        var v = Exp2NonPositive(Vector256.Abs(x) * Vector256.Create(-Log2E));
-        var s = v / (v + Vector256.Create(2f));
-        var s2 = s * s;
-        var q = Vector256.FusedMultiplyAdd(Vector256.Create(L13), s2, Vector256.Create(L11));
-        q = Vector256.FusedMultiplyAdd(q, s2, Vector256.Create(L9));
-        q = Vector256.FusedMultiplyAdd(q, s2, Vector256.Create(L7));
-        q = Vector256.FusedMultiplyAdd(q, s2, Vector256.Create(L5));
-        q = Vector256.FusedMultiplyAdd(q, s2, Vector256.Create(L3));
-        q = Vector256.FusedMultiplyAdd(q, s2, Vector256<float>.One);
-        var sp = Vector256.FusedMultiplyAdd(s + s, q, Vector256.Max(x, Vector256<float>.Zero));
-        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(20f)), x, sp);
-    }
-
-    internal const float Log2E = 1.44269504088896341f;
-    internal const float Ln2Hi = 0.693359375f;      // exact in 9 bits: k·Ln2Hi is exact for |k| ≤ 2^14
-    internal const float Ln2Lo = -2.12194440e-4f;
-    internal const float Magic = 12582912f;         // 1.5·2^23: adding it rounds to an integer, kept in the low bits
-    internal const float MinX = -87.3f, MaxX = 88.3f;
-    internal const float C2 = 1f / 2, C3 = 1f / 6, C4 = 1f / 24, C5 = 1f / 120, C6 = 1f / 720;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp(Vector512<float> x)
-    {
-        x = Vector512.Min(Vector512.Max(x, Vector512.Create(MinX)), Vector512.Create(MaxX));
-        var t = Vector512.FusedMultiplyAdd(x, Vector512.Create(Log2E), Vector512.Create(Magic));
-        var k = t - Vector512.Create(Magic);
-        var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2Hi), x);
-        r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2Lo), r);
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(C6), r, Vector512.Create(C5));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C4));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C3));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C2));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f));
-        // t's bits are Magic's plus k: shifting them by 23 puts k + (Magic's own 0x4B400000 << 23 = 0) into the
-        // exponent; adding 127 << 23 makes the biased exponent.
-        var scale = Vector512.ShiftLeft(t.AsInt32(), 23) + Vector512.Create(127 << 23);
-        return p * scale.AsSingle();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Exp(Vector256<float> x)
-    {
-        x = Vector256.Min(Vector256.Max(x, Vector256.Create(MinX)), Vector256.Create(MaxX));
-        var t = Vector256.FusedMultiplyAdd(x, Vector256.Create(Log2E), Vector256.Create(Magic));
-        var k = t - Vector256.Create(Magic);
-        var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2Hi), x);
-        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2Lo), r);
-        var p = Vector256.FusedMultiplyAdd(Vector256.Create(C6), r, Vector256.Create(C5));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C4));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C3));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C2));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1f));
-        var scale = Vector256.ShiftLeft(t.AsInt32(), 23) + Vector256.Create(127 << 23);
-        return p * scale.AsSingle();
-    }
 }
 
 internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
@@ -192,7 +38,6 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Exp(Vector512<float> x) => FastExp.Exp(x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Exp2NonPositive(Vector512<float> x) => FastExp.Exp2NonPositive(x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Softplus(Vector512<float> x) => FastExp.Softplus(x);
@@ -215,7 +60,6 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Exp(Vector256<float> x) => FastExp.Exp(x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Exp2NonPositive(Vector256<float> x) => FastExp.Exp2NonPositive(x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Softplus(Vector256<float> x) => FastExp.Softplus(x);
@@ -238,7 +82,6 @@ internal readonly unsafe struct SimdScalar : ISimd<float>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Add(float a, float b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Mul(float a, float b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Fma(float a, float b, float c) => MathF.FusedMultiplyAdd(a, b, c);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Exp(float x) => MathF.Exp(x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Exp2NonPositive(float x) => MathF.Pow(2f, x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Softplus(float x) => x > 20f ? x : MathF.Max(x, 0f) + MathF.Log(1f + MathF.Exp(-MathF.Abs(x)));

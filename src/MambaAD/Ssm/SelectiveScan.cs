@@ -7,7 +7,7 @@ namespace MambaAD.Ssm;
 /// the torch-ops reference for everything else (CUDA users get a working, slower path). <see cref="ForceReference"/>
 /// (or the environment variable <c>MAMBAAD_SCAN=reference</c>) forces the reference everywhere, for debugging.
 /// </summary>
-public static class SelectiveScan
+internal static class SelectiveScan
 {
     /// <summary>Forces <see cref="SelectiveScanReference"/> for every call. Defaults to <c>MAMBAAD_SCAN=reference</c>.</summary>
     public static bool ForceReference { get; set; } =

@@ -14,4 +14,7 @@ public enum TrainingPhase
 
     /// <summary>Training is over.</summary>
     Done,
+
+    /// <summary>Something the user should know that does not stop the run (a skipped file, a recovered save).</summary>
+    Warning,
 }

@@ -1,3 +1,4 @@
+using MambaAD.Benchmarks;
 using MambaAD.Ssm;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -6,11 +7,11 @@ namespace MambaAD.Tests.Ssm;
 
 /// <summary>
 /// ScanAndMergeProjected (SS2D's call: the Δ projection delta = dtWeight[k]·x_r folded into the scan) for every
-/// ISelectiveScan implementation against the float64 oracle, which is the interface's default method (Unproject by
-/// torch ops → reference ScanAndMerge) on float64 leaves: output and the gradients of Σ y ⊙ g w.r.t. u, xDbl, dtWeight,
-/// A, D and deltaBias, over odd shapes (channels not a multiple of the vector width, L = 1, batch 1, chunk remainders,
-/// K = 2/4/8, R = 1…8, N = 16, 4 and 5) and every kernel width. Also: the kernel's projected op against its own
-/// delta-taking ScanAndMerge, argument checks, and the no-gradient forward.
+/// ISelectiveScan implementation against the float64 oracle, the reference on float64 leaves (einsum projection →
+/// reference ScanAndMerge): output and the gradients of Σ y ⊙ g w.r.t. u, xDbl, dtWeight, A, D and deltaBias, over
+/// odd shapes (channels not a multiple of the vector width, L = 1, batch 1, chunk remainders, K = 2/4/8, R = 1…8,
+/// N = 16, 4 and 5) and every kernel width. Also: the oracle's backward against finite differences, argument checks,
+/// the float64 fallback and the no-gradient forward.
 /// </summary>
 [Collection("SelectiveScan")]
 public class ProjectedScanTests
@@ -24,7 +25,7 @@ public class ProjectedScanTests
     private const double RtolGrad = SelectiveScanTests.RtolGrad, AtolGrad = SelectiveScanTests.AtolGrad;
     private const double RtolSum = SelectiveScanTests.RtolSum, AtolSum = SelectiveScanTests.AtolSum;
 
-    private static readonly string[] GradNames = ["y", "du", "dxDbl", "ddtWeight", "dA", "dD", "ddelta_bias"];
+    internal static readonly string[] GradNames = ["y", "du", "dxDbl", "ddtWeight", "dA", "dD", "ddelta_bias"];
 
     // (Bt, K, Dg, N, L, R): Dg 16 (whole blocks at every width), 20 and 33 (partial blocks at 16 and 8), 5 and 3, 9
     // (fewer channels than a vector); L 1, 7, 33, 64, 65 and 130 (one partial chunk of 256; 64-step segments and their
@@ -53,7 +54,7 @@ public class ProjectedScanTests
         return [y.detach(), .. x.Select(t => t.grad!)];
     }
 
-    /// <summary>The float64 oracle: the interface's default method on the reference, float64 leaves.</summary>
+    /// <summary>The float64 oracle: the reference on float64 leaves.</summary>
     private static Tensor[] Oracle(Tensor[] inputs, Tensor g, Tensor paths) =>
         RunWithGrads(SelectiveScanReference.Instance, inputs, g, float64, paths);
 
@@ -74,50 +75,17 @@ public class ProjectedScanTests
         var paths = SelectiveScanTests.Paths(s[1], s[4]);
         var g = randn(s[0], s[4], s[2], generator: new Generator(19));   // like y: (Bt, L, d)
         var expected = Oracle(inputs, g, paths);
-        var actual = RunWithGrads(SelectiveScanTests.Impl(impl), inputs, g, float32, paths);
+        var actual = RunWithGrads(SelectiveScanTests.Projected(impl), inputs, g, float32, paths);
         Assert.Equal(float32, actual[0].dtype);
         for (int i = 0; i < expected.Length; i++)
         {
             var (rtol, atol) = Tolerance(i);
-            ScanCompare.Close(expected[i], actual[i], rtol, atol, $"{impl} ScanAndMergeProjected {shape} {GradNames[i]}");
+            Close.Check(actual[i], expected[i], rtol, atol, $"{impl} ScanAndMergeProjected {shape} {GradNames[i]}");
         }
     }
 
-    /// <summary>
-    /// The kernel's projected op against its own delta-taking ScanAndMerge fed delta = einsum(dtWeight, x_r) and B, C
-    /// from xDbl (ScanShapes.Unproject, differentiable, so autograd carries the gradients back to the same leaves).
-    /// Same float32 kernel arithmetic except δ: the projected forward sums Σ_r W·x_r in the kernel (pairwise FMAs),
-    /// einsum in another order, so y and the gradients may differ by a few ulp of δ times the scan's sensitivity:
-    /// rtol 1e-5 with atol 1e-5 for y and du (values O(1)), and for the other gradients atol 1e-4 (they reach O(10)…O(100)).
-    /// Observed: y ≤ 3.3e-6 abs (16 % of its tolerance), du and dD bit-identical (the backward rebuilds δ by the same
-    /// einsum either way), dxDbl, ddtWeight, dA, ddelta_bias ≤ 1.2e-5 abs (≤ 7 % of theirs).
-    /// </summary>
-    [Theory]
-    [InlineData("kernel16")]
-    [InlineData("kernel8")]
-    [InlineData("kernel1")]
-    public void ProjectedEqualsDeltaTakingScanAndMerge(string impl)
-    {
-        using var scope = NewDisposeScope();
-        int[] s = [2, 4, 20, 16, 130, 4];
-        var inputs = Inputs(s);
-        var paths = SelectiveScanTests.Paths(s[1], s[4]);
-        var g = randn(s[0], s[4], s[2], generator: new Generator(23));
-        var scan = SelectiveScanTests.Impl(impl);
-        var projected = RunWithGrads(scan, inputs, g, float32, paths);
-
-        var x = inputs.Select(t => t.detach().requires_grad_(true)).ToArray();
-        var (delta, b, c) = ScanShapes.Unproject(x[1], x[2], x[3].shape[1]);
-        var y = scan.ScanAndMerge(x[0].transpose(1, 2), delta, x[3], b, c, x[4], x[5], paths).transpose(1, 2);
-        (y * g).sum().backward();
-        Tensor[] viaDelta = [y.detach(), .. x.Select(t => t.grad!)];
-
-        for (int i = 0; i < projected.Length; i++)
-            ScanCompare.Close(viaDelta[i], projected[i], 1e-5, i <= 1 ? 1e-5 : 1e-4, $"{impl} projected vs delta-taking {GradNames[i]}");
-    }
-
-    /// <summary>The oracle's backward (default method: einsum + split + reference ScanAndMerge) against central
-    /// differences in float64, every element of every input (tiny case).</summary>
+    /// <summary>The oracle's backward (einsum + split + reference ScanAndMerge) against central differences in
+    /// float64, every element of every input (tiny case).</summary>
     [Fact]
     public void ReferenceProjectedBackwardMatchesFiniteDifferencesFloat64()
     {
@@ -129,14 +97,14 @@ public class ProjectedScanTests
         const double eps = 1e-6;
         for (int i = 0; i < inputs.Length; i++)
         {
-            var fd = ScanCompare.CentralDifferences(inputs[i], () => Loss(inputs), eps);
-            ScanCompare.Close(fd, grads[i + 1], 1e-6, 1e-8, $"finite differences {GradNames[i + 1]}");
+            var fd = FiniteDifferences.Central(inputs[i], () => Loss(inputs), eps);
+            Close.Check(grads[i + 1], fd, 1e-6, 1e-8, $"finite differences {GradNames[i + 1]}");
         }
 
         double Loss(Tensor[] x)
         {
             using var _ = no_grad();
-            var y = ((ISelectiveScan)SelectiveScanReference.Instance).ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
+            var y = SelectiveScanReference.Instance.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
             return (y * g).sum().item<double>();
         }
     }
@@ -153,25 +121,25 @@ public class ProjectedScanTests
         int[] s = [2, 8, 33, 16, 130, 3];
         var x = Inputs(s);
         var paths = SelectiveScanTests.Paths(s[1], s[4]);
-        var scan = SelectiveScanTests.Impl(impl);
+        var scan = SelectiveScanTests.Projected(impl);
         var g = ones(s[0], s[4], s[2]);
         var withGrad = RunWithGrads(scan, x, g, float32, paths)[0];
 
         var plain = scan.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
         Assert.False(plain.requires_grad);
-        ScanCompare.Close(withGrad, plain, 0, 0, $"{impl} leaves without requires_grad");
+        Close.Check(plain, withGrad, 0, 0, $"{impl} leaves without requires_grad");
 
         using (no_grad())
         {
             var leaves = x.Select(t => t.detach().requires_grad_(true)).ToArray();
             var y = scan.ScanAndMergeProjected(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], paths);
             Assert.False(y.requires_grad);
-            ScanCompare.Close(withGrad, y, 0, 0, $"{impl} under no_grad");
+            Close.Check(y, withGrad, 0, 0, $"{impl} under no_grad");
         }
     }
 
     [Fact]
-    public void KernelSendsFloat64ToTheDefaultMethod()
+    public void KernelSendsFloat64ToTheReference()
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -179,8 +147,8 @@ public class ProjectedScanTests
         var paths = SelectiveScanTests.Paths(2, 5);
         var y = SelectiveScanCpu.Instance.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
         Assert.Equal(float64, y.dtype);
-        var expected = ((ISelectiveScan)SelectiveScanReference.Instance).ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
-        ScanCompare.Close(expected, y, 0, 0, "float64 fallback");
+        var expected = SelectiveScanReference.Instance.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
+        Close.Check(y, expected, 0, 0, "float64 fallback");
     }
 
     public static IEnumerable<object[]> ArgumentCases() =>
@@ -205,7 +173,7 @@ public class ProjectedScanTests
             case "paths int32": paths = paths.to(int32); name = "paths"; break;
             default: throw new ArgumentException(wrong);
         }
-        var scan = SelectiveScanTests.Impl(impl);
+        var scan = SelectiveScanTests.Projected(impl);
         var ex = Assert.Throws<ArgumentException>(() => scan.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths));
         Assert.Contains(name, ex.Message);
         if (wrong == "paths int32") Assert.Contains("int64", ex.Message);

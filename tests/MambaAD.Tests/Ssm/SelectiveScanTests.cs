@@ -1,4 +1,5 @@
 using System.Collections;
+using MambaAD.Benchmarks;
 using MambaAD.Ssm;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -6,10 +7,12 @@ using static TorchSharp.torch;
 namespace MambaAD.Tests.Ssm;
 
 /// <summary>
-/// Every ISelectiveScan implementation against the float64 reference (the oracle, itself checked by finite
-/// differences below): output and the gradient of every input under one seeded upstream gradient, for Scan and for
-/// ScanAndMerge, over odd shapes (channels not a multiple of the vector width, L = 1, batch 1, chunk remainders,
-/// K = 2/4/8) and every kernel width (16 = AVX-512, 8 = AVX2, 1 = scalar fallback).
+/// The scan in mamba's delta-taking form (Scan, and ScanAndMerge along direction paths) for the kernel at every width
+/// (16 = AVX-512, 8 = AVX2, 1 = scalar fallback; the production op behind an identity Δ projection,
+/// <see cref="ProjectedAsDeltaTakingScan"/>) and the float32 reference, against the float64 reference (the oracle,
+/// itself checked by finite differences below): output and the gradient of every input under one seeded upstream
+/// gradient, over odd shapes (channels not a multiple of the vector width, L = 1, batch 1, chunk remainders,
+/// K = 2/4/8), and the official golden scan case. ProjectedScanTests covers the op with a real projection.
 /// </summary>
 [Collection("SelectiveScan")]
 public class SelectiveScanTests
@@ -25,7 +28,8 @@ public class SelectiveScanTests
 
     public static readonly string[] Names = ["kernel16", "kernel8", "kernel1", "reference32"];
 
-    internal static ISelectiveScan Impl(string name) => name switch
+    /// <summary>The op SS2D calls, by name: the kernel at a forced width, or the float32 reference.</summary>
+    internal static ISelectiveScan Projected(string name) => name switch
     {
         "kernel16" => new SelectiveScanCpu(16),
         "kernel8" => new SelectiveScanCpu(8),
@@ -33,6 +37,10 @@ public class SelectiveScanTests
         "reference32" => SelectiveScanReference.Instance,
         _ => throw new ArgumentException(name),
     };
+
+    /// <summary>The delta-taking form of <see cref="Projected"/>: the reference's own, or the kernel's through the identity projection.</summary>
+    internal static IDeltaTakingScan Impl(string name) =>
+        name == "reference32" ? new ReferenceDeltaTakingScan() : new ProjectedAsDeltaTakingScan(Projected(name));
 
     // (Bt, K, Dg, N, L)
     private static readonly int[][] ScanShapes =
@@ -52,6 +60,8 @@ public class SelectiveScanTests
     internal static Tensor[] Inputs(int bt, int k, int dg, int n, int l, bool merge, int seed = 20261129) =>
         ScanSampleInputs.Create(bt, k, dg, n, l, merge, seed);
 
+    private static readonly IDeltaTakingScan Reference = new ReferenceDeltaTakingScan();
+
     internal static Tensor Paths(int k, int l, int seed = 7)
     {
         var gen = new Generator((ulong)seed);
@@ -59,11 +69,10 @@ public class SelectiveScanTests
     }
 
     /// <summary>y and the 7 gradients of Σ y ⊙ g, in the dtype given.</summary>
-    internal static Tensor[] RunWithGrads(ISelectiveScan scan, Tensor[] inputs, Tensor g, ScalarType dtype, Tensor? paths,
-        bool softplus = true)
+    internal static Tensor[] RunWithGrads(IDeltaTakingScan scan, Tensor[] inputs, Tensor g, ScalarType dtype, Tensor? paths)
     {
         var x = inputs.Select(t => t.to(dtype).detach().requires_grad_(true)).ToArray();
-        var y = paths is null ? scan.Scan(x[0], x[1], x[2], x[3], x[4], x[5], x[6], softplus)
+        var y = paths is null ? scan.Scan(x[0], x[1], x[2], x[3], x[4], x[5], x[6])
                               : scan.ScanAndMerge(x[0], x[1], x[2], x[3], x[4], x[5], x[6], paths);
         (y * g.to(dtype)).sum().backward();
         return [y.detach(), .. x.Select(t => t.grad!)];
@@ -76,7 +85,7 @@ public class SelectiveScanTests
         for (int i = 0; i < expected.Length; i++)
         {
             var (rtol, atol) = i switch { 0 => (RtolY, AtolY), 1 => (RtolGrad, AtolGrad), _ => (RtolSum, AtolSum) };
-            ScanCompare.Close(expected[i], actual[i], rtol, atol, $"{label} {GradNames[i]}");
+            Close.Check(actual[i], expected[i], rtol, atol, $"{label} {GradNames[i]}");
         }
     }
 
@@ -88,13 +97,13 @@ public class SelectiveScanTests
         var s = shape.Split(',').Select(int.Parse).ToArray();
         var inputs = Inputs(s[0], s[1], s[2], s[3], s[4], merge: false);
         var g = randn(s[0], (long)s[1] * s[2], s[4], generator: new Generator(3));
-        var expected = RunWithGrads(SelectiveScanReference.Instance, inputs, g, float64, null);
+        var expected = RunWithGrads(Reference, inputs, g, float64, null);
         var actual = RunWithGrads(Impl(impl), inputs, g, float32, null);
         AssertAllClose(expected, actual, $"{impl} Scan {shape}");
         using (no_grad())
         {
             var y = Impl(impl).Scan(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5], inputs[6]);
-            ScanCompare.Close(actual[0], y, 0, 0, "no-grad forward equals autograd forward");
+            Close.Check(y, actual[0], 0, 0, "no-grad forward equals autograd forward");
         }
     }
 
@@ -107,25 +116,9 @@ public class SelectiveScanTests
         var inputs = Inputs(s[0], s[1], s[2], s[3], s[4], merge: true);
         var paths = Paths(s[1], s[4]);
         var g = randn(s[0], s[2], s[4], generator: new Generator(5));
-        var expected = RunWithGrads(SelectiveScanReference.Instance, inputs, g, float64, paths);
+        var expected = RunWithGrads(Reference, inputs, g, float64, paths);
         var actual = RunWithGrads(Impl(impl), inputs, g, float32, paths);
         AssertAllClose(expected, actual, $"{impl} ScanAndMerge {shape}");
-    }
-
-    [Theory]
-    [InlineData("kernel16")]
-    [InlineData("kernel8")]
-    [InlineData("kernel1")]
-    public void WithoutSoftplusMatchesReference(string impl)
-    {
-        using var scope = NewDisposeScope();
-        var inputs = Inputs(2, 2, 9, 16, 70, merge: false);
-        inputs[1] = inputs[1].abs() * 0.2f;   // δ used as is: keep it positive
-        inputs[6] = inputs[6].abs() * 0.01f;
-        var g = randn(2, 18, 70, generator: new Generator(9));
-        var expected = RunWithGrads(SelectiveScanReference.Instance, inputs, g, float64, null, softplus: false);
-        var actual = RunWithGrads(Impl(impl), inputs, g, float32, null, softplus: false);
-        AssertAllClose(expected, actual, $"{impl} no softplus");
     }
 
     [Fact]
@@ -137,7 +130,7 @@ public class SelectiveScanTests
         inputs[1] = inputs[1].index_put_(tensor(19.5f), TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(2, 3));
         inputs[6] = zeros_like(inputs[6]);
         var g = randn(1, 32, 8, generator: new Generator(11));
-        var expected = RunWithGrads(SelectiveScanReference.Instance, inputs, g, float64, null);
+        var expected = RunWithGrads(Reference, inputs, g, float64, null);
         foreach (var name in new[] { "kernel16", "kernel8", "kernel1" })
             AssertAllClose(expected, RunWithGrads(Impl(name), inputs, g, float32, null), $"{name} δ > 20");
     }
@@ -149,12 +142,12 @@ public class SelectiveScanTests
         using var scope = NewDisposeScope();
         var inputs = Inputs(1, 2, 3, 4, 6, merge: false).Select(t => t.to(float64)).ToArray();
         var g = randn(1, 6, 6, generator: new Generator(13), dtype: float64);
-        var grads = RunWithGrads(SelectiveScanReference.Instance, inputs, g, float64, null);
+        var grads = RunWithGrads(Reference, inputs, g, float64, null);
         const double eps = 1e-6;
         for (int i = 0; i < inputs.Length; i++)
         {
-            var fd = ScanCompare.CentralDifferences(inputs[i], () => Loss(inputs, g), eps);
-            ScanCompare.Close(fd, grads[i + 1], 1e-6, 1e-8, $"finite differences {GradNames[i + 1]}");
+            var fd = FiniteDifferences.Central(inputs[i], () => Loss(inputs, g), eps);
+            Close.Check(grads[i + 1], fd, 1e-6, 1e-8, $"finite differences {GradNames[i + 1]}");
         }
 
         static double Loss(Tensor[] x, Tensor g)
@@ -164,55 +157,49 @@ public class SelectiveScanTests
         }
     }
 
-    /// <summary>The kernel's own backward against float32 central differences of its forward (coarse, but direct).</summary>
+    /// <summary>The kernel's own backward against float32 central differences of its forward (coarse, but direct):
+    /// the op SS2D calls, every element of u, xDbl, dtWeight, A, D and the bias.</summary>
     [Fact]
     public void KernelBackwardMatchesFiniteDifferences()
     {
         using var scope = NewDisposeScope();
-        var inputs = Inputs(1, 2, 3, 4, 5, merge: true);
+        var inputs = ScanSampleInputs.CreateProjected(1, 2, 3, 4, 5, 2);
         var paths = Paths(2, 5);
-        var g = randn(1, 3, 5, generator: new Generator(17));
+        var g = randn(1, 5, 3, generator: new Generator(17));
         var kernel = SelectiveScanCpu.Instance;
-        var grads = RunWithGrads(kernel, inputs, g, float32, paths);
+        var grads = ProjectedScanTests.RunWithGrads(kernel, inputs, g, float32, paths);
         const float eps = 1e-2f;
         for (int i = 0; i < inputs.Length; i++)
         {
             // Central differences in float32 with eps 1e-2: O(eps²) truncation plus ~1e-5/eps rounding.
-            var fd = ScanCompare.CentralDifferences(inputs[i], () => Loss(inputs), eps);
-            ScanCompare.Close(fd, grads[i + 1], 2e-2, 5e-3, $"kernel finite differences {GradNames[i + 1]}");
+            var fd = FiniteDifferences.Central(inputs[i], () => Loss(inputs), eps);
+            Close.Check(grads[i + 1], fd, 2e-2, 5e-3, $"kernel finite differences {ProjectedScanTests.GradNames[i + 1]}");
         }
 
         double Loss(Tensor[] x)
         {
             using var _ = no_grad();
-            return (kernel.ScanAndMerge(x[0], x[1], x[2], x[3], x[4], x[5], x[6], paths).to(float64) * g).sum().item<double>();
+            return (kernel.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths).to(float64) * g).sum().item<double>();
         }
     }
 
     [Fact]
     public void ScanAndMergeEqualsGatherScanMerge()
     {
-        // The fused kernel against the explicit HS encoder → kernel Scan → HS decoder path (same float32 kernel).
+        // The kernel reading along the paths against the explicit HS encoder → kernel Scan → HS decoder (same float32
+        // kernel arithmetic; only the order of the K directions' sums differs).
         using var scope = NewDisposeScope();
         var x = Inputs(2, 8, 16, 16, 64, merge: true);
         var paths = Paths(8, 64);
+        var kernel = new ProjectedAsDeltaTakingScan(SelectiveScanCpu.Instance);
         using var _ = no_grad();
-        var fused = SelectiveScanCpu.Instance.ScanAndMerge(x[0], x[1], x[2], x[3], x[4], x[5], x[6], paths);
-        var byGather = HybridScan.ScanAndMergeByGather(SelectiveScanCpu.Instance, x[0], x[1], x[2], x[3], x[4], x[5], x[6], paths);
-        ScanCompare.Close(byGather, fused, 1e-6, 1e-6, "fused vs gather");
-    }
-
-    [Fact]
-    public void OverStatesVariantMatchesKernel()
-    {
-        // The benchmark's SIMD-over-N variant must compute the same scan, or its timing means nothing.
-        if (!System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) return;
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var x = Inputs(2, 4, 20, 16, 67, merge: false);
-        var expected = SelectiveScanReference.Instance.Scan(x[0].to(float64), x[1].to(float64), x[2].to(float64),
-            x[3].to(float64), x[4].to(float64), x[5].to(float64), x[6].to(float64));
-        ScanCompare.Close(expected, ScanOp.ForwardOverStates(x[0], x[1], x[2], x[3], x[4], x[5], x[6]), RtolY, AtolY, "over-states");
+        var fused = kernel.ScanAndMerge(x[0], x[1], x[2], x[3], x[4], x[5], x[6], paths);
+        var us = HybridScan.Gather(x[0], paths).reshape(2, 8 * 16, 64);
+        var deltas = HybridScan.GatherPerDirection(x[1], paths).reshape(2, 8 * 16, 64);
+        var ys = kernel.Scan(us, deltas, x[2], HybridScan.GatherPerDirection(x[3], paths), HybridScan.GatherPerDirection(x[4], paths),
+            x[5], x[6]);
+        var byGather = HybridScan.Merge(ys.reshape(2, 8, 16, 64), paths);
+        Close.Check(fused, byGather, 1e-6, 1e-6, "fused vs gather");
     }
 
     [GoldenTheory]
@@ -260,23 +247,13 @@ public class SelectiveScanSelectionTests
     }
 
     [Fact]
-    public void KernelSendsFloat64ToTheReference()
-    {
-        using var scope = NewDisposeScope();
-        var x = SelectiveScanTests.Inputs(1, 2, 3, 4, 5, merge: false).Select(t => t.to(float64)).ToArray();
-        var y = SelectiveScanCpu.Instance.Scan(x[0], x[1], x[2], x[3], x[4], x[5], x[6]);
-        Assert.Equal(float64, y.dtype);
-        ScanCompare.Close(SelectiveScanReference.Instance.Scan(x[0], x[1], x[2], x[3], x[4], x[5], x[6]), y, 0, 0, "fallback");
-    }
-
-    [Fact]
     public void ShapeErrorsNameTheTensor()
     {
         using var scope = NewDisposeScope();
         var x = SelectiveScanTests.Inputs(1, 2, 3, 4, 5, merge: true);
         var paths = SelectiveScanTests.Paths(2, 5);
         var ex = Assert.Throws<ArgumentException>(() =>
-            SelectiveScanCpu.Instance.ScanAndMerge(x[0], x[1], x[2], x[3], x[4], x[5], x[6], paths[TensorIndex.Slice(0, 1)]));
+            SelectiveScanReference.Instance.ScanAndMerge(x[0], x[1], x[2], x[3], x[4], x[5], x[6], paths[TensorIndex.Slice(0, 1)]));
         Assert.Contains("delta", ex.Message);
     }
 }

@@ -61,6 +61,8 @@ internal sealed class RealIadLayout : IDatasetLayout
                     imageBase ??= bases.FirstOrDefault(b => File.Exists(Path.Combine(b, img))) ?? root;
                     string kind = rec.TryGetProperty("anomaly_class", out var ac) && ac.ValueKind == JsonValueKind.String ? ac.GetString()! : "OK";
                     bool anomalous = kind != "OK";
+                    if (anomalous && !IO.OutputPath.IsPlainName(kind)) // defect names become folder names of outputs
+                        throw new MambaADException($"{file}: the anomaly_class '{kind}' is not a plain name (no '/', '\\', '..' or absolute path)");
                     string? mask = anomalous && rec.TryGetProperty("mask_path", out var mp) && mp.ValueKind == JsonValueKind.String && mp.GetString()!.Length > 0
                         ? Path.Combine(imageBase, mp.GetString()!) : null;
                     var s = new Sample(Path.Combine(imageBase, img), cls, anomalous ? kind : "good", mask, anomalous);

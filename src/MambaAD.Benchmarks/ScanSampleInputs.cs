@@ -1,13 +1,14 @@
+using MambaAD.Ssm;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MambaAD.Ssm;
+namespace MambaAD.Benchmarks;
 
 /// <summary>
 /// Seeded selective-scan inputs in the ranges the model produces (δ = softplus(Δ + bias) ≈ 0.01…1, A &lt; 0), shared
 /// by the scan tests, the kernel benchmark and <c>mambaad bench</c>. Order: u, delta, A, B, C, D, deltaBias.
-/// With <c>merge</c>, the shapes of <see cref="ISelectiveScan.ScanAndMerge"/> (u (Bt, d, L), delta
-/// (Bt, K, d, L)); otherwise those of <see cref="ISelectiveScan.Scan"/>.
+/// With <c>merge</c>, the shapes of <see cref="SelectiveScanReference.ScanAndMerge"/> (u (Bt, d, L), delta
+/// (Bt, K, d, L)); otherwise those of <see cref="SelectiveScanReference.Scan"/>.
 /// </summary>
 internal static class ScanSampleInputs
 {

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using MambaAD.Ssm;
 
-namespace MambaAD.Tests.Model;
+namespace MambaAD.Tests.Ssm;
 
 public class ScanOrderTests
 {

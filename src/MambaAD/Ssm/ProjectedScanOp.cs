@@ -1,0 +1,90 @@
+using static TorchSharp.torch;
+
+namespace MambaAD.Ssm;
+
+/// <summary>
+/// Tensor-level driver of the projected scan kernels (<see cref="ScanKernels"/>): shapes, contiguity, the step rows
+/// in scan order, output allocation and the pointers of <see cref="ScanParams"/>. Layouts are those of
+/// <see cref="ISelectiveScan"/>: u, y (Bt, L, d); xDbl (Bt, L, K, R + 2N); dtWeight (K, d, R); paths (K, L).
+/// </summary>
+internal static unsafe class ProjectedScanOp
+{
+    /// <summary>
+    /// The forward kernel. xDbl is gathered into scan order, one row (Bt, K, L, R + 2N) per step, so each step reads
+    /// its [x_r | B | C] contiguously. Returns y and, when <paramref name="saveStates"/>, the chunk-boundary states.
+    /// </summary>
+    public static (Tensor Y, Tensor? H) Forward(Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor bias,
+        Tensor paths, bool saveStates, int w)
+    {
+        using var scope = NewDisposeScope();
+        var (p, p64, _, xs) = Setup(u, xDbl, dtWeight, A, paths);
+        var uc = u.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
+        var dd = D.contiguous(); var bc = bias.contiguous();
+        var y = empty_like(uc);
+        Tensor? h = saveStates ? empty(ScanKernels.ChunkStateLength(p, w), dtype: ScalarType.Float32) : null;
+        p.U = Ptr(uc); p.XS = Ptr(xs); p.Wdt = Ptr(wc); p.A = Ptr(ac); p.D = Ptr(dd); p.Bias = Ptr(bc); p.Y = Ptr(y);
+        p.H = h is null ? null : Ptr(h); p.Paths = PtrLong(p64);
+        ScanKernels.Forward(p, w);
+        GC.KeepAlive(new object[] { uc, xs, wc, ac, dd, bc, p64 });
+        h?.MoveToOuterDisposeScope();
+        return (y.MoveToOuterDisposeScope(), h);
+    }
+
+    /// <summary>
+    /// The backward kernel from the chunk states of <see cref="Forward"/>: returns (du, dxDbl, ddtWeight, dA, dD,
+    /// dbias) in the inputs' layouts. The step rows are gathered again (cheap) rather than kept from the forward.
+    /// </summary>
+    public static Tensor[] Backward(Tensor g, Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor bias,
+        Tensor paths, Tensor h, int w)
+    {
+        using var scope = NewDisposeScope();
+        long bt = xDbl.shape[0], l = xDbl.shape[1], k = xDbl.shape[2], rs = xDbl.shape[3], dg = u.shape[2], n = A.shape[1];
+        long r = dtWeight.shape[2];
+        var (p, p64, rows, xs) = Setup(u, xDbl, dtWeight, A, paths);
+        if (ScanKernels.ChunkStateLength(p, w) != h.numel())
+            throw new InvalidOperationException("chunk states were saved at another vector width");
+        var uc = u.contiguous(); var gc = g.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
+        var dd = D.contiguous(); var bc = bias.contiguous();
+        var du = empty_like(uc); var dxs = empty_like(xs);
+        var dA = empty(bt, k * dg, n); var dD = empty(bt, k * dg); var dBias = empty(bt, k * dg); var dW = empty(bt, k, dg, r);
+        p.U = Ptr(uc); p.G = Ptr(gc); p.XS = Ptr(xs); p.Wdt = Ptr(wc); p.A = Ptr(ac); p.D = Ptr(dd); p.Bias = Ptr(bc);
+        p.H = Ptr(h); p.Paths = PtrLong(p64);
+        p.dU = Ptr(du); p.dXS = Ptr(dxs); p.dA = Ptr(dA); p.dD = Ptr(dD); p.dBias = Ptr(dBias); p.dWdt = Ptr(dW);
+        ScanKernels.Backward(p, w);
+        GC.KeepAlive(new object[] { uc, gc, xs, wc, ac, dd, bc, p64, h });
+        // Scan-order d rows back to pixel rows: rows is a permutation of 0…K·L−1, so scatter by it.
+        var dXDbl = empty(bt, l * k, rs).index_copy_(1, rows, dxs).view(bt, l, k, rs);
+        var res = new[] { du, dXDbl, dW.sum(0L, false), dA.sum(0L, false), dD.sum(0L, false), dBias.sum(0L, false) };
+        foreach (var t in res) t.MoveToOuterDisposeScope();
+        return res;
+    }
+
+    /// <summary>
+    /// The sizes of a call, int64 paths, and its step rows: row π_k[t]·K + k of the (Bt, L·K, R + 2N) view of xDbl is
+    /// step t of direction k, so index_select by <c>rows</c> gives xs (Bt, K·L, R + 2N) in scan order.
+    /// </summary>
+    private static (ScanParams P, Tensor P64, Tensor Rows, Tensor Xs) Setup(Tensor u, Tensor xDbl, Tensor dtWeight,
+        Tensor A, Tensor paths)
+    {
+        long bt = xDbl.shape[0], l = xDbl.shape[1], k = xDbl.shape[2], rs = xDbl.shape[3];
+        var p = new ScanParams
+        {
+            Bt = (int)bt, K = (int)k, Dg = (int)u.shape[2], N = (int)A.shape[1], L = (int)l, R = (int)dtWeight.shape[2],
+            Chunk = ScanKernels.DefaultChunk,
+        };
+        var p64 = paths.to(ScalarType.Int64).contiguous();
+        var rows = (p64 * k + arange(k, dtype: ScalarType.Int64).unsqueeze(1)).reshape(-1);
+        return (p, p64, rows, xDbl.reshape(bt, l * k, rs).index_select(1, rows));
+    }
+
+    // storage<T>() must name the tensor's own element type (another T converts into a temporary copy).
+    private static float* Ptr(Tensor t) =>
+        t.dtype == ScalarType.Float32 && t.is_contiguous()
+            ? (float*)t.storage<float>().data_ptr() + t.storage_offset()
+            : throw new InvalidOperationException($"kernel needs contiguous float32, got {t.dtype}");
+
+    private static long* PtrLong(Tensor t) =>
+        t.dtype == ScalarType.Int64 && t.is_contiguous()
+            ? (long*)t.storage<long>().data_ptr() + t.storage_offset()
+            : throw new InvalidOperationException($"kernel needs contiguous int64 paths, got {t.dtype}");
+}

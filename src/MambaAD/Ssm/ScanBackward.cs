@@ -1,0 +1,266 @@
+// Backward of the projected scan (spec §7.5; forward math and layout in ScanKernels.cs).
+//
+// With g = ∂ℓ/∂y read at pixel p = π_k(t), a_t = exp(δ_t·A), the adjoint λ_t = C_t·g_p + a_{t+1}·λ_{t+1} (per channel d,
+// state n, reverse in time) and s_t = Σ_n λ_t·B_t[n]:
+//     du_p   += D·g_p + δ_t·s_t                     (summed over the K directions that read p)
+//     dδ_t    = Σ_n λ_t·A·a_t·h_{t−1} + u_p·s_t     dΔ_t = dδ_t·softplus'(Δ_t)   (softplus' = sigmoid, 1 above 20)
+//     dbias  += dΔ_t      dWdt += dΔ_t·x_r,t      d x_r,t = Σ_d Wdt[d]·dΔ_t[d]
+//     dA     += λ_t·a_t·h_{t−1}·δ_t                 dD += g_p·u_p
+//     dB_t[n] = Σ_d λ_t·δ_t·u_p                     dC_t[n] = Σ_d g_p·h_t
+//
+// Memory: the forward stores h only at chunk boundaries (every ScanKernels.DefaultChunk steps). Tasks are one batch
+// element each (u is shared by the K directions, so du accumulates over k in the task's own buffer). Per direction,
+// chunks are walked in reverse; per chunk:
+//   1. u and g rows of the chunk are gathered into scan order (their pixels are scattered over buffers larger than L2),
+//      δ and softplus'(Δ) are recomputed from the step rows (no (Bt, K, d, L) δ is ever kept);
+//   2. SubCheckpoints: one forward recompute per block from the stored state, keeping h every SubChunk steps;
+//   3. per sub-chunk in reverse: Adjoint recomputes a_t and h_t of its 8 steps into an L1-sized buffer and runs the
+//      adjoint for every block; dB and dC accumulate per lane over the blocks and are summed across lanes once per
+//      sub-chunk into the d rows (BcGradsToRows);
+//   4. dΔ of the chunk goes into dWdt (per lane) and d x_r (ProjectionGrads), du is added back at its pixels.
+// dA, dD, dbias and dWdt are written per batch element and summed by the caller: deterministic.
+
+using System.Runtime.CompilerServices;
+
+namespace MambaAD.Ssm;
+
+internal static unsafe class ScanBackward
+{
+    public static void Run<TS, TV>(ScanParams p) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, N = p.N, R = p.R;
+        int sub = ScanKernels.SubChunk, nsub = (ch + sub - 1) / sub;
+        long work = 3L * p.L * dgp + (long)nb * (4L * N * w + 4L * w + 2L * R * w) + (long)sub * N * w * 4 + (long)N * w
+                    + (long)nb * nsub * N * w + 6L * ch * dgp + (long)R * w;
+        ScanWorkers.Run(p.Bt, work, (b, buf) => BatchTask<TS, TV>(p, b, buf));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BatchTask<TS, TV>(in ScanParams p, int b, float* buf) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, L = p.L, N = p.N, R = p.R, rs = R + 2 * N, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk;
+        int nw = N * w, rw = R * w, sub = ScanKernels.SubChunk, nsub = (ch + sub - 1) / sub;
+        long ld = (long)L * dgp, lc = (long)ch * dgp;
+        // Scratch. Whole sequence, all blocks side by side (rows of dgp floats): u, g, du in pixel order.
+        float* uT = buf, gT = uT + ld, duT = gT + ld;
+        // Per block: A and A·log2 e, the λ carry, dA (N·W each); D, bias, dD, dbias (W each); Wdt and dWdt (R·W each).
+        float* aT = duT + ld, a2T = aT + (long)nb * nw, lam = a2T + (long)nb * nw, dAacc = lam + (long)nb * nw;
+        float* dVec = dAacc + (long)nb * nw, biasVec = dVec + (long)nb * w, dDacc = biasVec + (long)nb * w;
+        float* dBiasAcc = dDacc + (long)nb * w, wT = dBiasAcc + (long)nb * w, dWacc = wT + (long)nb * rw;
+        // Per sub-chunk: a_t, h_t (one more), dB and dC per lane; per chunk: the sub-chunk start states of every block.
+        float* aBuf = dWacc + (long)nb * rw, hBuf = aBuf + (long)sub * nw;
+        float* dBacc = hBuf + (long)(sub + 1) * nw, dCacc = dBacc + (long)sub * nw, subH = dCacc + (long)sub * nw;
+        // Per chunk, scan order: u, g, δ, softplus'(Δ), du, dΔ; then one R·W accumulator for d x_r.
+        float* uL = subH + (long)nb * nsub * nw, gL = uL + lc, dL = gL + lc, sgL = dL + lc, duL = sgL + lc, ddL = duL + lc;
+        float* rAcc = ddL + lc;
+        long cl = (long)b * L * p.Dg;   // channels-last batch offset of u, g, du
+        for (int cb = 0; cb < nb; cb++)
+        {
+            int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+            ScanRows.RowsIn<TS, TV>(p.U + cl + c0, L, p.Dg, nc, uT + c0, dgp);
+            ScanRows.RowsIn<TS, TV>(p.G + cl + c0, L, p.Dg, nc, gT + c0, dgp);
+        }
+        new Span<float>(duT, checked((int)ld)).Clear();
+        for (int k = 0; k < p.K; k++)
+        {
+            for (int cb = 0; cb < nb; cb++)
+            {
+                int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+                ScanRows.LoadChannelParams(p, k, c0, nc, w, aT + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w,
+                    1f, a2T + (long)cb * nw);
+                ScanRows.LoadDtWeights(p, k, c0, nc, w, wT + (long)cb * rw);
+            }
+            new Span<float>(lam, nb * nw).Clear();
+            new Span<float>(dAacc, nb * nw).Clear();
+            new Span<float>(dDacc, nb * w).Clear();
+            new Span<float>(dBiasAcc, nb * w).Clear();
+            new Span<float>(dWacc, nb * rw).Clear();
+            float* xk = p.XS + ((long)b * p.K + k) * L * rs, dxk = p.dXS + ((long)b * p.K + k) * L * rs;
+            long* path = p.Paths + (long)k * L;
+            for (int c = p.NChunks - 1; c >= 0; c--)
+            {
+                int t0 = c * ch, len = Math.Min(ch, L - t0);
+                float* xc = xk + (long)t0 * rs, dxc = dxk + (long)t0 * rs, cbk = xc + R, cck = cbk + N;
+                ScanRows.GatherRows(uT, uL, path + t0, len, dgp);
+                ScanRows.GatherRows(gT, gL, path + t0, len, dgp);
+                new Span<float>(duL, checked(len * dgp)).Clear();
+                ChunkDelta<TS, TV>(xc, rs, R, len, nb, dgp, wT, biasVec, dL, sgL);
+                for (int cb = 0; cb < nb; cb++)
+                {
+                    float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;
+                    SubCheckpoints<TS, TV>(N, cb * w, dgp, len, rs, cbk, hk, uL, dL, a2T + (long)cb * nw,
+                        subH + (long)cb * nsub * nw, hBuf);
+                }
+                for (int sc = (len + sub - 1) / sub - 1; sc >= 0; sc--)
+                {
+                    int s0 = sc * sub, slen = Math.Min(sub, len - s0);
+                    new Span<float>(dBacc, slen * nw).Clear();
+                    new Span<float>(dCacc, slen * nw).Clear();
+                    for (int cb = 0; cb < nb; cb++)
+                    {
+                        Adjoint<TS, TV>(N, cb * w, dgp, s0, slen, rs, cbk, cck, subH + ((long)cb * nsub + sc) * nw,
+                            uL, gL, dL, sgL, duL, ddL, aT + (long)cb * nw, a2T + (long)cb * nw, lam + (long)cb * nw,
+                            dAacc + (long)cb * nw, dVec + (long)cb * w, dDacc + (long)cb * w, dBiasAcc + (long)cb * w,
+                            aBuf, hBuf, dBacc, dCacc);
+                    }
+                    BcGradsToRows<TS, TV>(N, R, rs, slen, dBacc, dCacc, dxc + (long)s0 * rs);
+                }
+                ProjectionGrads<TS, TV>(xc, dxc, rs, R, len, nb, dgp, ddL, wT, dWacc, rAcc);
+                ScanRows.AddRowsAt<TS, TV>(duL, duT, path + t0, len, dgp);
+            }
+            for (int cb = 0; cb < nb; cb++) ScanRows.StoreParamPartials(p, b, k, cb, w, dDacc, dBiasAcc, dAacc, dWacc);
+        }
+        for (int cb = 0; cb < nb; cb++)
+        {
+            int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+            ScanRows.RowsOut<TS, TV>(duT + c0, L, p.Dg, nc, p.dU + cl + c0, dgp);
+        }
+    }
+
+    /// <summary>δ = softplus(Δ) and softplus'(Δ) of the chunk's len steps, scan order, every block: (len, dgp) each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ChunkDelta<TS, TV>(float* xc, int rs, int R, int len, int nb, int dgp, float* wT, float* biasVec,
+        float* dL, float* sgL) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        for (int cb = 0; cb < nb; cb++)
+        {
+            var proj = new Projection<TV>(xc, R, wT + (long)cb * R * w, TS.Load(biasVec + (long)cb * w));
+            for (int i = 0; i < len; i++)
+            {
+                TV raw = Projection<TV>.Raw<TS>(proj, proj.X + (long)i * rs);
+                TS.Store(dL + (long)i * dgp + cb * w, TS.Softplus(raw));
+                TS.Store(sgL + (long)i * dgp + cb * w, TS.SoftplusGrad(raw));
+            }
+        }
+    }
+
+    /// <summary>Recomputes h over one chunk of one block from its stored start state, keeping h at every sub-chunk start.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SubCheckpoints<TS, TV>(int N, int c0, int dgp, int len, int bcStride,
+        float* bk, float* hStart, float* uL, float* dL, float* a2T, float* subH, float* h)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, nw = N * w, sub = ScanKernels.SubChunk;
+        Buffer.MemoryCopy(hStart, h, nw * 4L, nw * 4L);
+        for (int i = 0; i < len; i++)
+        {
+            if (i % sub == 0) Buffer.MemoryCopy(h, subH + (long)(i / sub) * nw, nw * 4L, nw * 4L);
+            long e = (long)i * dgp + c0;
+            TV dl = TS.Load(dL + e);
+            TV du = TS.Mul(dl, TS.Load(uL + e));
+            float* bt = bk + (long)i * bcStride;
+            for (int n = 0; n < N; n++)
+            {
+                TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + n * w)));
+                TS.Store(h + n * w, TS.Fma(a, TS.Load(h + n * w), TS.Mul(du, TS.Splat(bt[n]))));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The adjoint over steps t0…t0+len−1 (one sub-chunk, chunk-local scan order) of one block: recomputes a_t and h_t
+    /// from the sub-chunk's start state into aBuf / hBuf (hBuf[0] = h_{t0−1}), then walks back in time. lam carries
+    /// a_{t+1}·λ_{t+1} between steps and sub-chunks; dA, dD, dbias accumulate per lane; du and dΔ are written per step;
+    /// dB and dC accumulate per lane into dBacc / dCacc (summed over the blocks by the caller).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Adjoint<TS, TV>(int N, int c0, int dgp, int t0, int len, int bcStride,
+        float* bk, float* ck, float* hStart, float* uL, float* gL, float* dL, float* sgL, float* duL, float* ddL,
+        float* aT, float* a2T, float* lam, float* dA, float* dVec, float* dDacc, float* dBiasAcc,
+        float* aBuf, float* hBuf, float* dBacc, float* dCacc)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, nw = N * w;
+        TV dv0 = TS.Load(dVec);
+        Buffer.MemoryCopy(hStart, hBuf, nw * 4L, nw * 4L);
+        for (int i = 0; i < len; i++)
+        {
+            long pos = t0 + i;
+            long e = pos * dgp + c0;
+            TV dl = TS.Load(dL + e);
+            TV du = TS.Mul(dl, TS.Load(uL + e));
+            float* bt = bk + pos * bcStride, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
+            for (int n = 0; n < N; n++)
+            {
+                TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + n * w)));
+                TS.Store(ai + n * w, a);
+                TS.Store(hn + n * w, TS.Fma(a, TS.Load(hp + n * w), TS.Mul(du, TS.Splat(bt[n]))));
+            }
+        }
+        TV dDv = TS.Load(dDacc), dBiasV = TS.Load(dBiasAcc);
+        for (int i = len - 1; i >= 0; i--)
+        {
+            long pos = t0 + i;
+            long e = pos * dgp + c0;
+            TV dl = TS.Load(dL + e);
+            TV uv = TS.Load(uL + e), g = TS.Load(gL + e);
+            TV dlu = TS.Mul(dl, uv);
+            TV s = TS.Splat(0f), dds = TS.Splat(0f);
+            float* bt = bk + pos * bcStride, ct = ck + pos * bcStride, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
+            float* dBi = dBacc + (long)i * nw, dCi = dCacc + (long)i * nw;
+            for (int n = 0; n < N; n++)
+            {
+                int o = n * w;
+                TV a = TS.Load(ai + o);
+                TV l = TS.Fma(TS.Splat(ct[n]), g, TS.Load(lam + o));
+                s = TS.Fma(l, TS.Splat(bt[n]), s);
+                TV q = TS.Mul(l, TS.Mul(a, TS.Load(hp + o)));
+                dds = TS.Fma(q, TS.Load(aT + o), dds);
+                TS.Store(dA + o, TS.Fma(q, dl, TS.Load(dA + o)));
+                TS.Store(dBi + o, TS.Fma(l, dlu, TS.Load(dBi + o)));
+                TS.Store(dCi + o, TS.Fma(g, TS.Load(hn + o), TS.Load(dCi + o)));
+                TS.Store(lam + o, TS.Mul(a, l));
+            }
+            TS.Store(duL + e, TS.Add(TS.Load(duL + e), TS.Fma(dv0, g, TS.Mul(dl, s))));
+            TV ddl = TS.Fma(uv, s, dds);
+            TV draw = TS.Mul(ddl, TS.Load(sgL + e));
+            TS.Store(ddL + e, draw);
+            dDv = TS.Fma(g, uv, dDv);
+            dBiasV = TS.Add(dBiasV, draw);
+        }
+        TS.Store(dDacc, dDv);
+        TS.Store(dBiasAcc, dBiasV);
+    }
+
+    /// <summary>dB and dC of a sub-chunk's len steps: one horizontal sum per (step, state) into the d rows' B and C parts.</summary>
+    private static void BcGradsToRows<TS, TV>(int N, int R, int rs, int len, float* dBacc, float* dCacc, float* dRows)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, nw = N * w;
+        for (int i = 0; i < len; i++)
+        {
+            float* row = dRows + (long)i * rs + R;
+            for (int n = 0; n < N; n++)
+            {
+                row[n] = TS.Sum(TS.Load(dBacc + (long)i * nw + n * w));
+                row[N + n] = TS.Sum(TS.Load(dCacc + (long)i * nw + n * w));
+            }
+        }
+    }
+
+    /// <summary>dΔ of the chunk (ddL, scan order) → dWdt per lane (Σ_t dΔ·x_r) and d x_r per step (Σ_d Wdt·dΔ).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ProjectionGrads<TS, TV>(float* xc, float* dxc, int rs, int R, int len, int nb, int dgp, float* ddL,
+        float* wT, float* dWacc, float* rAcc) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, rw = R * w;
+        for (int i = 0; i < len; i++)
+        {
+            float* x = xc + (long)i * rs;
+            new Span<float>(rAcc, rw).Clear();
+            for (int cb = 0; cb < nb; cb++)
+            {
+                TV dd = TS.Load(ddL + (long)i * dgp + cb * w);
+                float* wb = wT + (long)cb * rw, dwb = dWacc + (long)cb * rw;
+                for (int r = 0; r < R; r++)
+                {
+                    TS.Store(dwb + r * w, TS.Fma(dd, TS.Splat(x[r]), TS.Load(dwb + r * w)));
+                    TS.Store(rAcc + r * w, TS.Fma(dd, TS.Load(wb + r * w), TS.Load(rAcc + r * w)));
+                }
+            }
+            float* drow = dxc + (long)i * rs;
+            for (int r = 0; r < R; r++) drow[r] = TS.Sum(TS.Load(rAcc + r * w));
+        }
+    }
+}

@@ -1,0 +1,154 @@
+// Forward of the projected scan (spec §7.3, §8.2–8.3; math and layout in ScanKernels.cs).
+//
+// Tasks are (batch, block of W channels) and loop over the K directions, so each task owns its rows of y: no races,
+// deterministic sums. Per task: u's block is copied into an (L, W) buffer and y accumulated in another, both
+// L2-resident and read at pixel π_k(t). Per direction and per segment of ScanKernels.Segment steps:
+//   1. ProjectDelta: δ_t = softplus(Wdt·x_r,t + bias) for every step of the segment, into an (Segment, W) buffer.
+//   2. Recurrence: for each step, the N states h[n] ← exp(δ·A[n])·h[n] + δ·u·B_t[n] and y += Σ_n C_t[n]·h[n] + D·u.
+// exp(δA) is computed as 2^(δ·A·log2 e) (FastExp.Exp2NonPositive) with A·log2 e loaded once per block. With a
+// backward to follow, h is stored at every chunk boundary (ScanKernels.DefaultChunk steps).
+
+using System.Runtime.CompilerServices;
+
+namespace MambaAD.Ssm;
+
+internal static unsafe class ScanForward
+{
+    public static void Run<TS, TV>(ScanParams p) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, nb = ScanKernels.Blocks(p.Dg, w);
+        long work = 3L * p.L * w + 2L * p.N * w + 2L * w + (long)p.R * w;
+        ScanWorkers.Run(p.Bt * nb, work, (task, buf) => BlockTask<TS, TV>(p, task / nb, task % nb, buf));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BlockTask<TS, TV>(in ScanParams p, int b, int cb, float* buf) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, L = p.L, N = p.N, rs = p.R + 2 * N, nb = ScanKernels.Blocks(p.Dg, w);
+        int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+        // Scratch: u, δ and y of the block (L, W); A·log2 e and h (N, W); D, bias (W); Wdt (R, W).
+        float* uT = buf, dT = uT + (long)L * w, yT = dT + (long)L * w, aT = yT + (long)L * w, h = aT + N * w;
+        float* dVec = h + N * w, biasVec = dVec + w, wT = biasVec + w;
+        long bl = (long)b * L * p.Dg;
+        ScanRows.RowsIn<TS, TV>(p.U + bl + c0, L, p.Dg, nc, uT);
+        new Span<float>(yT, L * w).Clear();
+        for (int k = 0; k < p.K; k++)
+        {
+            ScanRows.LoadChannelParams(p, k, c0, nc, w, aT, dVec, biasVec, FastExp.Log2E);   // exp(δA) = 2^(δ·A·log2 e)
+            ScanRows.LoadDtWeights(p, k, c0, nc, w, wT);
+            new Span<float>(h, N * w).Clear();
+            long* path = p.Paths + (long)k * L;
+            float* hk = p.H == null ? null : p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks) * N * w;
+            float* xk = p.XS + ((long)b * p.K + k) * L * rs, bk = xk + p.R, ck = bk + N;
+            var proj = new Projection<TV>(xk, p.R, wT, TS.Load(biasVec));
+            TV dv0 = TS.Load(dVec);
+            for (int t0 = 0; t0 < L; t0 += ScanKernels.Segment)
+            {
+                if (hk != null && t0 % p.Chunk == 0) Buffer.MemoryCopy(h, hk + (long)(t0 / p.Chunk) * N * w, N * w * 4L, N * w * 4L);
+                int t1 = Math.Min(L, t0 + ScanKernels.Segment);
+                ProjectDelta<TS, TV>(proj, t0, t1, rs, dT);
+                Recurrence<TS, TV>(t0, t1, N, rs, path, dT, uT, yT, bk, ck, aT, h, dv0);
+            }
+        }
+        ScanRows.RowsOut<TS, TV>(yT, L, p.Dg, nc, p.Y + bl + c0);
+    }
+
+    /// <summary>
+    /// The recurrence of one direction over steps t0…t1−1 for one block of W channels. δ_t, B_t and C_t are read in
+    /// step order (B_t[n] at bk[t·bcStride + n]); u and y at pixel π(t), y accumulated. h (N·W floats, in L1) is
+    /// carried in place. A method of its own so that the JIT keeps the polynomial's constants in registers (inside
+    /// the task's loop it ran out of them and reloaded seven per state).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Recurrence<TS, TV>(int t0, int t1, int N, int bcStride, long* path, float* dT, float* uT, float* yT,
+        float* bk, float* ck, float* aT, float* h, TV dv0) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        for (int t = t0; t < t1; t++)
+        {
+            long pos = path[t];
+            TV dl = TS.Load(dT + (long)t * w);
+            TV uv = TS.Load(uT + pos * w);
+            TV du = TS.Mul(dl, uv);
+            TV y = TS.Mul(dv0, uv), y1 = TS.Splat(0f), y2 = y1, y3 = y1;   // four accumulators: short FMA chains over n
+            float* bt = bk + (long)t * bcStride, ct = ck + (long)t * bcStride;
+            int n = 0;
+            for (; n + 3 < N; n += 4)
+            {
+                y = TS.Fma(StateStep<TS, TV>(h + n * w, aT + n * w, dl, du, bt[n]), TS.Splat(ct[n]), y);
+                y1 = TS.Fma(StateStep<TS, TV>(h + (n + 1) * w, aT + (n + 1) * w, dl, du, bt[n + 1]), TS.Splat(ct[n + 1]), y1);
+                y2 = TS.Fma(StateStep<TS, TV>(h + (n + 2) * w, aT + (n + 2) * w, dl, du, bt[n + 2]), TS.Splat(ct[n + 2]), y2);
+                y3 = TS.Fma(StateStep<TS, TV>(h + (n + 3) * w, aT + (n + 3) * w, dl, du, bt[n + 3]), TS.Splat(ct[n + 3]), y3);
+            }
+            for (; n < N; n++)
+                y = TS.Fma(StateStep<TS, TV>(h + n * w, aT + n * w, dl, du, bt[n]), TS.Splat(ct[n]), y);
+            y = TS.Add(TS.Add(y, y1), TS.Add(y2, y3));
+            float* yp = yT + pos * w;
+            TS.Store(yp, TS.Add(TS.Load(yp), y));
+        }
+    }
+
+    /// <summary>One state of W channels for one step: h ← exp(δ·A)·h + δu·B_t[n], stored back and returned.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV StateStep<TS, TV>(float* h, float* a2, TV dl, TV du, float bn) where TS : ISimd<TV> where TV : struct
+    {
+        TV hn = TS.Fma(TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2))), TS.Load(h), TS.Mul(du, TS.Splat(bn)));
+        TS.Store(h, hn);
+        return hn;
+    }
+
+    /// <summary>δ_t of steps t0…t1−1 into dT[t] from the rows at proj.X + t·rowStride.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ProjectDelta<TS, TV>(in Projection<TV> proj, int t0, int t1, int rowStride, float* dT)
+        where TS : ISimd<TV> where TV : struct
+    {
+        // Four steps at a time: each weight vector is loaded once for four FMAs, and the four chains are independent.
+        int w = TS.Width, R = proj.R, t = t0;
+        for (; t + 3 < t1; t += 4)
+        {
+            float* x0 = proj.X + (long)t * rowStride, x1 = x0 + rowStride, x2 = x1 + rowStride, x3 = x2 + rowStride;
+            TV a0 = proj.Bias, a1 = a0, a2 = a0, a3 = a0;
+            for (int r = 0; r < R; r++)
+            {
+                TV wr = TS.Load(proj.WT + r * w);
+                a0 = TS.Fma(wr, TS.Splat(x0[r]), a0);
+                a1 = TS.Fma(wr, TS.Splat(x1[r]), a1);
+                a2 = TS.Fma(wr, TS.Splat(x2[r]), a2);
+                a3 = TS.Fma(wr, TS.Splat(x3[r]), a3);
+            }
+            float* d = dT + (long)t * w;
+            TS.Store(d, TS.Softplus(a0));
+            TS.Store(d + w, TS.Softplus(a1));
+            TS.Store(d + 2 * w, TS.Softplus(a2));
+            TS.Store(d + 3 * w, TS.Softplus(a3));
+        }
+        for (; t < t1; t++) TS.Store(dT + (long)t * w, TS.Softplus(Projection<TV>.Raw<TS>(proj, proj.X + (long)t * rowStride)));
+    }
+}
+
+/// <summary>
+/// The Δ projection of one block of one direction (spec §7.3 step 2): x_r of step t at X + t·rowStride, the weights
+/// Wdt[k, c0…c0+W, ·] as WT (R, W), and the Δ bias per lane.
+/// </summary>
+internal readonly unsafe struct Projection<TV>(float* x, int r, float* wT, TV bias) where TV : struct
+{
+    public readonly float* X = x, WT = wT;
+    public readonly int R = r;
+    public readonly TV Bias = bias;
+
+    /// <summary>Δ + bias = Σ_r WT[r]·x[r] + bias for the W lanes, before the softplus (two FMA chains).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Raw<TS>(in Projection<TV> proj, float* x) where TS : ISimd<TV>
+    {
+        int w = TS.Width, R = proj.R;
+        TV acc = proj.Bias, acc2 = TS.Splat(0f);
+        int r = 0;
+        for (; r + 1 < R; r += 2)
+        {
+            acc = TS.Fma(TS.Load(proj.WT + r * w), TS.Splat(x[r]), acc);
+            acc2 = TS.Fma(TS.Load(proj.WT + (r + 1) * w), TS.Splat(x[r + 1]), acc2);
+        }
+        if (r < R) acc = TS.Fma(TS.Load(proj.WT + r * w), TS.Splat(x[r]), acc);
+        return TS.Add(acc, acc2);
+    }
+}

@@ -1,0 +1,106 @@
+// Data movement of the scan kernels (layout in ScanKernels.cs): a block's W channels between the channels-last
+// (L, Dg) tensors and the kernels' (L, W) / (L, dgp) buffers, row gathers into scan order and scatter-adds back to
+// pixel order (spec §8.2–8.3), and the per-block parameter lanes (A, D, Δ bias, Wdt in; dA, dD, dbias, dWdt out).
+// Padded lanes (channels ≥ Dg in the last block) are loaded as 0, so their states and outputs stay 0.
+
+namespace MambaAD.Ssm;
+
+internal static unsafe class ScanRows
+{
+    /// <summary>Channels c0…c0+nc of L channels-last rows (<paramref name="rowLength"/> floats apart) at src → dst
+    /// (L rows of <paramref name="dstStride"/>, default W), zero-padded to W lanes.</summary>
+    public static void RowsIn<TS, TV>(float* src, int L, int rowLength, int nc, float* dst, int dstStride = 0)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        if (dstStride == 0) dstStride = w;
+        if (nc == w)
+        {
+            for (int t = 0; t < L; t++) TS.Store(dst + (long)t * dstStride, TS.Load(src + (long)t * rowLength));
+            return;
+        }
+        for (int t = 0; t < L; t++)
+        {
+            float* s = src + (long)t * rowLength, d = dst + (long)t * dstStride;
+            for (int j = 0; j < nc; j++) d[j] = s[j];
+            for (int j = nc; j < w; j++) d[j] = 0f;
+        }
+    }
+
+    /// <summary>Inverse of <see cref="RowsIn"/> for the first nc lanes.</summary>
+    public static void RowsOut<TS, TV>(float* src, int L, int rowLength, int nc, float* dst, int srcStride = 0)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        if (srcStride == 0) srcStride = w;
+        if (nc == w)
+        {
+            for (int t = 0; t < L; t++) TS.Store(dst + (long)t * rowLength, TS.Load(src + (long)t * srcStride));
+            return;
+        }
+        for (int t = 0; t < L; t++)
+        {
+            float* s = src + (long)t * srcStride, d = dst + (long)t * rowLength;
+            for (int j = 0; j < nc; j++) d[j] = s[j];
+        }
+    }
+
+    /// <summary>Row path[i] of src → row i of dst, for i &lt; len; rows of <paramref name="rowFloats"/> floats.</summary>
+    public static void GatherRows(float* src, float* dst, long* path, int len, long rowFloats)
+    {
+        long bytes = rowFloats * 4;
+        for (int i = 0; i < len; i++) Buffer.MemoryCopy(src + path[i] * rowFloats, dst + i * rowFloats, bytes, bytes);
+    }
+
+    /// <summary>Row i of src added into row path[i] of dst (rows of dgp floats, a multiple of the width).</summary>
+    public static void AddRowsAt<TS, TV>(float* src, float* dst, long* path, int len, int dgp) where TS : ISimd<TV> where TV : struct
+    {
+        for (int i = 0; i < len; i++)
+        {
+            float* d = dst + path[i] * dgp, s = src + (long)i * dgp;
+            for (int j = 0; j < dgp; j += TS.Width) TS.Store(d + j, TS.Add(TS.Load(d + j), TS.Load(s + j)));
+        }
+    }
+
+    /// <summary>
+    /// D, bias and A·<paramref name="aScale"/> of direction k, channels c0…c0+nc, as lanes: dVec[j], biasVec[j],
+    /// aT[n·W + j]; also A·log2 e into a2T when given (the backward needs both A and its exp2 form).
+    /// </summary>
+    public static void LoadChannelParams(in ScanParams p, int k, int c0, int nc, int w, float* aT, float* dVec, float* biasVec,
+        float aScale = 1f, float* a2T = null)
+    {
+        int N = p.N;
+        for (int j = 0; j < w; j++)
+        {
+            long ch = (long)k * p.Dg + c0 + j;
+            bool ok = j < nc;
+            dVec[j] = ok ? p.D[ch] : 0f;
+            biasVec[j] = ok ? p.Bias[ch] : 0f;
+            for (int n = 0; n < N; n++) aT[n * w + j] = ok ? p.A[ch * N + n] * aScale : 0f;
+            if (a2T != null) for (int n = 0; n < N; n++) a2T[n * w + j] = ok ? p.A[ch * N + n] * FastExp.Log2E : 0f;
+        }
+    }
+
+    /// <summary>Wdt[k, c0 + j, r] as wT[r·W + j].</summary>
+    public static void LoadDtWeights(in ScanParams p, int k, int c0, int nc, int w, float* wT)
+    {
+        for (int j = 0; j < w; j++)
+            for (int r = 0; r < p.R; r++)
+                wT[r * w + j] = j < nc ? p.Wdt[((long)k * p.Dg + c0 + j) * p.R + r] : 0f;
+    }
+
+    /// <summary>dD, dbias, dA and dWdt of block cb of direction k from their per-lane accumulators into the batch-b partials.</summary>
+    public static void StoreParamPartials(in ScanParams p, int b, int k, int cb, int w, float* dDacc, float* dBiasAcc,
+        float* dAacc, float* dWacc)
+    {
+        int N = p.N, R = p.R, c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
+        long row = (long)b * p.K * p.Dg + (long)k * p.Dg + c0, nw = (long)N * w, rw = (long)R * w;
+        for (int j = 0; j < nc; j++)
+        {
+            p.dD[row + j] = dDacc[cb * w + j];
+            p.dBias[row + j] = dBiasAcc[cb * w + j];
+            for (int n = 0; n < N; n++) p.dA[(row + j) * N + n] = dAacc[cb * nw + n * w + j];
+            for (int r = 0; r < R; r++) p.dWdt[(row + j) * R + r] = dWacc[cb * rw + r * w + j];
+        }
+    }
+}

@@ -1,0 +1,35 @@
+namespace MambaAD.Ssm;
+
+/// <summary>
+/// The scan kernels' task pool: tasks 0…count−1 run on <see cref="Threads"/> workers (the calling thread and
+/// count−1 pool threads) that take the next task index from a shared counter, each with its own scratch buffer.
+/// Tasks own disjoint outputs, so no locks and deterministic results.
+/// </summary>
+internal static unsafe class ScanWorkers
+{
+    /// <summary>libtorch's thread count, capped at the machine's processors.</summary>
+    public static int Threads => Math.Max(1, Math.Min(TorchSharp.torch.get_num_threads(), Environment.ProcessorCount));
+
+    public delegate void TaskBody(int task, float* scratch);
+
+    /// <summary>
+    /// Runs <paramref name="body"/> for every task; each worker's scratch holds <paramref name="scratchFloats"/> floats,
+    /// 64-byte aligned (<see cref="ScratchBuffer"/>), allocated before the tasks, never inside the hot loops.
+    /// </summary>
+    public static void Run(int count, long scratchFloats, TaskBody body)
+    {
+        int workers = Math.Min(Threads, count);
+        int next = -1;
+        void Worker()
+        {
+            float* buf = ScratchBuffer.ForThisThread(scratchFloats);
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count) body(i, buf);
+        }
+        if (workers <= 1) { Worker(); return; }
+        var threads = new Task[workers - 1];
+        for (int i = 0; i < threads.Length; i++) threads[i] = Task.Run(Worker);
+        Worker();
+        Task.WaitAll(threads);
+    }
+}
