@@ -28,6 +28,7 @@ internal static class ModelParts
     {
         int batch = int.Parse(Opt(args, "--batch", "8")), reps = int.Parse(Opt(args, "--reps", "3"));
         int size = int.Parse(Opt(args, "--size", "256"));
+        if (args.Contains("--train")) return Train(int.Parse(Opt(args, "--batch", "16")), reps, size);
         manual_seed(0);
         using var model = new MambaADModel(new MambaADConfig { ImageSize = size });
         model.eval();
@@ -178,6 +179,69 @@ internal static class ModelParts
         Row("anomaly map (Predict − forward)", predictMs - forwardMs, 0, double.NaN);
         Row("whole model + map", predictMs, 0, double.NaN);
         Console.WriteLine($"encoder rate {encMacsPerMs / 1e6:F1} GMAC/s; scan port bound from {fmaPerNs:F2} FMA/ns; ratio model ÷ encoder {predictMs / b["encoder"].Ms:F2}");
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>parts --train</c>: one training step split into forward (with autograd), backward and the optimizer step, and
+    /// the scan's own forward (saving states) and backward at every stage's shape, best of reps, same batch.
+    /// </summary>
+    private static int Train(int batch, int reps, int size)
+    {
+        manual_seed(0);
+        using var model = new MambaADModel(new MambaADConfig { ImageSize = size });
+        model.train();
+        var trainable = model.parameters().Where(p => p.requires_grad).ToList();
+        using var optimizer = optim.AdamW(trainable, 0.005);
+        using var x = randn(batch, 3, size, size);
+        double fwd = double.MaxValue, bwd = double.MaxValue, opt = double.MaxValue;
+        for (int r = 0; r <= reps; r++)
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            var sw = Stopwatch.StartNew();
+            var loss = model.Loss(x);
+            double f = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            loss.backward();
+            double b = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            nn.utils.clip_grad_norm_(trainable, 5.0);
+            optimizer.step();
+            double o = sw.Elapsed.TotalMilliseconds;
+            if (r == 0) continue;
+            fwd = Math.Min(fwd, f); bwd = Math.Min(bwd, b); opt = Math.Min(opt, o);
+        }
+        double scanF = 0, scanB = 0;
+        for (int i = 0; i < 4; i++)
+        {
+            int side = (size / 32) << i, l = side * side, d = (int)(2 * MambaDecoder.Dims[i]), r = (int)((MambaDecoder.Dims[i] + 15) / 16);
+            int blocks = model.Config.Depths[i];
+            using var scope = NewDisposeScope();
+            var leaves = ScanSampleInputs.CreateProjected(batch, 8, d, 16, l, r).Select(t => t.requires_grad_(true)).ToArray();
+            var paths = tensor(ScanOrder.Paths(model.Config.Scan, side, 8), dtype: int64).reshape(8, l);
+            double bf = double.MaxValue, bb = double.MaxValue;
+            for (int k = 0; k <= reps; k++)
+            {
+                using var inner = NewDisposeScope();
+                var sw = Stopwatch.StartNew();
+                var y = SelectiveScanCpu.Instance.ScanAndMergeProjected(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], paths);
+                double f = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                y.backward([ones_like(y)]);
+                double b = sw.Elapsed.TotalMilliseconds;
+                foreach (var t in leaves) { t.grad?.Dispose(); t.grad = null; }
+                if (k == 0) continue;
+                bf = Math.Min(bf, f); bb = Math.Min(bb, b);
+            }
+            scanF += blocks * bf; scanB += blocks * bb;
+        }
+        double total = fwd + bwd + opt;
+        Console.WriteLine($"MambaAD training step by part: batch {batch}, {size}², {get_num_threads()} threads, width {ScanKernels.HardwareWidth}, best of {reps} (machine shared)");
+        Console.WriteLine($"  forward (autograd)     {fwd / batch,8:F1} ms/img  (scan fwd saving states {scanF / batch:F1})");
+        Console.WriteLine($"  backward               {bwd / batch,8:F1} ms/img  (scan bwd {scanB / batch:F1})");
+        Console.WriteLine($"  clip + AdamW step      {opt / batch,8:F1} ms/img");
+        Console.WriteLine($"  step                   {total / batch,8:F1} ms/img; scan {(scanF + scanB) / total * 100:F0} % of it");
         return 0;
     }
 
