@@ -7,6 +7,7 @@ MambaAD.Util.HugePages.Enable();
 return args.FirstOrDefault() switch
 {
     "scan" => ScanBench.Run(args[1..]),
+    "parts" => ModelParts.Run(args[1..]),
     "eval" => EvalBench.Run(args[1..]),
     "synth-maps" => EvalBench.SynthMaps(args[1..]),
     "onnx" => OnnxBench.Run(args[1..]),

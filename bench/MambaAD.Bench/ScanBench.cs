@@ -8,11 +8,12 @@ namespace MambaAD.Bench;
 
 /// <summary>
 /// Stopwatch harness for the selective-scan kernel: <c>dotnet run -c Release --project bench/MambaAD.Bench -- scan
-/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--what proj,bwd,overstates,reference | mem]</c>.
+/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--what proj,bwd,bound,overstates,reference | mem]</c>.
 /// Reports ns per (batch, direction, channel, time) step, the median of the repetitions after one warm-up.
 /// Stage 3 is the 64×64 stage (d_inner 128, L 4096), stage 2 the 32×32 one (d_inner 256, L 1024), 1 and 0 the 16×16 and
 /// 8×8 ones; K = 8, N = 16, R = d_inner/32. <c>proj</c> is the op SS2D calls (ScanAndMergeProjected) without a
-/// gradient, <c>bwd</c> its forward saving chunk states and its backward; <c>overstates</c> the plain-scan variant
+/// gradient, <c>bwd</c> its forward saving chunk states and its backward, <c>bound</c> the forward against its port
+/// bound (<see cref="PortBound"/>); <c>overstates</c> the plain-scan variant
 /// with SIMD over the states (AVX-512 only), <c>reference</c> the torch-ops reference.
 /// </summary>
 internal static class ScanBench
@@ -79,6 +80,26 @@ internal static class ScanBench
                     using var _ = no_grad();
                     kernel.ScanAndMergeProjected(xp[0], xp[1], xp[2], xp[3], xp[4], xp[5], paths).Dispose();
                 }));
+            if (what.Contains("bound"))
+            {
+                // Kernel and FMA probe alternately, best of each (load only ever adds time): kernel ÷ port bound.
+                int r = Math.Max(1, d / 32);
+                double best = double.MaxValue, bestRate = 0;
+                for (int i = 0; i <= reps; i++)
+                {
+                    double rate = PortBound.FmaPerNs(width);
+                    var sw = Stopwatch.StartNew();
+                    using (no_grad()) kernel.ScanAndMergeProjected(xp[0], xp[1], xp[2], xp[3], xp[4], xp[5], paths).Dispose();
+                    double ms = sw.Elapsed.TotalMilliseconds;
+                    if (i == 0) continue;   // warm-up
+                    best = Math.Min(best, ms);
+                    bestRate = Math.Max(bestRate, rate);
+                }
+                double ops = PortBound.ForwardOpsPerVectorStep(width, r) / (double)width;
+                double boundNs = ops / bestRate, kernelNs = best * 1e6 / steps;
+                Console.WriteLine($"bound: {ops:F1} vector ops per step, {bestRate:F2} FMA/ns ({ScanWorkers.Threads} workers) → " +
+                                  $"port bound {boundNs:F2} ns/step; kernel {kernelNs:F2} ns/step = {kernelNs / boundNs:F2} × bound (best of {reps})");
+            }
             if (what.Contains("overstates"))
             {
                 if (!OverStatesScan.Supported) Console.WriteLine("overstates: skipped, needs AVX-512");

@@ -46,10 +46,12 @@ internal sealed class LssModule : nn.Module<Tensor, Tensor>
         foreach (var conv in modules().OfType<Conv2d>()) ModelInit.ConvFanOutNormal(conv);
     }
 
+    private const double InEps = 1e-5;
+
     /// <summary>k = 1: a 1×1 C→C conv with bias; k > 1: a depth-wise k×k conv without bias. Then IN (no affine) and SiLU.</summary>
     private static Sequential ConvInSilu(long dim, int k) => nn.Sequential(
         k == 1 ? nn.Conv2d(dim, dim, 1, bias: true) : nn.Conv2d(dim, dim, k, padding: k / 2, groups: dim, bias: false),
-        nn.InstanceNorm2d(dim, eps: 1e-5, affine: false, track_running_stats: false),
+        nn.InstanceNorm2d(dim, eps: InEps, affine: false, track_running_stats: false),
         nn.SiLU());
 
     public override Tensor forward(Tensor x)
@@ -57,10 +59,20 @@ internal sealed class LssModule : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var g = x;
         foreach (var block in smm_blocks) g = block.call(g);                 // global branch, (B, H, W, C)
-        var xc = x.permute(0, 3, 1, 2).contiguous();                        // (B, C, H, W)
-        var l5 = conv1a5.call(conv55.call(conv1b5.call(xc)));
-        var l7 = conv1a7.call(conv77.call(conv1b7.call(xc)));
+        // (B, C, H, W) views of channels-last memory: the convs run oneDNN's NHWC kernels (no copy to NCHW, and the
+        // depth-wise 5×5/7×7 are several times faster there), and the outputs stay channels-last.
+        var xc = x.permute(0, 3, 1, 2);
+        var l5 = Branch(conv1a5, Branch(conv55, Branch(conv1b5, xc)));
+        var l7 = Branch(conv1a7, Branch(conv77, Branch(conv1b7, xc)));
         var merged = finalconv11.call(cat([g.permute(0, 3, 1, 2), l5, l7], 1)) + xc;
         return merged.permute(0, 2, 3, 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>conv → IN → SiLU; without autograd, IN and SiLU as one channels-last pass (<see cref="InstanceNormSilu"/>).</summary>
+    private static Tensor Branch(Sequential convInSilu, Tensor x)
+    {
+        if (is_grad_enabled()) return convInSilu.call(x);
+        var conv = (Conv2d)convInSilu.children().First();
+        return InstanceNormSilu.Forward(conv.call(x), InEps);
     }
 }

@@ -150,11 +150,8 @@ internal static unsafe class ScanBackward
             TV dl = TS.Load(dL + e);
             TV du = TS.Mul(dl, TS.Load(uL + e));
             float* bt = bk + (long)i * bcStride;
-            for (int n = 0; n < N; n++)
-            {
-                TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + n * w)));
-                TS.Store(h + n * w, TS.Fma(a, TS.Load(h + n * w), TS.Mul(du, TS.Splat(bt[n]))));
-            }
+            if (N == 16) Update16<TS, TV>(false, h, h, null, a2T, dl, du, bt);
+            else for (int n = 0; n < N; n++) Update<TS, TV>(n, false, h, h, null, a2T, dl, du, bt);
         }
     }
 
@@ -162,7 +159,9 @@ internal static unsafe class ScanBackward
     /// The adjoint over steps t0…t0+len−1 (one sub-chunk, chunk-local scan order) of one block: recomputes a_t and h_t
     /// from the sub-chunk's start state into aBuf / hBuf (hBuf[0] = h_{t0−1}), then walks back in time. lam carries
     /// a_{t+1}·λ_{t+1} between steps and sub-chunks; dA, dD, dbias accumulate per lane; du and dΔ are written per step;
-    /// dB and dC accumulate per lane into dBacc / dCacc (summed over the blocks by the caller).
+    /// dB and dC accumulate per lane into dBacc / dCacc (summed over the blocks by the caller). The two loops are
+    /// methods of their own (and N = 16 has its own written-out adjoint): in one method the JIT ran out of inlining
+    /// budget and called the vector helpers.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Adjoint<TS, TV>(int N, int c0, int dgp, int t0, int len, int bcStride,
@@ -171,9 +170,21 @@ internal static unsafe class ScanBackward
         float* aBuf, float* hBuf, float* dBacc, float* dCacc)
         where TS : ISimd<TV> where TV : struct
     {
-        int w = TS.Width, nw = N * w;
-        TV dv0 = TS.Load(dVec);
+        int nw = N * TS.Width;
         Buffer.MemoryCopy(hStart, hBuf, nw * 4L, nw * 4L);
+        Recompute<TS, TV>(N, c0, dgp, t0, len, bcStride, bk, uL, dL, a2T, aBuf, hBuf);
+        var blk = new AdjointBlock(c0, dgp, t0, len, bcStride, bk, ck, uL, gL, dL, sgL, duL, ddL, aT, lam, dA, dVec, dDacc,
+            dBiasAcc, aBuf, hBuf, dBacc, dCacc);
+        if (N == 16) AdjointLoop16<TS, TV>(blk);
+        else AdjointLoop<TS, TV>(N, blk);
+    }
+
+    /// <summary>a_t and h_t of the sub-chunk's steps from hBuf[0]: aBuf[i] = a_{t0+i}, hBuf[i+1] = h_{t0+i}.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Recompute<TS, TV>(int N, int c0, int dgp, int t0, int len, int bcStride, float* bk, float* uL,
+        float* dL, float* a2T, float* aBuf, float* hBuf) where TS : ISimd<TV> where TV : struct
+    {
+        int nw = N * TS.Width;
         for (int i = 0; i < len; i++)
         {
             long pos = t0 + i;
@@ -181,46 +192,137 @@ internal static unsafe class ScanBackward
             TV dl = TS.Load(dL + e);
             TV du = TS.Mul(dl, TS.Load(uL + e));
             float* bt = bk + pos * bcStride, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
-            for (int n = 0; n < N; n++)
-            {
-                TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + n * w)));
-                TS.Store(ai + n * w, a);
-                TS.Store(hn + n * w, TS.Fma(a, TS.Load(hp + n * w), TS.Mul(du, TS.Splat(bt[n]))));
-            }
+            if (N == 16) Update16<TS, TV>(true, hp, hn, ai, a2T, dl, du, bt);
+            else for (int n = 0; n < N; n++) Update<TS, TV>(n, true, hp, hn, ai, a2T, dl, du, bt);
         }
-        TV dDv = TS.Load(dDacc), dBiasV = TS.Load(dBiasAcc);
-        for (int i = len - 1; i >= 0; i--)
+    }
+
+    /// <summary>Pointers and sizes of one block's sub-chunk adjoint (see <see cref="Adjoint"/>).</summary>
+    private readonly struct AdjointBlock(int c0, int dgp, int t0, int len, int bcStride, float* bk, float* ck, float* uL,
+        float* gL, float* dL, float* sgL, float* duL, float* ddL, float* aT, float* lam, float* dA, float* dVec, float* dDacc,
+        float* dBiasAcc, float* aBuf, float* hBuf, float* dBacc, float* dCacc)
+    {
+        public readonly int C0 = c0, Dgp = dgp, T0 = t0, Len = len, BcStride = bcStride;
+        public readonly float* Bk = bk, Ck = ck, UL = uL, GL = gL, DL = dL, SgL = sgL, DuL = duL, DdL = ddL, AT = aT, Lam = lam;
+        public readonly float* DA = dA, DVec = dVec, DDacc = dDacc, DBiasAcc = dBiasAcc, ABuf = aBuf, HBuf = hBuf;
+        public readonly float* DBacc = dBacc, DCacc = dCacc;
+    }
+
+    /// <summary>The reverse-time adjoint for any N (the reference of <see cref="AdjointLoop16"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AdjointLoop<TS, TV>(int N, in AdjointBlock b) where TS : ISimd<TV> where TV : struct
+    {
+        int nw = N * TS.Width;
+        TV dv0 = TS.Load(b.DVec), dDv = TS.Load(b.DDacc), dBiasV = TS.Load(b.DBiasAcc);
+        for (int i = b.Len - 1; i >= 0; i--)
         {
-            long pos = t0 + i;
-            long e = pos * dgp + c0;
-            TV dl = TS.Load(dL + e);
-            TV uv = TS.Load(uL + e), g = TS.Load(gL + e);
-            TV dlu = TS.Mul(dl, uv);
+            long pos = b.T0 + i, e = pos * b.Dgp + b.C0;
+            TV dl = TS.Load(b.DL + e), uv = TS.Load(b.UL + e), g = TS.Load(b.GL + e);
             TV s = TS.Splat(0f), dds = TS.Splat(0f);
-            float* bt = bk + pos * bcStride, ct = ck + pos * bcStride, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
-            float* dBi = dBacc + (long)i * nw, dCi = dCacc + (long)i * nw;
-            for (int n = 0; n < N; n++)
-            {
-                int o = n * w;
-                TV a = TS.Load(ai + o);
-                TV l = TS.Fma(TS.Splat(ct[n]), g, TS.Load(lam + o));
-                s = TS.Fma(l, TS.Splat(bt[n]), s);
-                TV q = TS.Mul(l, TS.Mul(a, TS.Load(hp + o)));
-                dds = TS.Fma(q, TS.Load(aT + o), dds);
-                TS.Store(dA + o, TS.Fma(q, dl, TS.Load(dA + o)));
-                TS.Store(dBi + o, TS.Fma(l, dlu, TS.Load(dBi + o)));
-                TS.Store(dCi + o, TS.Fma(g, TS.Load(hn + o), TS.Load(dCi + o)));
-                TS.Store(lam + o, TS.Mul(a, l));
-            }
-            TS.Store(duL + e, TS.Add(TS.Load(duL + e), TS.Fma(dv0, g, TS.Mul(dl, s))));
-            TV ddl = TS.Fma(uv, s, dds);
-            TV draw = TS.Mul(ddl, TS.Load(sgL + e));
-            TS.Store(ddL + e, draw);
-            dDv = TS.Fma(g, uv, dDv);
-            dBiasV = TS.Add(dBiasV, draw);
+            var st = new AdjointStep<TV>(b.ABuf + (long)i * nw, b.HBuf + (long)i * nw, b.HBuf + (long)(i + 1) * nw, b.Lam, b.AT,
+                b.DA, b.DBacc + (long)i * nw, b.DCacc + (long)i * nw, b.Bk + pos * b.BcStride, b.Ck + pos * b.BcStride, g, dl,
+                TS.Mul(dl, uv));
+            for (int n = 0; n < N; n++) AdjointState<TS, TV>(n, st, ref s, ref dds);
+            StepGrads<TS, TV>(b, e, dl, uv, g, s, dds, dv0, ref dDv, ref dBiasV);
         }
-        TS.Store(dDacc, dDv);
-        TS.Store(dBiasAcc, dBiasV);
+        TS.Store(b.DDacc, dDv);
+        TS.Store(b.DBiasAcc, dBiasV);
+    }
+
+    /// <summary><see cref="AdjointLoop"/> for N = 16, written out (constant offsets; even and odd states sum apart).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AdjointLoop16<TS, TV>(in AdjointBlock b) where TS : ISimd<TV> where TV : struct
+    {
+        int nw = 16 * TS.Width;
+        TV dv0 = TS.Load(b.DVec), dDv = TS.Load(b.DDacc), dBiasV = TS.Load(b.DBiasAcc);
+        for (int i = b.Len - 1; i >= 0; i--)
+        {
+            long pos = b.T0 + i, e = pos * b.Dgp + b.C0;
+            TV dl = TS.Load(b.DL + e), uv = TS.Load(b.UL + e), g = TS.Load(b.GL + e);
+            TV s = TS.Splat(0f), dds = s, s1 = s, dds1 = s;
+            var st = new AdjointStep<TV>(b.ABuf + (long)i * nw, b.HBuf + (long)i * nw, b.HBuf + (long)(i + 1) * nw, b.Lam, b.AT,
+                b.DA, b.DBacc + (long)i * nw, b.DCacc + (long)i * nw, b.Bk + pos * b.BcStride, b.Ck + pos * b.BcStride, g, dl,
+                TS.Mul(dl, uv));
+            AdjointState<TS, TV>(0, st, ref s, ref dds); AdjointState<TS, TV>(1, st, ref s1, ref dds1);
+            AdjointState<TS, TV>(2, st, ref s, ref dds); AdjointState<TS, TV>(3, st, ref s1, ref dds1);
+            AdjointState<TS, TV>(4, st, ref s, ref dds); AdjointState<TS, TV>(5, st, ref s1, ref dds1);
+            AdjointState<TS, TV>(6, st, ref s, ref dds); AdjointState<TS, TV>(7, st, ref s1, ref dds1);
+            AdjointState<TS, TV>(8, st, ref s, ref dds); AdjointState<TS, TV>(9, st, ref s1, ref dds1);
+            AdjointState<TS, TV>(10, st, ref s, ref dds); AdjointState<TS, TV>(11, st, ref s1, ref dds1);
+            AdjointState<TS, TV>(12, st, ref s, ref dds); AdjointState<TS, TV>(13, st, ref s1, ref dds1);
+            AdjointState<TS, TV>(14, st, ref s, ref dds); AdjointState<TS, TV>(15, st, ref s1, ref dds1);
+            StepGrads<TS, TV>(b, e, dl, uv, g, TS.Add(s, s1), TS.Add(dds, dds1), dv0, ref dDv, ref dBiasV);
+        }
+        TS.Store(b.DDacc, dDv);
+        TS.Store(b.DBiasAcc, dBiasV);
+    }
+
+    /// <summary>One step's du (added), dΔ = (u·s + dds)·softplus'(Δ), and the dD, dbias lane sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StepGrads<TS, TV>(in AdjointBlock b, long e, TV dl, TV uv, TV g, TV s, TV dds, TV dv0, ref TV dDv, ref TV dBiasV)
+        where TS : ISimd<TV> where TV : struct
+    {
+        TS.Store(b.DuL + e, TS.Add(TS.Load(b.DuL + e), TS.Fma(dv0, g, TS.Mul(dl, s))));
+        TV draw = TS.Mul(TS.Fma(uv, s, dds), TS.Load(b.SgL + e));
+        TS.Store(b.DdL + e, draw);
+        dDv = TS.Fma(g, uv, dDv);
+        dBiasV = TS.Add(dBiasV, draw);
+    }
+
+    /// <summary>
+    /// State n of one recompute step: a = exp(δ·A[n]) (stored in aOut when <paramref name="keepA"/>, a constant at the
+    /// call sites, so the branch folds), h_out[n] = a·h_in[n] + δu·B[n].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update<TS, TV>(int n, bool keepA, float* hIn, float* hOut, float* aOut, float* a2T, TV dl, TV du, float* bt)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int o = n * TS.Width;
+        TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + o)));
+        if (keepA) TS.Store(aOut + o, a);
+        TS.Store(hOut + o, TS.Fma(a, TS.Load(hIn + o), TS.Mul(du, TS.SplatLoad(bt + n))));
+    }
+
+    /// <summary><see cref="Update"/> for the 16 states, written out so that every offset is a constant.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update16<TS, TV>(bool keepA, float* hIn, float* hOut, float* aOut, float* a2T, TV dl, TV du, float* bt)
+        where TS : ISimd<TV> where TV : struct
+    {
+        Update<TS, TV>(0, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(1, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(2, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(3, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(4, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(5, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(6, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(7, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(8, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(9, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(10, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(11, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(12, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(13, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(14, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(15, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
+    }
+
+    /// <summary>The per-step operands of <see cref="AdjointState"/> (one sub-chunk row of a block).</summary>
+    private readonly struct AdjointStep<TV>(float* ai, float* hp, float* hn, float* lam, float* aT, float* dA, float* dBi,
+        float* dCi, float* bt, float* ct, TV g, TV dl, TV dlu) where TV : struct
+    {
+        public readonly float* Ai = ai, Hp = hp, Hn = hn, Lam = lam, AT = aT, DA = dA, DBi = dBi, DCi = dCi, Bt = bt, Ct = ct;
+        public readonly TV G = g, Dl = dl, Dlu = dlu;
+    }
+
+    /// <summary>
+    /// State n of one adjoint step: λ = C[n]·g + a_{t+1}λ_{t+1}; s += λ·B[n]; with q = λ·a·h_{t−1}: dds += q·A[n],
+    /// dA += q·δ; dB += λ·δu, dC += g·h_t (per lane); the carry becomes a·λ.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AdjointState<TS, TV>(int n, in AdjointStep<TV> p, ref TV s, ref TV dds) where TS : ISimd<TV> where TV : struct
+    {
+        int o = n * TS.Width;
+        TV a = TS.Load(p.Ai + o);
+        TV l = TS.Fma(TS.SplatLoad(p.Ct + n), p.G, TS.Load(p.Lam + o));
+        s = TS.Fma(l, TS.SplatLoad(p.Bt + n), s);
+        TV q = TS.Mul(l, TS.Mul(a, TS.Load(p.Hp + o)));
+        dds = TS.Fma(q, TS.Load(p.AT + o), dds);
+        TS.Store(p.DA + o, TS.Fma(q, p.Dl, TS.Load(p.DA + o)));
+        TS.Store(p.DBi + o, TS.Fma(l, p.Dlu, TS.Load(p.DBi + o)));
+        TS.Store(p.DCi + o, TS.Fma(p.G, TS.Load(p.Hn + o), TS.Load(p.DCi + o)));
+        TS.Store(p.Lam + o, TS.Mul(a, l));
     }
 
     /// <summary>dB and dC of a sub-chunk's len steps: one horizontal sum per (step, state) into the d rows' B and C parts.</summary>

@@ -57,10 +57,46 @@ internal static unsafe class ScanForward
     /// The recurrence of one direction over steps t0…t1−1 for one block of W channels. δ_t, B_t and C_t are read in
     /// step order (B_t[n] at bk[t·bcStride + n]); u and y at pixel π(t), y accumulated. h (N·W floats, in L1) is
     /// carried in place. A method of its own so that the JIT keeps the polynomial's constants in registers (inside
-    /// the task's loop it ran out of them and reloaded seven per state).
+    /// the task's loop it ran out of them and reloaded seven per state). N = 16 (every MambaAD model) takes
+    /// <see cref="Recurrence16"/>; this loop over n is its reference and serves other N.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Recurrence<TS, TV>(int t0, int t1, int N, int bcStride, long* path, float* dT, float* uT, float* yT,
+        float* bk, float* ck, float* aT, float* h, TV dv0) where TS : ISimd<TV> where TV : struct
+    {
+        if (N == 16)
+        {
+            Recurrence16<TS, TV>(t0, t1, bcStride, path, dT, uT, yT, bk, ck, aT, h, dv0);
+            return;
+        }
+        int w = TS.Width;
+        for (int t = t0; t < t1; t++)
+        {
+            long pos = path[t];
+            TV dl = TS.Load(dT + (long)t * w);
+            TV uv = TS.Load(uT + pos * w);
+            TV du = TS.Mul(dl, uv);
+            TV y = TS.Mul(dv0, uv), y1 = TS.Splat(0f);
+            float* bt = bk + (long)t * bcStride, ct = ck + (long)t * bcStride;
+            int n = 0;
+            for (; n + 1 < N; n += 2)
+            {
+                y = TS.Fma(StateStep<TS, TV>(h + n * w, aT + n * w, dl, du, bt + n), TS.Splat(ct[n]), y);
+                y1 = TS.Fma(StateStep<TS, TV>(h + (n + 1) * w, aT + (n + 1) * w, dl, du, bt + n + 1), TS.Splat(ct[n + 1]), y1);
+            }
+            if (n < N) y = TS.Fma(StateStep<TS, TV>(h + n * w, aT + n * w, dl, du, bt + n), TS.Splat(ct[n]), y);
+            float* yp = yT + pos * w;
+            TS.Store(yp, TS.Add(TS.Load(yp), TS.Add(y, y1)));
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Recurrence"/> for N = 16 with the states written out, so every h, A and B/C address is a constant
+    /// offset (the loop's n·W arithmetic cost scalar µops on the vector ports), and two y accumulators (enough: the
+    /// step is throughput-bound; more cost registers the 16-register AVX2 file does not have).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Recurrence16<TS, TV>(int t0, int t1, int bcStride, long* path, float* dT, float* uT, float* yT,
         float* bk, float* ck, float* aT, float* h, TV dv0) where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width;
@@ -70,29 +106,36 @@ internal static unsafe class ScanForward
             TV dl = TS.Load(dT + (long)t * w);
             TV uv = TS.Load(uT + pos * w);
             TV du = TS.Mul(dl, uv);
-            TV y = TS.Mul(dv0, uv), y1 = TS.Splat(0f), y2 = y1, y3 = y1;   // four accumulators: short FMA chains over n
             float* bt = bk + (long)t * bcStride, ct = ck + (long)t * bcStride;
-            int n = 0;
-            for (; n + 3 < N; n += 4)
-            {
-                y = TS.Fma(StateStep<TS, TV>(h + n * w, aT + n * w, dl, du, bt[n]), TS.Splat(ct[n]), y);
-                y1 = TS.Fma(StateStep<TS, TV>(h + (n + 1) * w, aT + (n + 1) * w, dl, du, bt[n + 1]), TS.Splat(ct[n + 1]), y1);
-                y2 = TS.Fma(StateStep<TS, TV>(h + (n + 2) * w, aT + (n + 2) * w, dl, du, bt[n + 2]), TS.Splat(ct[n + 2]), y2);
-                y3 = TS.Fma(StateStep<TS, TV>(h + (n + 3) * w, aT + (n + 3) * w, dl, du, bt[n + 3]), TS.Splat(ct[n + 3]), y3);
-            }
-            for (; n < N; n++)
-                y = TS.Fma(StateStep<TS, TV>(h + n * w, aT + n * w, dl, du, bt[n]), TS.Splat(ct[n]), y);
-            y = TS.Add(TS.Add(y, y1), TS.Add(y2, y3));
+            TV y = TS.Mul(dv0, uv), y1 = TS.Splat(0f);
+            y = States2<TS, TV>(0, h, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(2, h, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(4, h, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(6, h, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(8, h, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(10, h, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(12, h, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(14, h, aT, dl, du, bt, ct, y, ref y1);
             float* yp = yT + pos * w;
-            TS.Store(yp, TS.Add(TS.Load(yp), y));
+            TS.Store(yp, TS.Add(TS.Load(yp), TS.Add(y, y1)));
         }
+    }
+
+    /// <summary>States n and n + 1 (n a constant at the call site): y += C[n]·h[n], y1 += C[n+1]·h[n+1].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV States2<TS, TV>(int n, float* h, float* aT, TV dl, TV du, float* bt, float* ct, TV y, ref TV y1)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        y1 = TS.Fma(StateStep<TS, TV>(h + (n + 1) * w, aT + (n + 1) * w, dl, du, bt + n + 1), TS.SplatLoad(ct + n + 1), y1);
+        return TS.Fma(StateStep<TS, TV>(h + n * w, aT + n * w, dl, du, bt + n), TS.SplatLoad(ct + n), y);
     }
 
     /// <summary>One state of W channels for one step: h ← exp(δ·A)·h + δu·B_t[n], stored back and returned.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV StateStep<TS, TV>(float* h, float* a2, TV dl, TV du, float bn) where TS : ISimd<TV> where TV : struct
+    private static TV StateStep<TS, TV>(float* h, float* a2, TV dl, TV du, float* bn) where TS : ISimd<TV> where TV : struct
     {
-        TV hn = TS.Fma(TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2))), TS.Load(h), TS.Mul(du, TS.Splat(bn)));
+        TV hn = TS.Fma(TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2))), TS.Load(h), TS.Mul(du, TS.SplatLoad(bn)));
         TS.Store(h, hn);
         return hn;
     }

@@ -135,6 +135,7 @@ public class GoldenModuleTests
         var x = Input($"{name}/input");
         var y = m.call(x);
         Close.Forward(y, G[$"{name}/output"], "lss output");
+        using (no_grad()) Close.Forward(m.call(x), G[$"{name}/output"], "lss output without autograd (fused IN + SiLU)");
         CheckGradients(m, x, y, name);
     }
 

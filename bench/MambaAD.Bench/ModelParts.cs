@@ -1,0 +1,253 @@
+using System.Diagnostics;
+using MambaAD.Benchmarks;
+using MambaAD.Model;
+using MambaAD.Ssm;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MambaAD.Bench;
+
+/// <summary>
+/// Where inference time goes, part by part, in one run: <c>dotnet run -c Release --project bench/MambaAD.Bench --
+/// parts [--batch 8] [--reps 3] [--size 256]</c>. Forward hooks time every module of interest (inclusive, wall
+/// clock; CPU ops are synchronous) and count the multiply-accumulates of its Linear and Conv2d layers; the selective
+/// scan is timed alone at each stage's shape. Each part's "bound" is its MACs at the encoder's own MAC rate measured in
+/// the same run (for the scan: its port bound, <see cref="PortBound"/>), so "× bound" says how far each part is from
+/// running as efficiently as the encoder (or the FMA ports).
+/// </summary>
+internal static class ModelParts
+{
+    private sealed class Part
+    {
+        public double Ms;
+        public double Macs;
+    }
+
+    public static int Run(string[] args)
+    {
+        int batch = int.Parse(Opt(args, "--batch", "8")), reps = int.Parse(Opt(args, "--reps", "3"));
+        int size = int.Parse(Opt(args, "--size", "256"));
+        if (args.Contains("--train")) return Train(int.Parse(Opt(args, "--batch", "16")), reps, size);
+        manual_seed(0);
+        using var model = new MambaADModel(new MambaADConfig { ImageSize = size });
+        model.eval();
+        using var x = randn(batch, 3, size, size);
+        var parts = new Dictionary<string, Part>();
+        var starts = new Dictionary<nn.Module, long>();
+        var hooks = new List<Action>();   // removers
+        bool counting = false;
+
+        void Time<T, TR>(nn.Module<T, TR> m, string name)
+        {
+            var pre = m.register_forward_pre_hook((mod, input) => { starts[mod] = Stopwatch.GetTimestamp(); return input; });
+            var post = m.register_forward_hook((mod, input, output) =>
+            {
+                if (counting) Get(name).Ms += Stopwatch.GetElapsedTime(starts[mod]).TotalMilliseconds;
+                return output;
+            });
+            hooks.Add(() => { pre.remove(); post.remove(); });
+        }
+        void CountMacs(nn.Module<Tensor, Tensor> m, string name)
+        {
+            var post = m.register_forward_hook((mod, input, output) =>
+            {
+                if (!counting) return output;
+                double macs = mod switch
+                {
+                    Linear l => (double)l.weight!.shape[0] * l.weight.shape[1] * (input.numel() / input.shape[^1]),
+                    Conv2d c => (double)c.weight!.numel() * output.shape[2] * output.shape[3] * output.shape[0],
+                    // in_proj and x_proj run as functional calls (no module hook): T·C·2d + T·d·K(R + 2N).
+                    Ss2d s => (double)(input.numel() / s.DModel) * (s.DModel * 2 * s.DInner + s.DInner * s.Directions * (s.DtRank + 2 * s.DState)),
+                    _ => 0,
+                };
+                Get(name).Macs += macs;
+                return output;
+            });
+            hooks.Add(post.remove);
+        }
+        Part Get(string name) => parts.TryGetValue(name, out var p) ? p : parts[name] = new Part();
+
+        Time(model.Encoder, "encoder");
+        foreach (var m in model.Encoder.modules().OfType<Conv2d>()) CountMacs(m, "encoder");
+        Time(model.Bottleneck, "bottleneck (MFF_OCE)");
+        foreach (var m in model.Bottleneck.modules().OfType<Conv2d>()) CountMacs(m, "bottleneck (MFF_OCE)");
+        // By type and state_dict name, not through accessors: the modules' own fields stay private.
+        foreach (var up in model.Decoder.modules().OfType<PatchExpand2D>())
+        {
+            Time(up, "PatchExpand2D");
+            foreach (var l in up.modules().OfType<Linear>()) CountMacs(l, "PatchExpand2D");
+        }
+        foreach (var lssModule in model.Decoder.modules().OfType<LssModule>())
+        {
+            foreach (var (name, child) in lssModule.named_children())
+            {
+                if (child is Sequential seq)   // timed as the LSS module minus its HSS blocks and finalconv11
+                    foreach (var c in seq.modules().OfType<Conv2d>()) CountMacs(c, "LSS local branches (conv, IN, SiLU)");
+                else if (child is Conv2d conv && name == "finalconv11")
+                {
+                    Time(conv, "LSS finalconv11");
+                    CountMacs(conv, "LSS finalconv11");
+                }
+            }
+            Time(lssModule, "LSS module (all)");
+        }
+        foreach (var hss in model.Decoder.modules().OfType<HssBlock>())
+        {
+            Time(hss, "HSS block (all)");
+            foreach (var (name, child) in hss.named_children())
+            {
+                if (child is Ss2d core)
+                {
+                    Time(core, "SS2D (incl. scan)");
+                    CountMacs(core, "SS2D (incl. scan)");
+                    foreach (var l in core.modules().OfType<Linear>()) CountMacs(l, "SS2D (incl. scan)");
+                    foreach (var c in core.modules().OfType<Conv2d>()) CountMacs(c, "SS2D (incl. scan)");
+                }
+            }
+        }
+
+        // Warm-up, then whole forward (timed by hooks) and Predict (forward + anomaly map) alternately.
+        _ = model.Predict(x);
+        double predictMs = double.MaxValue, forwardMs = double.MaxValue;
+        var best = new Dictionary<string, Part>();
+        for (int r = 0; r < reps; r++)
+        {
+            foreach (var p in parts.Values) { p.Ms = 0; p.Macs = 0; }
+            counting = true;
+            var sw = Stopwatch.StartNew();
+            using (no_grad()) using (NewDisposeScope()) model.call(x);
+            double fwd = sw.Elapsed.TotalMilliseconds;
+            counting = false;
+            if (fwd < forwardMs)
+            {
+                forwardMs = fwd;
+                best = parts.ToDictionary(e => e.Key, e => new Part { Ms = e.Value.Ms, Macs = e.Value.Macs });
+            }
+            sw.Restart();
+            using (NewDisposeScope()) _ = model.Predict(x);
+            predictMs = Math.Min(predictMs, sw.Elapsed.TotalMilliseconds);
+        }
+        foreach (var remove in hooks) remove();
+
+        // The scan alone at each decoder stage's shape (stage i: side 8·2^i at 256², d_inner 2·dims[i], R = dims[i]/16).
+        double scanMs = 0, scanBoundMs = 0;
+        int width = ScanKernels.HardwareWidth;
+        double fmaPerNs = width >= 8 ? PortBound.FmaPerNs(width) : double.NaN;
+        for (int i = 0; i < 4; i++)
+        {
+            int side = (size / 32) << i, l = side * side, d = (int)(2 * MambaDecoder.Dims[i]), r = (int)((MambaDecoder.Dims[i] + 15) / 16);
+            int blocks = model.Config.Depths[i];
+            using var scope = NewDisposeScope();
+            var xp = ScanSampleInputs.CreateProjected(batch, 8, d, 16, l, r);
+            var paths = tensor(ScanOrder.Paths(model.Config.Scan, side, 8), dtype: int64).reshape(8, l);
+            double bestMs = double.MaxValue;
+            for (int k = 0; k <= reps; k++)
+            {
+                var sw = Stopwatch.StartNew();
+                using (no_grad()) SelectiveScanCpu.Instance.ScanAndMergeProjected(xp[0], xp[1], xp[2], xp[3], xp[4], xp[5], paths).Dispose();
+                if (k > 0) bestMs = Math.Min(bestMs, sw.Elapsed.TotalMilliseconds);
+            }
+            scanMs += blocks * bestMs;
+            if (width >= 8) scanBoundMs += blocks * PortBound.ForwardOpsPerVectorStep(width, r) / (double)width * batch * 8.0 * d * l / fmaPerNs / 1e6;
+        }
+
+        double encMacsPerMs = best["encoder"].Macs / best["encoder"].Ms;
+        double perImage(double ms) => ms / batch;
+        Console.WriteLine($"MambaAD inference by part: batch {batch}, {size}², {get_num_threads()} threads, width {width}, best of {reps} (wall clock; machine shared)");
+        Console.WriteLine($"{"part",-38} {"ms/img",8} {"share",6} {"GMAC/img",9} {"bound ms",9} {"× bound",8}");
+        void Row(string name, double ms, double macs, double boundMs) =>
+            Console.WriteLine($"{name,-38} {perImage(ms),8:F1} {ms / predictMs * 100,5:F0}% {macs / batch / 1e9,9:F2} " +
+                              $"{(double.IsNaN(boundMs) ? "" : perImage(boundMs).ToString("F1")),9} {(double.IsNaN(boundMs) ? "" : (ms / boundMs).ToString("F2")),8}");
+        double Bound(Part p) => p.Macs > 0 ? p.Macs / encMacsPerMs : double.NaN;
+        var b = best;
+        Part P(string name) => b.TryGetValue(name, out var p) ? p : new Part();
+        double ss2d = P("SS2D (incl. scan)").Ms, lss = P("LSS module (all)").Ms, hssAll = P("HSS block (all)").Ms;
+        double fin = P("LSS finalconv11").Ms, pe = P("PatchExpand2D").Ms;
+        Row("encoder", P("encoder").Ms, P("encoder").Macs, Bound(P("encoder")));
+        Row("bottleneck (MFF_OCE)", P("bottleneck (MFF_OCE)").Ms, P("bottleneck (MFF_OCE)").Macs, Bound(P("bottleneck (MFF_OCE)")));
+        Row("  scan (ScanAndMergeProjected)", scanMs, 0, width >= 8 ? scanBoundMs : double.NaN);
+        var ssP = P("SS2D (incl. scan)");
+        Row("  SS2D without scan (proj, conv, norm)", ss2d - scanMs, ssP.Macs, ssP.Macs / encMacsPerMs);
+        Row("  HSS ln_1, residual", hssAll - ss2d, 0, double.NaN);
+        var localP = P("LSS local branches (conv, IN, SiLU)");
+        Row("  LSS local branches, cat, residual", lss - hssAll - fin, localP.Macs, Bound(localP));
+        Row("  LSS finalconv11", fin, P("LSS finalconv11").Macs, Bound(P("LSS finalconv11")));
+        if (pe > 0) Row("  PatchExpand2D", pe, P("PatchExpand2D").Macs, Bound(P("PatchExpand2D")));
+        double decoder = forwardMs - b["encoder"].Ms - b["bottleneck (MFF_OCE)"].Ms;
+        Row("decoder (all of the above)", decoder, 0, double.NaN);
+        Row("anomaly map (Predict − forward)", predictMs - forwardMs, 0, double.NaN);
+        Row("whole model + map", predictMs, 0, double.NaN);
+        Console.WriteLine($"encoder rate {encMacsPerMs / 1e6:F1} GMAC/s; scan port bound from {fmaPerNs:F2} FMA/ns; ratio model ÷ encoder {predictMs / b["encoder"].Ms:F2}");
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>parts --train</c>: one training step split into forward (with autograd), backward and the optimizer step, and
+    /// the scan's own forward (saving states) and backward at every stage's shape, best of reps, same batch.
+    /// </summary>
+    private static int Train(int batch, int reps, int size)
+    {
+        manual_seed(0);
+        using var model = new MambaADModel(new MambaADConfig { ImageSize = size });
+        model.train();
+        var trainable = model.parameters().Where(p => p.requires_grad).ToList();
+        using var optimizer = optim.AdamW(trainable, 0.005);
+        using var x = randn(batch, 3, size, size);
+        double fwd = double.MaxValue, bwd = double.MaxValue, opt = double.MaxValue;
+        for (int r = 0; r <= reps; r++)
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            var sw = Stopwatch.StartNew();
+            var loss = model.Loss(x);
+            double f = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            loss.backward();
+            double b = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            nn.utils.clip_grad_norm_(trainable, 5.0);
+            optimizer.step();
+            double o = sw.Elapsed.TotalMilliseconds;
+            if (r == 0) continue;
+            fwd = Math.Min(fwd, f); bwd = Math.Min(bwd, b); opt = Math.Min(opt, o);
+        }
+        double scanF = 0, scanB = 0;
+        for (int i = 0; i < 4; i++)
+        {
+            int side = (size / 32) << i, l = side * side, d = (int)(2 * MambaDecoder.Dims[i]), r = (int)((MambaDecoder.Dims[i] + 15) / 16);
+            int blocks = model.Config.Depths[i];
+            using var scope = NewDisposeScope();
+            var leaves = ScanSampleInputs.CreateProjected(batch, 8, d, 16, l, r).Select(t => t.requires_grad_(true)).ToArray();
+            var paths = tensor(ScanOrder.Paths(model.Config.Scan, side, 8), dtype: int64).reshape(8, l);
+            double bf = double.MaxValue, bb = double.MaxValue;
+            for (int k = 0; k <= reps; k++)
+            {
+                using var inner = NewDisposeScope();
+                var sw = Stopwatch.StartNew();
+                var y = SelectiveScanCpu.Instance.ScanAndMergeProjected(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], paths);
+                double f = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                y.backward([ones_like(y)]);
+                double b = sw.Elapsed.TotalMilliseconds;
+                foreach (var t in leaves) { t.grad?.Dispose(); t.grad = null; }
+                if (k == 0) continue;
+                bf = Math.Min(bf, f); bb = Math.Min(bb, b);
+            }
+            scanF += blocks * bf; scanB += blocks * bb;
+        }
+        double total = fwd + bwd + opt;
+        Console.WriteLine($"MambaAD training step by part: batch {batch}, {size}², {get_num_threads()} threads, width {ScanKernels.HardwareWidth}, best of {reps} (machine shared)");
+        Console.WriteLine($"  forward (autograd)     {fwd / batch,8:F1} ms/img  (scan fwd saving states {scanF / batch:F1})");
+        Console.WriteLine($"  backward               {bwd / batch,8:F1} ms/img  (scan bwd {scanB / batch:F1})");
+        Console.WriteLine($"  clip + AdamW step      {opt / batch,8:F1} ms/img");
+        Console.WriteLine($"  step                   {total / batch,8:F1} ms/img; scan {(scanF + scanB) / total * 100:F0} % of it");
+        return 0;
+    }
+
+    private static string Opt(string[] args, string name, string dflt)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
+    }
+}
