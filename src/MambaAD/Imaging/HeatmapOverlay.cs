@@ -11,8 +11,23 @@ internal static class HeatmapOverlay
     /// The image with the map blended over it (alpha 0.5) as PNG bytes, at the image's own size. Colours run from
     /// blue at <paramref name="low"/> to red at <paramref name="high"/> (values are clipped).
     /// </summary>
-    public static byte[] OverlayPng(RgbImage image, float[] map, int mapSize, double low, double high) =>
-        ImageEncoder.PngRgb(Blend(image.Hwc, MapResize.ToSize(map, mapSize, image.Width, image.Height), low, high), image.Width, image.Height);
+    public static byte[] OverlayPng(RgbImage image, float[] map, int mapSize, double low, double high)
+    {
+        // Row by row straight into the encoder's RGBA buffer: no full-size map or blended copy besides it, which for a
+        // large image (8192² is 200 MB of RGB) would more than double the memory an overlay takes.
+        int width = image.Width, height = image.Height;
+        var src = new double[map.Length];
+        for (int i = 0; i < map.Length; i++) src[i] = map[i];
+        var rgba = new byte[(long)width * height * 4];
+        var row = new float[width];
+        for (int y = 0; y < height; y++)
+        {
+            if (width == mapSize && height == mapSize) map.AsSpan(y * width, width).CopyTo(row);
+            else MapResize.AlignCornersRow(src, mapSize, mapSize, height, y, row);
+            BlendRow(image.Hwc.AsSpan(y * width * 3, width * 3), row, low, high, rgba.AsSpan(y * width * 4, width * 4), 4);
+        }
+        return ImageEncoder.PngRgba(rgba, width, height);
+    }
 
     /// <summary>
     /// RGB pixels (H·W·3) with a map of the same size blended over them: (pixel + jet colour) / 2, rounded to even,
@@ -22,15 +37,23 @@ internal static class HeatmapOverlay
     {
         if (rgb.Length != map.Length * 3) throw new ArgumentException($"{rgb.Length} RGB bytes for a map of {map.Length} values");
         var blended = new byte[rgb.Length];
+        BlendRow(rgb, map, low, high, blended, 3);
+        return blended;
+    }
+
+    /// <summary>One run of pixels: RGB in, blended RGB (<paramref name="channels"/> 3) or opaque RGBA (4) out.</summary>
+    private static void BlendRow(ReadOnlySpan<byte> rgb, ReadOnlySpan<float> map, double low, double high, Span<byte> dst, int channels)
+    {
         double range = Math.Max(high - low, 1e-12);
         for (int i = 0; i < map.Length; i++)
         {
             var (r, g, b) = Jet(Math.Clamp((map[i] - low) / range, 0, 1));
-            blended[3 * i] = Half(rgb[3 * i], r);
-            blended[3 * i + 1] = Half(rgb[3 * i + 1], g);
-            blended[3 * i + 2] = Half(rgb[3 * i + 2], b);
+            int o = channels * i;
+            dst[o] = Half(rgb[3 * i], r);
+            dst[o + 1] = Half(rgb[3 * i + 1], g);
+            dst[o + 2] = Half(rgb[3 * i + 2], b);
+            if (channels == 4) dst[o + 3] = 255;
         }
-        return blended;
     }
 
     /// <summary>A black/white PNG of the pixels whose map value exceeds <paramref name="threshold"/>, at width × height.</summary>

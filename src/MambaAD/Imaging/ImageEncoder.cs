@@ -11,8 +11,11 @@ namespace MambaAD.Imaging;
 internal static class ImageEncoder
 {
     /// <summary>8-bit RGB (H·W·3, interleaved) as PNG.</summary>
-    public static byte[] PngRgb(byte[] rgb, int width, int height) =>
-        Encode(Rgba(rgb, width, height), new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque), width * 4,
+    public static byte[] PngRgb(byte[] rgb, int width, int height) => PngRgba(Rgba(rgb, width, height), width, height);
+
+    /// <summary>8-bit RGBA (H·W·4, alpha ignored) as an opaque RGB PNG.</summary>
+    public static byte[] PngRgba(byte[] rgba, int width, int height) =>
+        Encode(rgba, new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque), width * 4,
             p => p.Encode(new SKPngEncoderOptions(SKPngEncoderFilterFlags.Sub, 1)));
 
     /// <summary>8-bit grey (H·W) as PNG.</summary>

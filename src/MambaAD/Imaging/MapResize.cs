@@ -15,22 +15,26 @@ internal static class MapResize
     public static float[] AlignCorners(ReadOnlySpan<double> src, int h, int w, int outH, int outW)
     {
         var dst = new float[outH * outW];
-        double sy = outH > 1 ? (double)(h - 1) / (outH - 1) : 0, sx = outW > 1 ? (double)(w - 1) / (outW - 1) : 0;
-        for (int y = 0; y < outH; y++)
-        {
-            double fy = y * sy;
-            int y0 = Math.Min((int)fy, h - 1), y1 = Math.Min(y0 + 1, h - 1);
-            double ly = fy - y0;
-            for (int x = 0; x < outW; x++)
-            {
-                double fx = x * sx;
-                int x0 = Math.Min((int)fx, w - 1), x1 = Math.Min(x0 + 1, w - 1);
-                double lx = fx - x0;
-                double top = src[y0 * w + x0] * (1 - lx) + src[y0 * w + x1] * lx;
-                double bottom = src[y1 * w + x0] * (1 - lx) + src[y1 * w + x1] * lx;
-                dst[y * outW + x] = (float)(top * (1 - ly) + bottom * ly);
-            }
-        }
+        for (int y = 0; y < outH; y++) AlignCornersRow(src, h, w, outH, y, dst.AsSpan(y * outW, outW));
         return dst;
+    }
+
+    /// <summary>Row <paramref name="y"/> of <see cref="AlignCorners"/>'s output (its width is <paramref name="dst"/>'s length).</summary>
+    public static void AlignCornersRow(ReadOnlySpan<double> src, int h, int w, int outH, int y, Span<float> dst)
+    {
+        int outW = dst.Length;
+        double sy = outH > 1 ? (double)(h - 1) / (outH - 1) : 0, sx = outW > 1 ? (double)(w - 1) / (outW - 1) : 0;
+        double fy = y * sy;
+        int y0 = Math.Min((int)fy, h - 1), y1 = Math.Min(y0 + 1, h - 1);
+        double ly = fy - y0;
+        for (int x = 0; x < outW; x++)
+        {
+            double fx = x * sx;
+            int x0 = Math.Min((int)fx, w - 1), x1 = Math.Min(x0 + 1, w - 1);
+            double lx = fx - x0;
+            double top = src[y0 * w + x0] * (1 - lx) + src[y0 * w + x1] * lx;
+            double bottom = src[y1 * w + x0] * (1 - lx) + src[y1 * w + x1] * lx;
+            dst[x] = (float)(top * (1 - ly) + bottom * ly);
+        }
     }
 }

@@ -31,6 +31,9 @@ internal sealed record PredictSummary(int Inputs, int Kept, int Scored, IReadOnl
 /// </summary>
 internal static class PredictionWriter
 {
+    /// <summary>Originals up to this many pixels are kept from decoding to their overlay; larger ones are read twice.</summary>
+    private const long KeptPixels = 4L << 20;
+
     /// <summary>Scores <paramref name="files"/> (any order; they are sorted) into <paramref name="outDir"/>.</summary>
     public static PredictSummary Write(Predictor predictor, IReadOnlyList<string> files, string outDir, PredictOptions? options = null,
         Action<string, Prediction>? onEach = null, CancellationToken cancellationToken = default) =>
@@ -58,24 +61,41 @@ internal static class PredictionWriter
         {
             if (cancellationToken.IsCancellationRequested) return new PredictSummary(mine.Count, csv.Kept, scored, skipped, true);
             int count = Math.Min(o.Batch, end - first);
+            // Decoded and preprocessed in parallel; a large original is not kept for its overlay but read again then,
+            // so that a batch of large images does not hold them all at once.
+            int size = 3 * predictor.ImageSize * predictor.ImageSize;
+            var input = new float[count * size];
             var images = new RgbImage?[count];
+            var sizes = new (int Width, int Height)[count];
             var errors = new MambaADException?[count];
             Parallel.For(0, count, k =>
             {
-                try { images[k] = ImageDecoder.DecodeRgb(inputs.Files[first + k]); }
+                try
+                {
+                    var image = ImageDecoder.DecodeRgb(inputs.Files[first + k]);
+                    predictor.Preprocess(image, input.AsSpan(k * size, size));
+                    sizes[k] = (image.Width, image.Height);
+                    images[k] = (long)image.Width * image.Height <= KeptPixels ? image : null;
+                }
                 catch (MambaADException e) { errors[k] = e; }
             });
             if (!o.SkipBad && errors.FirstOrDefault(e => e is not null) is { } error) throw error;
-            var readable = Enumerable.Range(0, count).Where(k => images[k] is not null).ToList();
-            var predictions = predictor.Predict([.. readable.Select(k => images[k]!)], cancellationToken);
+            var readable = Enumerable.Range(0, count).Where(k => errors[k] is null).ToList();
+            var readableInput = new float[readable.Count * size];
+            for (int r = 0; r < readable.Count; r++) input.AsSpan(readable[r] * size, size).CopyTo(readableInput.AsSpan(r * size));
+            var predictions = predictor.Predict(readableInput, [.. readable.Select(k => sizes[k])], cancellationToken);
             var written = new (string Overlay, string? Mask, string? Map)[count];
+            var large = new object();
             Parallel.For(0, readable.Count, r =>
             {
                 int k = readable[r], i = first + k;
                 if (i < next) return; // its row is already in scores.csv
                 var pr = predictions[r];
                 string overlay = inputs.OutputName(i, "overlays", ".png");
-                AtomicFile.WriteAllBytes(Path.Combine(dir, overlay), HeatmapOverlay.OverlayPng(images[k]!, pr.Map, pr.MapSize, 0, HeatmapOverlay.ColourTop(pr.Map, pixel)));
+                if (images[k] is { } kept) WriteOverlay(kept);
+                else lock (large) WriteOverlay(ImageDecoder.DecodeRgb(inputs.Files[i])); // one large original at a time
+                void WriteOverlay(RgbImage original) =>
+                    AtomicFile.WriteAllBytes(Path.Combine(dir, overlay), HeatmapOverlay.OverlayPng(original, pr.Map, pr.MapSize, 0, HeatmapOverlay.ColourTop(pr.Map, pixel)));
                 string? mask = pixel is { } t ? inputs.OutputName(i, "masks", ".png") : null;
                 if (mask is not null) AtomicFile.WriteAllBytes(Path.Combine(dir, mask), HeatmapOverlay.MaskPng(pr.Map, pr.MapSize, pixel!.Value, pr.Width, pr.Height));
                 string? map = o.SaveMaps ? inputs.OutputName(i, "maps", ".npy") : null;
@@ -85,7 +105,7 @@ internal static class PredictionWriter
             for (int k = 0, r = 0; k < count; k++)
             {
                 int i = first + k;
-                bool ok = images[k] is not null;
+                bool ok = errors[k] is null;
                 var pr = ok ? predictions[r++] : null;
                 if (i < next) continue;
                 var file = inputs.Files[i];

@@ -73,19 +73,33 @@ public sealed class Predictor : IDisposable
     /// </summary>
     public IReadOnlyList<Prediction> Predict(IReadOnlyList<RgbImage> images, CancellationToken cancellationToken = default, IProgress<int>? progress = null)
     {
-        int s = ImageSize, plane = s * s;
+        int size = 3 * ImageSize * ImageSize;
+        var input = new float[images.Count * size];
+        Parallel.For(0, images.Count, i => Preprocess(images[i], input.AsSpan(i * size, size)));
+        return Predict(input, [.. images.Select(im => (im.Width, im.Height))], cancellationToken, progress);
+    }
+
+    /// <summary>One image as the model's input (3·<see cref="ImageSize"/>² floats): resized and normalised as in training.</summary>
+    internal void Preprocess(RgbImage image, Span<float> destination) =>
+        Imaging.Preprocess.Image(image, ImageSize, Info.Normalization, destination);
+
+    /// <summary>
+    /// Scores images already preprocessed (<see cref="Preprocess"/>, one after another in <paramref name="input"/>) whose
+    /// original sizes are <paramref name="sizes"/>, <see cref="SubBatch"/> at a time.
+    /// </summary>
+    internal IReadOnlyList<Prediction> Predict(float[] input, IReadOnlyList<(int Width, int Height)> sizes, CancellationToken cancellationToken = default, IProgress<int>? progress = null)
+    {
+        int s = ImageSize, size = 3 * s * s;
         var threshold = Threshold;
-        var predictions = new List<Prediction>(images.Count);
-        for (int start = 0; start < images.Count; start += SubBatch)
+        var predictions = new List<Prediction>(sizes.Count);
+        for (int start = 0; start < sizes.Count; start += SubBatch)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            int n = Math.Min(SubBatch, images.Count - start);
-            var input = new float[n * 3 * plane];
-            Parallel.For(0, n, i => Preprocess.Image(images[start + i], s, Info.Normalization, input.AsSpan(i * 3 * plane, 3 * plane)));
-            var maps = Score(input, n, cancellationToken);
+            int n = Math.Min(SubBatch, sizes.Count - start);
+            var maps = Score(input[(start * size)..((start + n) * size)], n, cancellationToken);
             for (int i = 0; i < n; i++)
                 predictions.Add(new Prediction(maps.Scores[i], maps.Map(i), s,
-                    threshold is { } t ? maps.Scores[i] > t : null, images[start + i].Width, images[start + i].Height));
+                    threshold is { } t ? maps.Scores[i] > t : null, sizes[start + i].Width, sizes[start + i].Height));
             progress?.Report(start + n);
         }
         return predictions;

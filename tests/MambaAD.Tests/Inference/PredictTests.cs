@@ -52,7 +52,8 @@ public class PredictTests(PredictFixture f, ITestOutputHelper output) : IClassFi
     private (int Code, string Out, string Err) Predict(string outDir, params string[] args) =>
         CliRunner.Run(["predict", "--checkpoint", f.Checkpoint, "--out", outDir, .. args]);
 
-    private static string[][] Rows(string dir) =>
+    /// <summary>The rows of DIR/scores.csv below its header, as fields (RFC 4180 quoting).</summary>
+    internal static string[][] Rows(string dir) =>
         [.. File.ReadAllLines(Path.Combine(dir, "scores.csv")).Skip(1).Select(ParseCsv)];
 
     private static string[] ParseCsv(string line)

@@ -7,8 +7,9 @@ namespace MambaAD.Tests.Reliability;
 /// <summary>
 /// 360 mutants of valid PNG (RGB, grey, RGBA, 16-bit grey), JPEG and WebP files — bit flips, overwritten bytes,
 /// truncations, headers that declare other sizes (with valid checksums), corrupted chunk lengths and JPEG markers,
-/// spliced files — scored by one real <c>mambaad test --skip-bad</c> process: it ends normally, every mutant is either
-/// decoded or listed as one warning line, nothing else reaches stderr, and its memory stays bounded.
+/// spliced files — scored by one real <c>mambaad test --skip-bad</c> process and one <c>mambaad predict --skip-bad</c>:
+/// each ends normally, every mutant is either decoded or listed as one warning line (predict: a row with the reason),
+/// nothing else reaches stderr, and memory stays bounded.
 /// </summary>
 [Collection("Torch")]
 public sealed class FuzzTests : IDisposable
@@ -98,15 +99,13 @@ public sealed class FuzzTests : IDisposable
         }
     }
 
-    [Fact]
-    public void Mutated_images_through_test_skip_bad_never_crash_and_stay_in_bounded_memory()
+    /// <summary>Writes the <see cref="Mutants"/> mutants into <paramref name="folder"/>; returns their paths.</summary>
+    private static List<string> WriteCorpus(string folder)
     {
-        using var d = new TinyData("mvtec");
-        d.MvtecClass("bottle");
         var seeds = Seeds();
         var rng = new Random(20251201);
-        var folder = d.P("bottle", "test", "good");
         var names = new List<string>();
+        Directory.CreateDirectory(folder);
         for (int i = 0; i < Mutants; i++)
         {
             var (ext, seed) = seeds[i % seeds.Length];
@@ -115,6 +114,15 @@ public sealed class FuzzTests : IDisposable
             File.WriteAllBytes(path, mutant);
             names.Add(path);
         }
+        return names;
+    }
+
+    [Fact]
+    public void Mutated_images_through_test_skip_bad_never_crash_and_stay_in_bounded_memory()
+    {
+        using var d = new TinyData("mvtec");
+        d.MvtecClass("bottle");
+        var names = WriteCorpus(d.P("bottle", "test", "good"));
         var ckpt = HostileInputTests.TinyCheckpoint(Path.Combine(_dir, "ckpt"));
 
         var (code, p) = CliProcess.Run(["test", "--checkpoint", ckpt, "--data", d.Root, "--skip-bad", "--batch", "8"]);
@@ -124,11 +132,36 @@ public sealed class FuzzTests : IDisposable
             Assert.All(p.Stderr, l => Assert.StartsWith("warning: ", l));
             var refused = names.Count(n => p.Stderr.Any(l => l.StartsWith($"warning: {n}: ")));
             var tested = int.Parse(p.Stdout.First(l => l.EndsWith(" test images")).Split(' ')[^3]);
-            Console.WriteLine($"fuzz: {Mutants} mutants ({seeds.Length} seeds × 7 strategies), {refused} refused with a warning, " +
+            Console.WriteLine($"fuzz (test): {Mutants} mutants ({Seeds().Length} seeds × 7 strategies), {refused} refused with a warning, " +
                 $"{Mutants - refused} decoded and scored; {tested} test images in all; peak RSS {p.PeakRssMb:F0} MB");
             Assert.InRange(refused, 1, Mutants - 1);   // both outcomes occur: the corpus exercises the decoders and the refusals
             Assert.True(p.PeakRssMb < 1500, $"peak RSS {p.PeakRssMb:F0} MB");
             Assert.Contains(p.Stdout, l => l.Contains("I-AUROC"));
+        }
+    }
+
+    [Fact]
+    public void Mutated_images_through_predict_skip_bad_give_one_row_each_and_stay_in_bounded_memory()
+    {
+        var names = WriteCorpus(Path.Combine(_dir, "images"));
+        var ckpt = HostileInputTests.TinyCheckpoint(Path.Combine(_dir, "ckpt"));
+        var outDir = Path.Combine(_dir, "out");
+
+        var (code, p) = CliProcess.Run(["predict", "--checkpoint", ckpt, "--skip-bad", "--batch", "8", "--out", outDir, Path.Combine(_dir, "images")]);
+        using (p)
+        {
+            Assert.True(code == 0, $"exit {code} (a crash is 134/139); {p.Transcript()}");
+            Assert.All(p.Stderr, l => Assert.StartsWith("warning: skipped ", l));
+            // One row per mutant: a score, or an empty score and the reason.
+            var rows = Inference.PredictTests.Rows(outDir);
+            Assert.Equal(names.Order(StringComparer.Ordinal), rows.Select(r => r[0]));
+            int scored = rows.Count(r => r[1] != "" && r[6] == ""), refused = rows.Count(r => r[1] == "" && r[6] != "");
+            Assert.Equal(Mutants, scored + refused);
+            Assert.Equal(refused, p.Stderr.Count);
+            Assert.All(rows.Where(r => r[1] != ""), r => Assert.True(File.Exists(Path.Combine(outDir, r[3])), r[3]));
+            Console.WriteLine($"fuzz (predict): {Mutants} mutants, {refused} rows with an error, {scored} scored; peak RSS {p.PeakRssMb:F0} MB");
+            Assert.InRange(refused, 1, Mutants - 1);
+            Assert.True(p.PeakRssMb < 1500, $"peak RSS {p.PeakRssMb:F0} MB");
         }
     }
 }
