@@ -59,9 +59,12 @@ internal sealed class LssModule : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var g = x;
         foreach (var block in smm_blocks) g = block.call(g);                 // global branch, (B, H, W, C)
-        // (B, C, H, W) views of channels-last memory: the convs run oneDNN's NHWC kernels (no copy to NCHW, and the
-        // depth-wise 5×5/7×7 are several times faster there), and the outputs stay channels-last.
-        var xc = x.permute(0, 3, 1, 2);
+        // Inference: (B, C, H, W) views of channels-last memory, so the convs run oneDNN's NHWC kernels (no copy to
+        // NCHW, and the depth-wise 5×5/7×7 are several times faster there) and the outputs stay channels-last.
+        // Training: contiguous NCHW. With channels-last convs under autograd, about one training run in ten got other
+        // gradients in the last bits at the same step (run to run, same inputs), which breaks the promise that a
+        // resumed run equals the uninterrupted one bit for bit (docs/performance.md, "Local branches").
+        var xc = is_grad_enabled() ? x.permute(0, 3, 1, 2).contiguous() : x.permute(0, 3, 1, 2);
         var l5 = Branch(conv1a5, Branch(conv55, Branch(conv1b5, xc)));
         var l7 = Branch(conv1a7, Branch(conv77, Branch(conv1b7, xc)));
         var merged = finalconv11.call(cat([g.permute(0, 3, 1, 2), l5, l7], 1)) + xc;
