@@ -132,7 +132,7 @@ public class FuzzTests(ITestOutputHelper output) : IDisposable
                 case 2: b[24] = (byte)new[] { 0, 1, 3, 7, 16, 32, 255 }[rng.Next(7)]; break;
                 default: b[25] = (byte)new[] { 1, 5, 7, 255 }[rng.Next(4)]; break;
             }
-            BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(29), Crc32(b.AsSpan(12, 17)));
+            BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(29), Reliability.CraftedFiles.Crc32(b.AsSpan(12, 17)));
             return b;
         }
         for (int i = 2; i + 9 < b.Length; i++)
@@ -182,19 +182,8 @@ public class FuzzTests(ITestOutputHelper output) : IDisposable
             s.Write(head);
             s.Write(data);
             var crc = new byte[4];
-            BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32([.. head.AsSpan(4), .. data]));
+            BinaryPrimitives.WriteUInt32BigEndian(crc, Reliability.CraftedFiles.Crc32([.. head.AsSpan(4), .. data]));
             s.Write(crc);
         }
-    }
-
-    private static uint Crc32(ReadOnlySpan<byte> data)
-    {
-        uint c = 0xFFFFFFFF;
-        foreach (var x in data)
-        {
-            c ^= x;
-            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1;
-        }
-        return ~c;
     }
 }
