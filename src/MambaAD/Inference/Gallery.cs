@@ -14,6 +14,10 @@ namespace MambaAD.Inference;
 internal sealed class Gallery
 {
     /// <summary>One kept image: its outcome and the pictures the report draws from (thumbnail side t).</summary>
+    /// <param name="Sample">The test image.</param>
+    /// <param name="Score">Its image score.</param>
+    /// <param name="IsAnomalous">Its ground-truth label.</param>
+    /// <param name="Sequence">Its position in the test order (ties keep the earlier image first).</param>
     /// <param name="Rgb">The image as the model saw it, t·t·3 bytes.</param>
     /// <param name="Map">Its smoothed map resized to t×t.</param>
     /// <param name="MapMax">The full map's maximum (the overlay's top colour without a pixel threshold).</param>
