@@ -47,9 +47,7 @@ internal static class PredictionWriter
         var o = options ?? new PredictOptions();
         if (o.Batch <= 0) throw new MambaADException($"the batch size {o.Batch} must be positive", "BatchSize");
         var shard = o.Shard ?? Shard.All;
-        var dir = Path.GetFullPath(outDir);
-        if (File.Exists(dir)) throw new MambaADException($"{outDir} is a file: give a folder for scores.csv, overlays/, masks/ and maps/", "OutDir");
-        Directory.CreateDirectory(dir);
+        var dir = OutputPath.Folder(outDir, "OutDir"); // not a file, created, writable
         var (start, end) = shard.Range(inputs.Files.Count, o.Batch);
         var mine = inputs.Files.Skip(start).Take(end - start).ToList();
         using var csv = ScoresCsv.Open(Path.Combine(dir, "scores.csv"), mine, header: shard.Index == 0, o.Resume);

@@ -44,23 +44,18 @@ internal sealed class GraphBuilder
     {
         if (data.LongLength != dims.Aggregate(1L, (a, d) => a * d))
             throw new ArgumentException($"initializer {name}: {data.Length} values for dims [{string.Join(",", dims)}]");
-        var t = new TensorProto { Name = Unique(name), DataType = (int)DataType.Float };
-        t.Dims.AddRange(dims);
-        var bytes = new byte[data.Length * sizeof(float)];
-        Buffer.BlockCopy(data, 0, bytes, 0, bytes.Length);
-        t.RawData = ByteString.CopyFrom(bytes);
-        Graph.Initializer.Add(t);
-        return t.Name;
+        return Initializer(name, data, DataType.Float, dims);
     }
 
     /// <summary>An int64 initializer.</summary>
-    public string Initializer(string name, long[] data, params long[] dims)
+    public string Initializer(string name, long[] data, params long[] dims) => Initializer(name, data, DataType.Int64, dims);
+
+    /// <summary>An initializer of <paramref name="type"/> holding <paramref name="data"/> as its raw little-endian bytes.</summary>
+    private string Initializer<T>(string name, T[] data, DataType type, long[] dims) where T : unmanaged
     {
-        var t = new TensorProto { Name = Unique(name), DataType = (int)DataType.Int64 };
+        var t = new TensorProto { Name = Unique(name), DataType = (int)type };
         t.Dims.AddRange(dims);
-        var bytes = new byte[data.Length * sizeof(long)];
-        Buffer.BlockCopy(data, 0, bytes, 0, bytes.Length);
-        t.RawData = ByteString.CopyFrom(bytes);
+        t.RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan()));
         Graph.Initializer.Add(t);
         return t.Name;
     }
