@@ -2,6 +2,7 @@ using System.Diagnostics;
 using MambaAD.Benchmarks;
 using MambaAD.Model;
 using MambaAD.Ssm;
+using MambaAD.Util;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,7 +15,8 @@ namespace MambaAD.Bench;
 /// clock; CPU ops are synchronous) and count the multiply-accumulates of its Linear and Conv2d layers; the selective
 /// scan is timed alone at each stage's shape. Each part's "bound" is its MACs at the encoder's own MAC rate measured in
 /// the same run (for the scan: its port bound, <see cref="PortBound"/>), so "× bound" says how far each part is from
-/// running as efficiently as the encoder (or the FMA ports).
+/// running as efficiently as the encoder (or the FMA ports). <c>--grad</c>: the same for the training forward (train
+/// mode, autograd recording), without the anomaly map.
 /// </summary>
 internal static class ModelParts
 {
@@ -28,10 +30,12 @@ internal static class ModelParts
     {
         int batch = int.Parse(Opt(args, "--batch", "8")), reps = int.Parse(Opt(args, "--reps", "3"));
         int size = int.Parse(Opt(args, "--size", "256"));
-        if (args.Contains("--train")) return Train(int.Parse(Opt(args, "--batch", "16")), reps, size);
+        if (args.Contains("--train")) return Train(int.Parse(Opt(args, "--batch", "16")), reps, size, args.Contains("--default-heap"));
+        // --grad: the training forward (train mode, autograd recording) by part, without the anomaly map.
+        bool grad = args.Contains("--grad");
         manual_seed(0);
         using var model = new MambaADModel(new MambaADConfig { ImageSize = size });
-        model.eval();
+        model.train(grad);
         using var x = randn(batch, 3, size, size);
         var parts = new Dictionary<string, Part>();
         var starts = new Dictionary<nn.Module, long>();
@@ -108,7 +112,8 @@ internal static class ModelParts
         }
 
         // Warm-up, then whole forward (timed by hooks) and Predict (forward + anomaly map) alternately.
-        _ = model.Predict(x);
+        if (grad) { using (NewDisposeScope()) model.call(x); }
+        else _ = model.Predict(x);
         double predictMs = double.MaxValue, forwardMs = double.MaxValue;
         var best = new Dictionary<string, Part>();
         for (int r = 0; r < reps; r++)
@@ -116,7 +121,7 @@ internal static class ModelParts
             foreach (var p in parts.Values) { p.Ms = 0; p.Macs = 0; }
             counting = true;
             var sw = Stopwatch.StartNew();
-            using (no_grad()) using (NewDisposeScope()) model.call(x);
+            using (set_grad_enabled(grad)) using (NewDisposeScope()) model.call(x);
             double fwd = sw.Elapsed.TotalMilliseconds;
             counting = false;
             if (fwd < forwardMs)
@@ -124,6 +129,7 @@ internal static class ModelParts
                 forwardMs = fwd;
                 best = parts.ToDictionary(e => e.Key, e => new Part { Ms = e.Value.Ms, Macs = e.Value.Macs });
             }
+            if (grad) { predictMs = forwardMs; continue; }
             sw.Restart();
             using (NewDisposeScope()) _ = model.Predict(x);
             predictMs = Math.Min(predictMs, sw.Elapsed.TotalMilliseconds);
@@ -154,7 +160,7 @@ internal static class ModelParts
 
         double encMacsPerMs = best["encoder"].Macs / best["encoder"].Ms;
         double perImage(double ms) => ms / batch;
-        Console.WriteLine($"MambaAD inference by part: batch {batch}, {size}², {get_num_threads()} threads, width {width}, best of {reps} (wall clock; machine shared)");
+        Console.WriteLine($"MambaAD {(grad ? "training forward (autograd)" : "inference")} by part: batch {batch}, {size}², {get_num_threads()} threads, width {width}, best of {reps} (wall clock; machine shared)");
         Console.WriteLine($"{"part",-38} {"ms/img",8} {"share",6} {"GMAC/img",9} {"bound ms",9} {"× bound",8}");
         void Row(string name, double ms, double macs, double boundMs) =>
             Console.WriteLine($"{name,-38} {perImage(ms),8:F1} {ms / predictMs * 100,5:F0}% {macs / batch / 1e9,9:F2} " +
@@ -184,24 +190,28 @@ internal static class ModelParts
 
     /// <summary>
     /// <c>parts --train</c>: one training step split into forward (with autograd), backward and the optimizer step, and
-    /// the scan's own forward (saving states) and backward at every stage's shape, best of reps, same batch.
+    /// the scan's own forward (saving states) and backward at every stage's shape, best of reps, same batch; the peak RSS
+    /// of the timed steps, with the mmap threshold that <c>mambaad train</c> sets (<c>--default-heap</c>: glibc's own).
     /// </summary>
-    private static int Train(int batch, int reps, int size)
+    private static int Train(int batch, int reps, int size, bool defaultHeap)
     {
+        if (!defaultHeap) MmapThreshold.Set(MmapThreshold.Training);   // as `mambaad train` does
         manual_seed(0);
         using var model = new MambaADModel(new MambaADConfig { ImageSize = size });
         model.train();
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
         using var optimizer = optim.AdamW(trainable, 0.005);
         using var x = randn(batch, 3, size, size);
-        double fwd = double.MaxValue, bwd = double.MaxValue, opt = double.MaxValue;
+        double fwd = double.MaxValue, bwd = double.MaxValue, opt = double.MaxValue, startMb = 0, afterForwardMb = 0;
         for (int r = 0; r <= reps; r++)
         {
+            if (r == 1) { PeakRss.Reset(); startMb = PeakRss.CurrentMegabytes(); }   // after the warm-up step, which allocates the optimizer state
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
             var sw = Stopwatch.StartNew();
             var loss = model.Loss(x);
             double f = sw.Elapsed.TotalMilliseconds;
+            if (r == 1) afterForwardMb = PeakRss.CurrentMegabytes();
             sw.Restart();
             loss.backward();
             double b = sw.Elapsed.TotalMilliseconds;
@@ -212,6 +222,7 @@ internal static class ModelParts
             if (r == 0) continue;
             fwd = Math.Min(fwd, f); bwd = Math.Min(bwd, b); opt = Math.Min(opt, o);
         }
+        double peakMb = PeakRss.Megabytes();
         double scanF = 0, scanB = 0;
         for (int i = 0; i < 4; i++)
         {
@@ -242,6 +253,7 @@ internal static class ModelParts
         Console.WriteLine($"  backward               {bwd / batch,8:F1} ms/img  (scan bwd {scanB / batch:F1})");
         Console.WriteLine($"  clip + AdamW step      {opt / batch,8:F1} ms/img");
         Console.WriteLine($"  step                   {total / batch,8:F1} ms/img; scan {(scanF + scanB) / total * 100:F0} % of it");
+        Console.WriteLine($"  peak RSS of the steps  {peakMb,8:F0} MB (RSS {startMb:F0} MB before a step, {afterForwardMb:F0} MB after its forward)");
         return 0;
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using MambaAD.Encoders;
 using MambaAD.Model;
 using MambaAD.Ssm;
+using MambaAD.Util;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -26,8 +27,8 @@ public sealed record BenchResult(string Backbone, int ImageSize, int Batch, int 
     int Threads, int ProcessorCount, string Scan);
 
 /// <summary>
-/// The whole-model benchmark behind <c>mambaad bench</c> (issue 6 targets: ratio ≤ 3, scan ≤ 3 ns/step, training
-/// ≤ 4 × inference per image, peak RSS ≤ 8 GB). Weights are random: speed does not depend on them.
+/// The whole-model benchmark behind <c>mambaad bench</c> (issue 14's targets: ratio ≤ 3.5, training ≤ 2.5 × inference
+/// per image, peak RSS ≤ 6 GB; issue 6's scan ≤ 3 ns/step). Weights are random: speed does not depend on them.
 /// </summary>
 public static class ModelBenchmark
 {
@@ -150,24 +151,13 @@ public static class ModelBenchmark
             nn.utils.clip_grad_norm_(trainable, 5.0);
             optimizer.step();
         }
+        // As `mambaad train` does; back at glibc's ceiling after, so what follows measures inference as before.
+        MmapThreshold.Set(MmapThreshold.Training);
         Step(); // warm-up (allocates optimizer state)
-        ResetPeakRss();
+        PeakRss.Reset();
         double ms = Time(steps, Step) / batch;
+        MmapThreshold.Set(MmapThreshold.GlibcCeiling);
         model.eval();
-        return (ms, PeakRssMb());
-    }
-
-    /// <summary>Linux: writing 5 to clear_refs resets the peak (VmHWM) to the current RSS.</summary>
-    private static void ResetPeakRss()
-    {
-        try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-
-    private static double PeakRssMb()
-    {
-        const string status = "/proc/self/status";
-        if (!File.Exists(status)) return double.NaN;
-        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith("VmHWM:"));
-        return line is null ? double.NaN : double.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
+        return (ms, PeakRss.Megabytes());
     }
 }

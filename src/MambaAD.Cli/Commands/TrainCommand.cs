@@ -39,6 +39,7 @@ internal static class TrainCommand
 
         int Run(ParseResult parse, CancellationToken ct)
         {
+            Util.MmapThreshold.Set(Util.MmapThreshold.Training);   // a step's freed activations go back to the system
             var mode = parse.GetValue(display);
             TrainResult result;
             if (parse.GetValue(resume) is { } runDir)

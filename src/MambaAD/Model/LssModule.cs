@@ -65,17 +65,35 @@ internal sealed class LssModule : nn.Module<Tensor, Tensor>
         // gradients in the last bits at the same step (run to run, same inputs), which breaks the promise that a
         // resumed run equals the uninterrupted one bit for bit (docs/performance.md, "Local branches").
         var xc = is_grad_enabled() ? x.permute(0, 3, 1, 2).contiguous() : x.permute(0, 3, 1, 2);
-        var l5 = Branch(conv1a5, Branch(conv55, Branch(conv1b5, xc)));
-        var l7 = Branch(conv1a7, Branch(conv77, Branch(conv1b7, xc)));
+        var l5 = LocalBranch(conv1b5, conv55, conv1a5, xc);
+        var l7 = LocalBranch(conv1b7, conv77, conv1a7, xc);
         var merged = finalconv11.call(cat([g.permute(0, 3, 1, 2), l5, l7], 1)) + xc;
         return merged.permute(0, 2, 3, 1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>conv → IN → SiLU; without autograd, IN and SiLU as one channels-last pass (<see cref="InstanceNormSilu"/>).</summary>
-    private static Tensor Branch(Sequential convInSilu, Tensor x)
+    /// <summary>
+    /// One local branch: 1×1, depth-wise k×k and 1×1, each conv → IN → SiLU. Under autograd the branch is recomputed
+    /// in the backward (<see cref="Recompute"/>), so a training step keeps its input and output, not the eight
+    /// tensors in between; without autograd IN and SiLU run as one channels-last pass (<see cref="InstanceNormSilu"/>).
+    /// </summary>
+    private static Tensor LocalBranch(Sequential first, Sequential depthwise, Sequential last, Tensor x)
     {
-        if (is_grad_enabled()) return convInSilu.call(x);
-        var conv = (Conv2d)convInSilu.children().First();
-        return InstanceNormSilu.Forward(conv.call(x), InEps);
+        var (c1, ck, c3) = (ConvOf(first), ConvOf(depthwise), ConvOf(last));
+        if (!is_grad_enabled())
+            return InferenceStep(c3, InferenceStep(ck, InferenceStep(c1, x)));
+        return Recompute.Run(t => ConvInSilu(ConvInSilu(ConvInSilu(t[0], t[1], t[2]), t[3], null), t[4], t[5]),
+            x, c1.weight!, c1.bias!, ck.weight!, c3.weight!, c3.bias!);
+    }
+
+    private static Conv2d ConvOf(Sequential convInSilu) => (Conv2d)convInSilu.children().First();
+
+    private static Tensor InferenceStep(Conv2d conv, Tensor x) => InstanceNormSilu.Forward(conv.call(x), InEps);
+
+    /// <summary>conv → IN → SiLU as functions of the weights; groups and padding follow from the weight's shape (1×1, or depth-wise k×k).</summary>
+    private static Tensor ConvInSilu(Tensor x, Tensor weight, Tensor? bias)
+    {
+        long groups = x.shape[1] / weight.shape[1], pad = weight.shape[2] / 2;
+        var conv = nn.functional.conv2d(x, weight, bias, padding: [pad, pad], groups: groups);
+        return nn.functional.silu(nn.functional.instance_norm(conv, eps: InEps));
     }
 }

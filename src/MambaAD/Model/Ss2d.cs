@@ -57,7 +57,7 @@ internal sealed class Ss2d : nn.Module<Tensor, Tensor>
         Ds = new Parameter(empty(k * d));
         in_proj = nn.Linear(dModel, 2 * d, hasBias: false);
         conv2d = nn.Conv2d(d, d, 3, padding: 1, groups: d, bias: true);
-        out_norm = nn.LayerNorm(d, eps: 1e-5);
+        out_norm = nn.LayerNorm(d, eps: OutNormEps);
         out_proj = nn.Linear(d, dModel, hasBias: false);
         scans = new ScanIndices(scanType, side);
         ResetDirectionParameters();
@@ -90,29 +90,39 @@ internal sealed class Ss2d : nn.Module<Tensor, Tensor>
         var z = nn.functional.linear(x, in_proj.weight!.narrow(0, DInner, DInner));
         // Channels-last throughout: (B, H, W, d) viewed as NCHW makes the depth-wise conv run oneDNN's NHWC kernel
         // (2× faster than NCHW with its reorders), and its output viewed back is (B, H, W, d) again.
-        var u = nn.functional.silu(conv2d.call(xPart.permute(0, 3, 1, 2))).permute(0, 2, 3, 1);
+        // Training keeps neither the conv's output nor out_norm's and SiLU(z): they are recomputed in the backward.
+        var u = Recompute.Run(ConvSilu, xPart.permute(0, 3, 1, 2), conv2d.weight!, conv2d.bias!).permute(0, 2, 3, 1);
         var y = ForwardCore(u.reshape(b, h * w, DInner)).view(b, h, w, DInner);
-        y = out_norm.call(y) * nn.functional.silu(z);
+        y = Recompute.Run(NormGate, y, z, out_norm.weight!, out_norm.bias!);
         return out_proj.call(y).MoveToOuterDisposeScope();
     }
+
+    /// <summary>SiLU(conv2d(x)): the depth-wise 3×3 conv (spec §7.1) of [x, weight, bias].</summary>
+    private Tensor ConvSilu(Tensor[] t) =>
+        nn.functional.silu(nn.functional.conv2d(t[0], t[1], t[2], padding: [1, 1], groups: DInner));
+
+    /// <summary>out_norm(y) · SiLU(z) (spec §7.1) of [y, z, weight, bias].</summary>
+    private Tensor NormGate(Tensor[] t) =>
+        nn.functional.layer_norm(t[0], [DInner], t[2], t[3], OutNormEps) * nn.functional.silu(t[1]);
+
+    private const double OutNormEps = 1e-5;
 
     /// <summary>
     /// HS encoder → selective scan over K directions → HS decoder → sum (spec §7.3, §8.2, §8.3), channels-last:
     /// u (B, L, d_inner) → y (B, L, d_inner), pixel order. The projections are per pixel, so x_proj runs once in pixel
-    /// order (one GEMM for all K: a broadcast batched matmul would copy the weights B times) and the scan op reads its
-    /// rows along each direction's path; the Δ projection (dt_projs_weight · x_r, §7.2) happens inside the op, so the
-    /// kernel never materialises the (B, K, d_inner, L) delta.
+    /// order (one GEMM for all K) and the scan op reads its rows along each direction's path; the Δ projection
+    /// (dt_projs_weight · x_r, §7.2) happens inside the op, so the kernel never materialises the (B, K, d_inner, L)
+    /// delta. x_proj is part of the op so that training keeps u for the backward, not the larger x_proj output.
     /// </summary>
     internal Tensor ForwardCore(Tensor u)
     {
         using var scope = NewDisposeScope();
-        long b = u.shape[0], l = u.shape[1], k = Directions, d = DInner, r = DtRank, n = DState;
+        long l = u.shape[1], d = DInner;
         if (l != (long)Side * Side || u.shape[2] != d)
             throw new ArgumentException($"this SS2D block scans ({Side}·{Side}, {d}) maps, got ({l}, {u.shape[2]})");
-        var xDbl = matmul(u, x_proj_weight.reshape(k * (r + 2 * n), d).t()).view(b, l, k, r + 2 * n);  // (B, L, K, R + 2N)
         var a = -exp(A_logs);
         var paths = PathTensors.Get(ScanType, Side, Directions, u.device);
-        var y = SelectiveScan.For(u).ScanAndMergeProjected(u, xDbl, dt_projs_weight, a, Ds, dt_projs_bias.reshape(-1), paths);
+        var y = SelectiveScan.For(u).ScanAndMergeXProj(u, x_proj_weight, dt_projs_weight, a, Ds, dt_projs_bias.reshape(-1), paths);
         return y.MoveToOuterDisposeScope();
     }
 

@@ -41,6 +41,20 @@ internal static class ScanShapes
     /// <summary>ScanAndMergeProjected: u (Bt, L, d), xDbl (Bt, L, K, R + 2N), dtWeight (K, d, R), A (K·d, N), D, bias (K·d), paths (K, L).</summary>
     public static void CheckProjected(Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
     {
+        var (b, l, _, k, n, r) = CheckScan(u, dtWeight, A, D, deltaBias, paths);
+        Expect(xDbl, "xDbl", b, l, k, r + 2 * n);
+    }
+
+    /// <summary>ScanAndMergeXProj: as <see cref="CheckProjected"/>, with xProjWeight (K, R + 2N, d) in place of xDbl.</summary>
+    public static void CheckXProj(Tensor u, Tensor xProjWeight, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
+    {
+        var (_, _, d, k, n, r) = CheckScan(u, dtWeight, A, D, deltaBias, paths);
+        Expect(xProjWeight, "xProjWeight", k, r + 2 * n, d);
+    }
+
+    private static (long B, long L, long D, long K, long N, long R) CheckScan(Tensor u, Tensor dtWeight, Tensor A, Tensor D,
+        Tensor deltaBias, Tensor paths)
+    {
         if (u.dim() != 3) throw new ArgumentException($"u must be (B, L, d), got {Fmt(u)}");
         if (paths.dim() != 2) throw new ArgumentException($"paths must be (K, L), got {Fmt(paths)}");
         if (paths.dtype != ScalarType.Int64) throw new ArgumentException($"paths must be int64, got {paths.dtype}");
@@ -49,10 +63,9 @@ internal static class ScanShapes
         if (A.dim() != 2 || A.shape[0] != k * d) throw new ArgumentException($"A must be ({k * d}, N), got {Fmt(A)}");
         if (dtWeight.dim() != 3 || dtWeight.shape[0] != k || dtWeight.shape[1] != d)
             throw new ArgumentException($"dtWeight must be ({k}, {d}, R), got {Fmt(dtWeight)}");
-        long n = A.shape[1], r = dtWeight.shape[2];
-        Expect(xDbl, "xDbl", b, l, k, r + 2 * n);
         Expect(D, "D", k * d);
         Expect(deltaBias, "deltaBias", k * d);
+        return (b, l, d, k, A.shape[1], dtWeight.shape[2]);
     }
 
     private static void Expect(Tensor t, string name, params long[] shape)

@@ -44,4 +44,21 @@ internal sealed class SelectiveScanCpu : ISelectiveScan
         var y = ProjectedScanOp.Forward(u, xDbl, dtWeight, A, D, deltaBias, paths, saveStates: false, Width).Y;
         return y.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// x_proj and the scan: with autograd, one node (<see cref="XProjScanFunction"/>) that keeps u and recomputes xDbl
+    /// in the backward; without, x_proj then <see cref="ScanAndMergeProjected"/>.
+    /// </summary>
+    public Tensor ScanAndMergeXProj(Tensor u, Tensor xProjWeight, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
+    {
+        bool grad = is_grad_enabled() && new[] { u, xProjWeight, dtWeight, A, D, deltaBias }.Any(t => t.requires_grad);
+        if (grad && Handles(u, xProjWeight, dtWeight, A, D, deltaBias) && paths.device_type == DeviceType.CPU)
+        {
+            ScanShapes.CheckXProj(u, xProjWeight, dtWeight, A, D, deltaBias, paths);
+            return XProjScanFunction.apply(u, xProjWeight, dtWeight, A, D, deltaBias, paths, Width);
+        }
+        using var scope = NewDisposeScope();
+        var y = ScanAndMergeProjected(u, XProj.Apply(u, xProjWeight), dtWeight, A, D, deltaBias, paths);
+        return y.MoveToOuterDisposeScope();
+    }
 }
