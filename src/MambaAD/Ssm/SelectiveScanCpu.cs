@@ -39,14 +39,14 @@ internal sealed class SelectiveScanCpu : ISelectiveScan
         if (!Handles(u, xDbl, dtWeight, A, D, deltaBias) || paths.device_type != DeviceType.CPU)
             return SelectiveScanReference.Instance.ScanAndMergeProjected(u, xDbl, dtWeight, A, D, deltaBias, paths);
         bool grad = is_grad_enabled() && new[] { u, xDbl, dtWeight, A, D, deltaBias }.Any(t => t.requires_grad);
-        if (grad) return ProjectedScanFunction.apply(u, xDbl, dtWeight, A, D, deltaBias, paths, Width);
+        if (grad) return ProjectedScanFunction.apply(u, xDbl, dtWeight, A, D, deltaBias, paths, Width, false);
         using var scope = NewDisposeScope();
         var y = ProjectedScanOp.Forward(u, xDbl, dtWeight, A, D, deltaBias, paths, saveStates: false, Width).Y;
         return y.MoveToOuterDisposeScope();
     }
 
     /// <summary>
-    /// x_proj and the scan: with autograd, one node (<see cref="XProjScanFunction"/>) that keeps u and recomputes xDbl
+    /// x_proj and the scan: with autograd, one node (<see cref="ProjectedScanFunction"/>) that keeps u and recomputes xDbl
     /// in the backward; without, x_proj then <see cref="ScanAndMergeProjected"/>.
     /// </summary>
     public Tensor ScanAndMergeXProj(Tensor u, Tensor xProjWeight, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
@@ -55,7 +55,7 @@ internal sealed class SelectiveScanCpu : ISelectiveScan
         if (grad && Handles(u, xProjWeight, dtWeight, A, D, deltaBias) && paths.device_type == DeviceType.CPU)
         {
             ScanShapes.CheckXProj(u, xProjWeight, dtWeight, A, D, deltaBias, paths);
-            return XProjScanFunction.apply(u, xProjWeight, dtWeight, A, D, deltaBias, paths, Width);
+            return ProjectedScanFunction.apply(u, xProjWeight, dtWeight, A, D, deltaBias, paths, Width, true);
         }
         using var scope = NewDisposeScope();
         var y = ScanAndMergeProjected(u, XProj.Apply(u, xProjWeight), dtWeight, A, D, deltaBias, paths);
