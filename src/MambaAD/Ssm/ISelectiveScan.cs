@@ -25,10 +25,6 @@ internal interface ISelectiveScan
     /// <see cref="ScanAndMergeProjected"/> with x_proj folded in: xDbl = u·xProjWeightᵀ, xProjWeight (K, R + 2N, d).
     /// The same forward as x_proj followed by the scan; an implementation may keep u instead of xDbl for the backward.
     /// </summary>
-    Tensor ScanAndMergeXProj(Tensor u, Tensor xProjWeight, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
-    {
-        using var scope = NewDisposeScope();
-        var y = ScanAndMergeProjected(u, XProj.Apply(u, xProjWeight), dtWeight, A, D, deltaBias, paths);
-        return y.MoveToOuterDisposeScope();
-    }
+    Tensor ScanAndMergeXProj(Tensor u, Tensor xProjWeight, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths) =>
+        XProj.ThenScan(this, u, xProjWeight, dtWeight, A, D, deltaBias, paths);
 }

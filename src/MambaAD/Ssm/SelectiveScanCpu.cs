@@ -52,13 +52,9 @@ internal sealed class SelectiveScanCpu : ISelectiveScan
     public Tensor ScanAndMergeXProj(Tensor u, Tensor xProjWeight, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
     {
         bool grad = is_grad_enabled() && new[] { u, xProjWeight, dtWeight, A, D, deltaBias }.Any(t => t.requires_grad);
-        if (grad && Handles(u, xProjWeight, dtWeight, A, D, deltaBias) && paths.device_type == DeviceType.CPU)
-        {
-            ScanShapes.CheckXProj(u, xProjWeight, dtWeight, A, D, deltaBias, paths);
-            return ProjectedScanFunction.apply(u, xProjWeight, dtWeight, A, D, deltaBias, paths, Width, true);
-        }
-        using var scope = NewDisposeScope();
-        var y = ScanAndMergeProjected(u, XProj.Apply(u, xProjWeight), dtWeight, A, D, deltaBias, paths);
-        return y.MoveToOuterDisposeScope();
+        if (!grad || !Handles(u, xProjWeight, dtWeight, A, D, deltaBias) || paths.device_type != DeviceType.CPU)
+            return XProj.ThenScan(this, u, xProjWeight, dtWeight, A, D, deltaBias, paths);
+        ScanShapes.CheckXProj(u, xProjWeight, dtWeight, A, D, deltaBias, paths);
+        return ProjectedScanFunction.apply(u, xProjWeight, dtWeight, A, D, deltaBias, paths, Width, true);
     }
 }

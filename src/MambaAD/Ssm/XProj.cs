@@ -21,4 +21,17 @@ internal static class XProj
         var dw = g.t().mm(u.reshape(rows, d)).view(k, rs, d);
         return (du, dw);
     }
+
+    /// <summary>
+    /// x_proj, then <see cref="ISelectiveScan.ScanAndMergeProjected"/> as its own op: what ScanAndMergeXProj computes
+    /// wherever no fused autograd node applies (no gradient, the reference, tensors the kernel does not take).
+    /// </summary>
+    public static Tensor ThenScan(ISelectiveScan scan, Tensor u, Tensor w, Tensor dtWeight, Tensor A, Tensor D,
+        Tensor deltaBias, Tensor paths)
+    {
+        ScanShapes.CheckXProj(u, w, dtWeight, A, D, deltaBias, paths);
+        using var scope = NewDisposeScope();
+        var y = scan.ScanAndMergeProjected(u, Apply(u, w), dtWeight, A, D, deltaBias, paths);
+        return y.MoveToOuterDisposeScope();
+    }
 }

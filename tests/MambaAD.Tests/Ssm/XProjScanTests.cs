@@ -60,7 +60,7 @@ public class XProjScanTests
     }
 
     [Fact]
-    public void A_wrong_x_proj_weight_is_named()
+    public void A_wrong_x_proj_weight_is_named_with_and_without_autograd()
     {
         using var scope = NewDisposeScope();
         var x = Inputs([1, 2, 3, 4, 5, 2]);
@@ -70,5 +70,11 @@ public class XProjScanTests
         var ex = Assert.Throws<ArgumentException>(() =>
             SelectiveScanCpu.Instance.ScanAndMergeXProj(leaves[0], wrong, leaves[2], leaves[3], leaves[4], leaves[5], paths));
         Assert.Contains("xProjWeight", ex.Message);
+        using (no_grad())
+        {
+            var plain = Assert.Throws<ArgumentException>(() =>
+                SelectiveScanCpu.Instance.ScanAndMergeXProj(x[0], wrong, x[2], x[3], x[4], x[5], paths));
+            Assert.Contains("xProjWeight", plain.Message);
+        }
     }
 }
