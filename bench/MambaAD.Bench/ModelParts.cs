@@ -30,7 +30,7 @@ internal static class ModelParts
     {
         int batch = int.Parse(Opt(args, "--batch", "8")), reps = int.Parse(Opt(args, "--reps", "3"));
         int size = int.Parse(Opt(args, "--size", "256"));
-        if (args.Contains("--train")) return Train(int.Parse(Opt(args, "--batch", "16")), reps, size, args.Contains("--default-heap"));
+        if (args.Contains("--train")) return Train(int.Parse(Opt(args, "--batch", "16")), reps, size, !args.Contains("--keep-heap"));
         // --grad: the training forward (train mode, autograd recording) by part, without the anomaly map.
         bool grad = args.Contains("--grad");
         manual_seed(0);
@@ -191,11 +191,10 @@ internal static class ModelParts
     /// <summary>
     /// <c>parts --train</c>: one training step split into forward (with autograd), backward and the optimizer step, and
     /// the scan's own forward (saving states) and backward at every stage's shape, best of reps, same batch; the peak RSS
-    /// of the timed steps, with the mmap threshold that <c>mambaad train</c> sets (<c>--default-heap</c>: glibc's own).
+    /// of the timed steps, with the heap trimmed after each step as the trainer does (<c>--keep-heap</c>: not trimmed).
     /// </summary>
-    private static int Train(int batch, int reps, int size, bool defaultHeap)
+    private static int Train(int batch, int reps, int size, bool trim)
     {
-        if (!defaultHeap) MmapThreshold.Set(MmapThreshold.Training);   // as `mambaad train` does
         manual_seed(0);
         using var model = new MambaADModel(new MambaADConfig { ImageSize = size });
         model.train();
@@ -218,6 +217,7 @@ internal static class ModelParts
             sw.Restart();
             nn.utils.clip_grad_norm_(trainable, 5.0);
             optimizer.step();
+            if (trim) { scope.Dispose(); HeapTrim.Run(); }   // as the trainer does
             double o = sw.Elapsed.TotalMilliseconds;
             if (r == 0) continue;
             fwd = Math.Min(fwd, f); bwd = Math.Min(bwd, b); opt = Math.Min(opt, o);

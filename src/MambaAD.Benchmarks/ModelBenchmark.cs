@@ -150,13 +150,12 @@ public static class ModelBenchmark
             loss.backward();
             nn.utils.clip_grad_norm_(trainable, 5.0);
             optimizer.step();
+            scope.Dispose();
+            HeapTrim.Run();   // as the trainer does after every step
         }
-        // As `mambaad train` does; back at glibc's ceiling after, so what follows measures inference as before.
-        MmapThreshold.Set(MmapThreshold.Training);
         Step(); // warm-up (allocates optimizer state)
         PeakRss.Reset();
         double ms = Time(steps, Step) / batch;
-        MmapThreshold.Set(MmapThreshold.GlibcCeiling);
         model.eval();
         return (ms, PeakRss.Megabytes());
     }

@@ -39,7 +39,6 @@ internal static class TrainCommand
 
         int Run(ParseResult parse, CancellationToken ct)
         {
-            Util.MmapThreshold.Set(Util.MmapThreshold.Training);   // a step's freed activations go back to the system
             var mode = parse.GetValue(display);
             TrainResult result;
             if (parse.GetValue(resume) is { } runDir)
