@@ -11,7 +11,7 @@ namespace MambaAD.Bench;
 
 /// <summary>
 /// Where inference time goes, part by part, in one run: <c>dotnet run -c Release --project bench/MambaAD.Bench --
-/// parts [--batch 8] [--reps 3] [--size 256]</c>. Forward hooks time every module of interest (inclusive, wall
+/// parts [--batch 8] [--reps 3] [--size 256] [--weights CHECKPOINT_DIR [--fresh]]</c>. Forward hooks time every module of interest (inclusive, wall
 /// clock; CPU ops are synchronous) and count the multiply-accumulates of its Linear and Conv2d layers; the selective
 /// scan is timed alone at each stage's shape. Each part's "bound" is its MACs at the encoder's own MAC rate measured in
 /// the same run (for the scan: its port bound, <see cref="PortBound"/>), so "× bound" says how far each part is from
@@ -30,11 +30,13 @@ internal static class ModelParts
     {
         int batch = int.Parse(Opt(args, "--batch", "8")), reps = int.Parse(Opt(args, "--reps", "3"));
         int size = int.Parse(Opt(args, "--size", "256"));
-        if (args.Contains("--train")) return Train(int.Parse(Opt(args, "--batch", "16")), reps, size, !args.Contains("--keep-heap"));
+        manual_seed(0);   // the fresh model's initialisation
+        if (args.Contains("--train"))
+            return Train(LoadOrCreate(Opt(args, "--weights", ""), args.Contains("--fresh"), size), int.Parse(Opt(args, "--batch", "16")), reps, !args.Contains("--keep-heap"));
         // --grad: the training forward (train mode, autograd recording) by part, without the anomaly map.
         bool grad = args.Contains("--grad");
         manual_seed(0);
-        using var model = new MambaADModel(new MambaADConfig { ImageSize = size });
+        using var model = LoadOrCreate(Opt(args, "--weights", ""), args.Contains("--fresh"), size);
         model.train(grad);
         using var x = randn(batch, 3, size, size);
         var parts = new Dictionary<string, Part>();
@@ -193,10 +195,10 @@ internal static class ModelParts
     /// the scan's own forward (saving states) and backward at every stage's shape, best of reps, same batch; the peak RSS
     /// of the timed steps, with the heap trimmed after each step as the trainer does (<c>--keep-heap</c>: not trimmed).
     /// </summary>
-    private static int Train(int batch, int reps, int size, bool trim)
+    private static int Train(MambaADModel model, int batch, int reps, bool trim)
     {
-        manual_seed(0);
-        using var model = new MambaADModel(new MambaADConfig { ImageSize = size });
+        using var _ = model;
+        int size = model.Config.ImageSize;
         model.train();
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
         using var optimizer = optim.AdamW(trainable, 0.005);
@@ -255,6 +257,20 @@ internal static class ModelParts
         Console.WriteLine($"  step                   {total / batch,8:F1} ms/img; scan {(scanF + scanB) / total * 100:F0} % of it");
         Console.WriteLine($"  peak RSS of the steps  {peakMb,8:F0} MB (RSS {startMb:F0} MB before a step, {afterForwardMb:F0} MB after its forward)");
         return 0;
+    }
+
+    /// <summary>
+    /// <c>--weights DIR</c>: a trained checkpoint (its activations, not random ones: subnormal states cost time, see
+    /// Ssm/FlushToZero); with <c>--fresh</c>, its config with new weights. The scan row stays on sample inputs.
+    /// </summary>
+    private static MambaADModel LoadOrCreate(string weights, bool fresh, int size)
+    {
+        if (weights.Length == 0) return new MambaADModel(new MambaADConfig { ImageSize = size });
+        var loaded = MambaAD.Checkpoints.Checkpoint.Load(weights);
+        if (!fresh) return loaded.Model;
+        var config = loaded.Model.Config;
+        loaded.Dispose();
+        return new MambaADModel(config);
     }
 
     private static string Opt(string[] args, string name, string dflt)

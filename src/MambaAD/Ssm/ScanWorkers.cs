@@ -23,8 +23,16 @@ internal static unsafe class ScanWorkers
         void Worker()
         {
             float* buf = ScratchBuffer.ForThisThread(scratchFloats);
-            int i;
-            while ((i = Interlocked.Increment(ref next)) < count) body(i, buf);
+            uint mxcsr = FlushToZero.Enter();   // decaying states pass through subnormals (FlushToZero)
+            try
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < count) body(i, buf);
+            }
+            finally
+            {
+                FlushToZero.Leave(mxcsr);
+            }
         }
         if (workers <= 1) { Worker(); return; }
         var threads = new Task[workers - 1];
