@@ -28,7 +28,7 @@ internal static unsafe partial class FlushToZero
     /// <summary>Restores the calling thread's MXCSR from <see cref="Enter"/>.</summary>
     public static void Leave(uint old)
     {
-        if (Supported && (old & (Ftz | Daz)) != (Ftz | Daz)) Write(old);
+        if (Supported && old != 0 && (old & (Ftz | Daz)) != (Ftz | Daz)) Write(old);   // 0: Enter changed nothing
     }
 
     /// <summary>The calling thread's MXCSR (0 where unsupported).</summary>
