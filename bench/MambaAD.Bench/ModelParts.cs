@@ -31,12 +31,11 @@ internal static class ModelParts
         int batch = int.Parse(Opt(args, "--batch", "8")), reps = int.Parse(Opt(args, "--reps", "3"));
         int size = int.Parse(Opt(args, "--size", "256"));
         manual_seed(0);   // the fresh model's initialisation
-        if (args.Contains("--train"))
-            return Train(LoadOrCreate(Opt(args, "--weights", ""), args.Contains("--fresh"), size), int.Parse(Opt(args, "--batch", "16")), reps, !args.Contains("--keep-heap"));
+        var model = LoadOrCreate(Opt(args, "--weights", ""), args.Contains("--fresh"), size);
+        if (args.Contains("--train")) return Train(model, int.Parse(Opt(args, "--batch", "16")), reps, !args.Contains("--keep-heap"));
+        using var owned = model;   // Train disposes it on its own path
         // --grad: the training forward (train mode, autograd recording) by part, without the anomaly map.
         bool grad = args.Contains("--grad");
-        manual_seed(0);
-        using var model = LoadOrCreate(Opt(args, "--weights", ""), args.Contains("--fresh"), size);
         model.train(grad);
         using var x = randn(batch, 3, size, size);
         var parts = new Dictionary<string, Part>();
