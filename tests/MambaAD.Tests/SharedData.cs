@@ -21,12 +21,7 @@ public static class SharedData
     {
         var env = Environment.GetEnvironmentVariable("MAMBAAD_SHARED");
         if (!string.IsNullOrEmpty(env)) return Directory.Exists(env) ? Path.GetFullPath(env) : null;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "MambaAD.slnx")))
-                return Existing(Path.Combine(dir.FullName, "..", "shared")) is { } s ? Path.GetFullPath(s) : null;
-        }
-        return null;
+        return Existing(Path.Combine(RepoRoot.Path, "..", "shared")) is { } s ? Path.GetFullPath(s) : null;
     }
 }
 

@@ -10,6 +10,7 @@ namespace MambaAD.Util;
 /// every step: peak 4.3 GB for ~15 % more step time (the next step faults its pages in again), where fixing the mmap
 /// threshold at 1 MB instead (every tensor of 1 MB and more mapped afresh, the periodic tests' too) gave 3.4 GB for
 /// ~25 % (docs/performance.md, "Training memory"). Freeing memory is safe for any host process, so the library does it.
+/// With jemalloc preloaded (see <see cref="NativeAllocator"/>, the faster choice) glibc's heap is unused and this finds nothing.
 /// </summary>
 internal static partial class HeapTrim
 {

@@ -13,12 +13,7 @@ public class LayeringTests
     internal static readonly string[] Layers =
         ["Util", "IO", "Imaging", "Encoders", "Ssm", "Model", "Checkpoints", "Onnx", "Data", "Evaluation", "Inference", "Training", "Reporting"];
 
-    private static string LibraryDir()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "MambaAD.slnx"))) return Path.Combine(dir.FullName, "src", "MambaAD");
-        throw new InvalidOperationException("MambaAD.slnx not found above the test binaries");
-    }
+    private static string LibraryDir() => Path.Combine(RepoRoot.Path, "src", "MambaAD");
 
     /// <summary>Folder-namespace references in code: <c>using MambaAD.X;</c>, <c>MambaAD.X.Y</c> and, inside the library, <c>X.Y</c>.</summary>
     internal static IEnumerable<string> Referenced(string source)

@@ -13,7 +13,7 @@ public sealed class QuickStartTests : IDisposable
     [Fact]
     public void The_readme_shows_the_example_verbatim()
     {
-        var repo = RepoRoot();
+        var repo = RepoRoot.Path;
         var code = File.ReadAllText(Path.Combine(repo, "examples", "QuickStart", "QuickStart.cs"));
         const string begin = "    // README: begin\n", end = "    // README: end\n";
         int a = code.IndexOf(begin, StringComparison.Ordinal) + begin.Length, b = code.IndexOf(end, StringComparison.Ordinal);
@@ -33,10 +33,4 @@ public sealed class QuickStartTests : IDisposable
         Assert.Equal(64 * 64, p.Map.Length);
     }
 
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "MambaAD.slnx"))) return dir.FullName;
-        throw new InvalidOperationException("MambaAD.slnx not found above the test binaries");
-    }
 }

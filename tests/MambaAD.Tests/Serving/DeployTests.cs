@@ -16,14 +16,7 @@ namespace MambaAD.Tests.Serving;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public partial class DeployTests
 {
-    private static readonly string Root = FindRoot();
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "MambaAD.slnx"))) return dir.FullName;
-        throw new InvalidOperationException("MambaAD.slnx not found above the test assembly");
-    }
+    private static readonly string Root = RepoRoot.Path;
 
     /// <summary>The Dockerfile's instructions (continuation lines joined, comments dropped) as (keyword, argument).</summary>
     private static List<(string Keyword, string Args)> Dockerfile()

@@ -1,0 +1,45 @@
+using System.Runtime.InteropServices;
+
+namespace MambaAD.Util;
+
+/// <summary>
+/// Which C allocator serves libtorch's tensors in this process. glibc's heap fragments under a training step's
+/// activations (many sizes, short-lived, interleaved with the ones kept for the backward), and tensors above its
+/// 32 MB mmap ceiling come as fresh, zero-filled pages on every step; jemalloc, preloaded with its freed pages kept
+/// (MALLOC_CONF dirty_decay_ms:-1), reuses them: a batch-16 step ~1.5× faster at less peak memory (docs/performance.md,
+/// "Issue 14, phase 5"). The <c>./mambaad</c> launcher preloads it when libjemalloc.so.2 is installed; a preload has
+/// to happen before the process starts, so the library can only report it (<c>mambaad info</c>, <c>mambaad bench</c>).
+/// </summary>
+internal static unsafe class NativeAllocator
+{
+    /// <summary>Whether jemalloc is this process's malloc (its <c>mallctl</c> is in the global symbol scope).</summary>
+    public static bool IsJemalloc => Mallctl() != null;
+
+    /// <summary>One line: "jemalloc 5.3.0-… (dirty_decay_ms -1: freed pages kept)", or the C library's malloc.</summary>
+    public static string Describe()
+    {
+        var mallctl = Mallctl();
+        if (mallctl == null) return OperatingSystem.IsLinux() ? "glibc malloc" : "the system's malloc";
+        byte* version = null;
+        nuint size = (nuint)sizeof(byte*);
+        string name = Read(mallctl, "version\0"u8, &version, &size) == 0 && version != null
+            ? "jemalloc " + Marshal.PtrToStringUTF8((nint)version) : "jemalloc";
+        nint decay = 0;
+        size = (nuint)sizeof(nint);
+        if (Read(mallctl, "opt.dirty_decay_ms\0"u8, &decay, &size) != 0) return name;
+        return decay < 0 ? $"{name} (dirty_decay_ms {decay}: freed pages kept)" : $"{name} (dirty_decay_ms {decay}: freed pages returned after a delay)";
+    }
+
+    private static int Read(delegate* unmanaged<byte*, void*, nuint*, void*, nuint, int> mallctl, ReadOnlySpan<byte> nameZ, void* value, nuint* size)
+    {
+        fixed (byte* name = nameZ) return mallctl(name, value, size, null, 0);
+    }
+
+    /// <summary>jemalloc's <c>int mallctl(const char*, void* old, size_t* oldlen, void* new, size_t newlen)</c>, or null.</summary>
+    private static delegate* unmanaged<byte*, void*, nuint*, void*, nuint, int> Mallctl()
+    {
+        if (OperatingSystem.IsWindows()) return null;
+        return NativeLibrary.TryGetExport(NativeLibrary.GetMainProgramHandle(), "mallctl", out var f)
+            ? (delegate* unmanaged<byte*, void*, nuint*, void*, nuint, int>)f : null;
+    }
+}
