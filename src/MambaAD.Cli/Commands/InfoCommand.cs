@@ -33,8 +33,7 @@ internal static class InfoCommand
             Console.WriteLine($"               frozen    {m.FrozenParameters:N0} (encoder)");
             Console.WriteLine($"               total     {m.TotalParameters:N0} (with {m.ScanIndexElements:N0} int64 scan indices, as the official count)");
             // The process, not the model: what a speed figure depends on (see NativeAllocator).
-            Console.WriteLine($"  allocator    {Util.NativeAllocator.Describe()}" + (Util.NativeAllocator.IsJemalloc || !OperatingSystem.IsLinux() ? ""
-                : " (install libjemalloc2 and run ./mambaad: training steps ~1.5× faster; README, \"Performance\")"));
+            Console.WriteLine($"  allocator    {Util.NativeAllocator.Describe()}" + (Util.NativeAllocator.Advice is { } advice ? $" ({advice})" : ""));
             return 0;
         });
         return command;

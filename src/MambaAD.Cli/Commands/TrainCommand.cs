@@ -62,8 +62,8 @@ internal static class TrainCommand
                 };
                 var request = new TrainRequest(root, dir, config, weightsPath, options, data.Read(parse));
                 Console.WriteLine($"training MambaAD ({config}) on {root} → {dir}");
-                if (OperatingSystem.IsLinux() && !Util.NativeAllocator.IsJemalloc && Environment.GetEnvironmentVariable("MAMBAAD_ALLOCATOR") != "glibc")
-                    Console.WriteLine("  on glibc's malloc: install libjemalloc2 and run ./mambaad for ~1.5× faster steps (README, \"Performance\"; MAMBAAD_ALLOCATOR=glibc hides this)");
+                if (Util.NativeAllocator.Advice is { } advice && Environment.GetEnvironmentVariable("MAMBAAD_ALLOCATOR") != "glibc")
+                    Console.WriteLine($"  on glibc's malloc: {advice}; MAMBAAD_ALLOCATOR=glibc hides this");
                 result = ProgressDisplay.Run(mode, p => Trainer.Train(request, p, ct));
             }
             if (!result.Completed)
