@@ -16,7 +16,9 @@ namespace MambaAD.Bench;
 /// scan is timed alone at each stage's shape. Each part's "bound" is its MACs at the encoder's own MAC rate measured in
 /// the same run (for the scan: its port bound, <see cref="PortBound"/>), so "× bound" says how far each part is from
 /// running as efficiently as the encoder (or the FMA ports). <c>--grad</c>: the same for the training forward (train
-/// mode, autograd recording), without the anomaly map.
+/// mode, autograd recording), without the anomaly map, and each part's backward of the training loss, timed by
+/// <see cref="BackwardMarker"/>s on the parts' inputs and outputs (its bound: twice the forward's MACs, the input's and
+/// the weights' gradients, at the encoder's forward rate; the scan's backward alone at each stage's shape).
 /// </summary>
 internal static class ModelParts
 {
@@ -41,15 +43,27 @@ internal static class ModelParts
         var parts = new Dictionary<string, Part>();
         var starts = new Dictionary<nn.Module, long>();
         var hooks = new List<Action>();   // removers
-        bool counting = false;
+        bool counting = false, marking = false;
+        var inMarks = new Dictionary<nn.Module, int>();
+        var calls = new List<(string Name, int In, int Out)>();   // marker ids of each part's call (−1: input needs no gradient)
 
         void Time<T, TR>(nn.Module<T, TR> m, string name)
         {
-            var pre = m.register_forward_pre_hook((mod, input) => { starts[mod] = Stopwatch.GetTimestamp(); return input; });
+            var pre = m.register_forward_pre_hook((mod, input) =>
+            {
+                starts[mod] = Stopwatch.GetTimestamp();
+                inMarks[mod] = -1;
+                if (!marking || input is not Tensor t || !t.requires_grad) return input;
+                inMarks[mod] = calls.Count * 2;
+                return (T)(object)BackwardMarker.Mark(t, calls.Count * 2);
+            });
             var post = m.register_forward_hook((mod, input, output) =>
             {
                 if (counting) Get(name).Ms += Stopwatch.GetElapsedTime(starts[mod]).TotalMilliseconds;
-                return output;
+                if (!marking || output is not Tensor t) return output;
+                int id = calls.Count * 2 + 1;
+                calls.Add((name, inMarks[mod], id));
+                return (TR)(object)BackwardMarker.Mark(t, id);
             });
             hooks.Add(() => { pre.remove(); post.remove(); });
         }
@@ -135,6 +149,32 @@ internal static class ModelParts
             using (NewDisposeScope()) _ = model.Predict(x);
             predictMs = Math.Min(predictMs, sw.Elapsed.TotalMilliseconds);
         }
+        // --grad: the loss's backward by part, from the markers' timestamps (a part whose input needs no gradient, the
+        // bottleneck, ends with the backward).
+        var bwd = new Dictionary<string, double>();
+        double backwardMs = double.MaxValue;
+        for (int r = 0; grad && r < reps; r++)
+        {
+            using var scope = NewDisposeScope();
+            model.zero_grad();
+            calls.Clear(); BackwardMarker.Reached.Clear();
+            marking = true;
+            var loss = model.Loss(x);
+            marking = false;
+            long t0 = Stopwatch.GetTimestamp();
+            loss.backward();
+            long t1 = Stopwatch.GetTimestamp();
+            double total = Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds;
+            if (total >= backwardMs) continue;
+            backwardMs = total;
+            bwd.Clear();
+            foreach (var (name, inId, outId) in calls)
+            {
+                if (!BackwardMarker.Reached.TryGetValue(outId, out long start)) continue;
+                long end = inId >= 0 && BackwardMarker.Reached.TryGetValue(inId, out long e) ? e : t1;
+                bwd[name] = bwd.GetValueOrDefault(name) + Stopwatch.GetElapsedTime(start, end).TotalMilliseconds;
+            }
+        }
         foreach (var remove in hooks) remove();
 
         // The anomaly map timed directly on one forward's features (a difference of two noisy wall times can go negative).
@@ -178,36 +218,45 @@ internal static class ModelParts
             if (width >= 8) scanBoundMs += blocks * PortBound.ForwardOpsPerVectorStep(width, r) / (double)width * batch * 8.0 * d * l / fmaPerNs / 1e6;
         }
 
+        double scanBwdMs = grad ? ScanWithGrad(model, batch, reps).Backward : double.NaN;
+
         double encMacsPerMs = best["encoder"].Macs / best["encoder"].Ms;
         double perImage(double ms) => ms / batch;
-        Console.WriteLine($"MambaAD {(grad ? "training forward (autograd)" : "inference")} by part: batch {batch}, {size}², {get_num_threads()} threads, width {width}, best of {reps} (wall clock; machine shared)");
-        Console.WriteLine($"{"part",-38} {"ms/img",8} {"share",6} {"GMAC/img",9} {"bound ms",9} {"× bound",8}");
-        void Row(string name, double ms, double macs, double boundMs) =>
+        Console.WriteLine($"MambaAD {(grad ? "training forward (autograd) and backward" : "inference")} by part: batch {batch}, {size}², {get_num_threads()} threads, width {width}, best of {reps} (wall clock; machine shared)");
+        Console.WriteLine($"{"part",-38} {"ms/img",8} {"share",6} {"GMAC/img",9} {"bound ms",9} {"× bound",8}" +
+                          (grad ? $" {"bwd ms/img",10} {"× bound",8}" : ""));
+        string Ratio(double ms, double boundMs) => double.IsNaN(boundMs) || double.IsNaN(ms) ? "" : (ms / boundMs).ToString("F2");
+        void Row(string name, double ms, double macs, double boundMs, double bwdMs = double.NaN, double bwdBoundMs = double.NaN) =>
             Console.WriteLine($"{name,-38} {perImage(ms),8:F1} {ms / predictMs * 100,5:F0}% {macs / batch / 1e9,9:F2} " +
-                              $"{(double.IsNaN(boundMs) ? "" : perImage(boundMs).ToString("F1")),9} {(double.IsNaN(boundMs) ? "" : (ms / boundMs).ToString("F2")),8}");
+                              $"{(double.IsNaN(boundMs) ? "" : perImage(boundMs).ToString("F1")),9} {Ratio(ms, boundMs),8}" +
+                              (grad ? $" {(double.IsNaN(bwdMs) ? "" : perImage(bwdMs).ToString("F1")),10} {Ratio(bwdMs, bwdBoundMs),8}" : ""));
         double Bound(Part p) => p.Macs > 0 ? p.Macs / encMacsPerMs : double.NaN;
         var b = best;
         Part P(string name) => b.TryGetValue(name, out var p) ? p : new Part();
+        double B(string name) => bwd.TryGetValue(name, out var ms) ? ms : double.NaN;
         double ss2d = P("SS2D (incl. scan)").Ms, lss = P("LSS module (all)").Ms, hssAll = P("HSS block (all)").Ms;
         double fin = P("LSS finalconv11").Ms, pe = P("PatchExpand2D").Ms;
         Row("encoder", P("encoder").Ms, P("encoder").Macs, Bound(P("encoder")));
-        Row("bottleneck (MFF_OCE)", P("bottleneck (MFF_OCE)").Ms, P("bottleneck (MFF_OCE)").Macs, Bound(P("bottleneck (MFF_OCE)")));
-        Row("  scan (ScanAndMergeProjected)", scanMs, 0, width >= 8 ? scanBoundMs : double.NaN);
+        Row("bottleneck (MFF_OCE)", P("bottleneck (MFF_OCE)").Ms, P("bottleneck (MFF_OCE)").Macs, Bound(P("bottleneck (MFF_OCE)")),
+            B("bottleneck (MFF_OCE)"), 2 * Bound(P("bottleneck (MFF_OCE)")));
+        Row("  scan (ScanAndMergeProjected)", scanMs, 0, width >= 8 ? scanBoundMs : double.NaN, scanBwdMs);
         var ssP = P("SS2D (incl. scan)");
-        Row("  SS2D without scan (proj, conv, norm)", ss2d - scanMs, ssP.Macs, ssP.Macs / encMacsPerMs);
-        Row("  HSS ln_1, residual", hssAll - ss2d, 0, double.NaN);
+        Row("  SS2D without scan (proj, conv, norm)", ss2d - scanMs, ssP.Macs, ssP.Macs / encMacsPerMs,
+            B("SS2D (incl. scan)") - scanBwdMs, 2 * ssP.Macs / encMacsPerMs);
+        Row("  HSS ln_1, residual", hssAll - ss2d, 0, double.NaN, B("HSS block (all)") - B("SS2D (incl. scan)"));
         var localP = P("LSS local branches (conv, IN, SiLU)");
-        Row("  LSS local branches, cat, residual", lss - hssAll - fin, localP.Macs, Bound(localP));
-        Row("  LSS finalconv11", fin, P("LSS finalconv11").Macs, Bound(P("LSS finalconv11")));
-        if (pe > 0) Row("  PatchExpand2D", pe, P("PatchExpand2D").Macs, Bound(P("PatchExpand2D")));
+        Row("  LSS local branches, cat, residual", lss - hssAll - fin, localP.Macs, Bound(localP),
+            B("LSS module (all)") - B("HSS block (all)") - B("LSS finalconv11"), 2 * Bound(localP));
+        Row("  LSS finalconv11", fin, P("LSS finalconv11").Macs, Bound(P("LSS finalconv11")), B("LSS finalconv11"), 2 * Bound(P("LSS finalconv11")));
+        if (pe > 0) Row("  PatchExpand2D", pe, P("PatchExpand2D").Macs, Bound(P("PatchExpand2D")), B("PatchExpand2D"), 2 * Bound(P("PatchExpand2D")));
         double decoder = forwardMs - b["encoder"].Ms - b["bottleneck (MFF_OCE)"].Ms;
-        Row("decoder (all of the above)", decoder, 0, double.NaN);
+        Row("decoder (all of the above)", decoder, 0, double.NaN, backwardMs - B("bottleneck (MFF_OCE)"));
         if (!grad)
         {
             Row("anomaly map: 1 − cos, resize, sum", rawMs, 0, double.NaN);
             Row("anomaly map: Gaussian σ 4, max", smoothMs, 0, double.NaN);
         }
-        Row("whole model + map", predictMs, 0, double.NaN);
+        Row(grad ? "whole model (forward; backward of the loss)" : "whole model + map", predictMs, 0, double.NaN, backwardMs);
         Console.WriteLine($"encoder rate {encMacsPerMs / 1e6:F1} GMAC/s; scan port bound from {fmaPerNs:F2} FMA/ns; ratio model ÷ encoder {predictMs / b["encoder"].Ms:F2}");
         return 0;
     }
@@ -252,6 +301,24 @@ internal static class ModelParts
             fwd = Math.Min(fwd, f); bwd = Math.Min(bwd, b); opt = Math.Min(opt, o);
         }
         double peakMb = PeakRss.Megabytes();
+        var (scanF, scanB) = ScanWithGrad(model, batch, reps);
+        double total = fwd + bwd + opt;
+        Console.WriteLine($"MambaAD training step by part: batch {batch}, {size}², {get_num_threads()} threads, width {ScanKernels.HardwareWidth}, best of {reps} (machine shared)");
+        Console.WriteLine($"  forward (autograd)     {fwd / batch,8:F1} ms/img  (scan fwd saving states {scanF / batch:F1})");
+        Console.WriteLine($"  backward               {bwd / batch,8:F1} ms/img  (scan bwd {scanB / batch:F1})");
+        Console.WriteLine($"  clip + AdamW step      {opt / batch,8:F1} ms/img");
+        Console.WriteLine($"  step                   {total / batch,8:F1} ms/img; scan {(scanF + scanB) / total * 100:F0} % of it");
+        Console.WriteLine($"  peak RSS of the steps  {peakMb,8:F0} MB (RSS {startMb:F0} MB before a step, {afterForwardMb:F0} MB after its forward)");
+        return 0;
+    }
+
+    /// <summary>
+    /// The scan's forward (saving states) and backward at every decoder stage's shape (sample inputs, the model's scan
+    /// method), times the stage's blocks, best of reps each: ms for the whole decoder at this batch.
+    /// </summary>
+    private static (double Forward, double Backward) ScanWithGrad(MambaADModel model, int batch, int reps)
+    {
+        int size = model.Config.ImageSize;
         double scanF = 0, scanB = 0;
         for (int i = 0; i < 4; i++)
         {
@@ -276,14 +343,7 @@ internal static class ModelParts
             }
             scanF += blocks * bf; scanB += blocks * bb;
         }
-        double total = fwd + bwd + opt;
-        Console.WriteLine($"MambaAD training step by part: batch {batch}, {size}², {get_num_threads()} threads, width {ScanKernels.HardwareWidth}, best of {reps} (machine shared)");
-        Console.WriteLine($"  forward (autograd)     {fwd / batch,8:F1} ms/img  (scan fwd saving states {scanF / batch:F1})");
-        Console.WriteLine($"  backward               {bwd / batch,8:F1} ms/img  (scan bwd {scanB / batch:F1})");
-        Console.WriteLine($"  clip + AdamW step      {opt / batch,8:F1} ms/img");
-        Console.WriteLine($"  step                   {total / batch,8:F1} ms/img; scan {(scanF + scanB) / total * 100:F0} % of it");
-        Console.WriteLine($"  peak RSS of the steps  {peakMb,8:F0} MB (RSS {startMb:F0} MB before a step, {afterForwardMb:F0} MB after its forward)");
-        return 0;
+        return (scanF, scanB);
     }
 
     /// <summary>

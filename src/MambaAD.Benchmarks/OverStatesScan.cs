@@ -1,3 +1,4 @@
+using MambaAD.Util;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using MambaAD.Ssm;
@@ -29,7 +30,7 @@ internal static unsafe class OverStatesScan
         int batch = (int)u.shape[0], k = (int)B.shape[1], dg = (int)(u.shape[1] / k), l = (int)u.shape[2];
         var args = new Args
         {
-            U = Ptr(uc), Delta = Ptr(dc), A = Ptr(ac), BT = Ptr(bt), CT = Ptr(ct), D = Ptr(dd), Bias = Ptr(bc), Y = Ptr(y),
+            U = TensorMemory.Floats(uc), Delta = TensorMemory.Floats(dc), A = TensorMemory.Floats(ac), BT = TensorMemory.Floats(bt), CT = TensorMemory.Floats(ct), D = TensorMemory.Floats(dd), Bias = TensorMemory.Floats(bc), Y = TensorMemory.Floats(y),
             K = k, Dg = dg, L = l,
         };
         const int blk = 16;
@@ -76,8 +77,4 @@ internal static unsafe class OverStatesScan
         }
     }
 
-    private static float* Ptr(Tensor t) =>
-        t.dtype == ScalarType.Float32 && t.is_contiguous()
-            ? (float*)t.storage<float>().data_ptr() + t.storage_offset()
-            : throw new InvalidOperationException($"needs contiguous float32, got {t.dtype}");
 }

@@ -1,3 +1,4 @@
+using MambaAD.Util;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using MambaAD.Ssm;
@@ -24,7 +25,7 @@ internal static unsafe class InstanceNormSilu
         long b = x.shape[0], c = x.shape[1], hw = x.shape[2] * x.shape[3];
         var xl = x.permute(0, 2, 3, 1).contiguous();               // (B, H, W, C): a view when x is channels-last
         var y = empty_like(xl);
-        float* src = (float*)xl.storage<float>().data_ptr() + xl.storage_offset(), dst = (float*)y.storage<float>().data_ptr();
+        float* src = TensorMemory.Floats(xl), dst = TensorMemory.Floats(y);
         var p = new Args { X = src, Y = dst, C = (int)c, HW = (int)hw, Eps = (float)eps };
         int w = width ?? ScanKernels.HardwareWidth;
         ScanWorkers.Run((int)b, 2L * c, (i, buf) =>

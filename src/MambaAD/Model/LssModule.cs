@@ -89,11 +89,13 @@ internal sealed class LssModule : nn.Module<Tensor, Tensor>
 
     private static Tensor InferenceStep(Conv2d conv, Tensor x) => InstanceNormSilu.Forward(conv.call(x), InEps);
 
-    /// <summary>conv → IN → SiLU as functions of the weights; groups and padding follow from the weight's shape (1×1, or depth-wise k×k).</summary>
+    /// <summary>
+    /// conv → IN → SiLU as functions of the weights: a 1×1 conv with bias, or the depth-wise k×k without, whose weight
+    /// gradient <see cref="DepthwiseConv"/> computes (libtorch's NCHW one was a sixth of a training step).
+    /// </summary>
     private static Tensor ConvInSilu(Tensor x, Tensor weight, Tensor? bias)
     {
-        long groups = x.shape[1] / weight.shape[1], pad = weight.shape[2] / 2;
-        var conv = nn.functional.conv2d(x, weight, bias, padding: [pad, pad], groups: groups);
+        var conv = weight.shape[2] > 1 ? DepthwiseConv.Apply(x, weight) : nn.functional.conv2d(x, weight, bias);
         return nn.functional.silu(nn.functional.instance_norm(conv, eps: InEps));
     }
 }

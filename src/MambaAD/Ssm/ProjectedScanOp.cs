@@ -1,3 +1,4 @@
+using MambaAD.Util;
 using static TorchSharp.torch;
 
 namespace MambaAD.Ssm;
@@ -22,8 +23,8 @@ internal static unsafe class ProjectedScanOp
         var dd = D.contiguous(); var bc = bias.contiguous();
         var y = empty_like(uc);
         Tensor? h = saveStates ? empty(ScanKernels.ChunkStateLength(p, w), dtype: ScalarType.Float32) : null;
-        p.U = Ptr(uc); p.XS = Ptr(xs); p.Wdt = Ptr(wc); p.A = Ptr(ac); p.D = Ptr(dd); p.Bias = Ptr(bc); p.Y = Ptr(y);
-        p.H = h is null ? null : Ptr(h); p.Paths = PtrLong(p64);
+        p.U = TensorMemory.Floats(uc); p.XS = TensorMemory.Floats(xs); p.Wdt = TensorMemory.Floats(wc); p.A = TensorMemory.Floats(ac); p.D = TensorMemory.Floats(dd); p.Bias = TensorMemory.Floats(bc); p.Y = TensorMemory.Floats(y);
+        p.H = h is null ? null : TensorMemory.Floats(h); p.Paths = TensorMemory.Longs(p64);
         ScanKernels.Forward(p, w);
         GC.KeepAlive(new object[] { uc, xs, wc, ac, dd, bc, p64 });
         h?.MoveToOuterDisposeScope();
@@ -47,9 +48,9 @@ internal static unsafe class ProjectedScanOp
         var dd = D.contiguous(); var bc = bias.contiguous();
         var du = empty_like(uc); var dxs = empty_like(xs);
         var dA = empty(bt, k * dg, n); var dD = empty(bt, k * dg); var dBias = empty(bt, k * dg); var dW = empty(bt, k, dg, r);
-        p.U = Ptr(uc); p.G = Ptr(gc); p.XS = Ptr(xs); p.Wdt = Ptr(wc); p.A = Ptr(ac); p.D = Ptr(dd); p.Bias = Ptr(bc);
-        p.H = Ptr(h); p.Paths = PtrLong(p64);
-        p.dU = Ptr(du); p.dXS = Ptr(dxs); p.dA = Ptr(dA); p.dD = Ptr(dD); p.dBias = Ptr(dBias); p.dWdt = Ptr(dW);
+        p.U = TensorMemory.Floats(uc); p.G = TensorMemory.Floats(gc); p.XS = TensorMemory.Floats(xs); p.Wdt = TensorMemory.Floats(wc); p.A = TensorMemory.Floats(ac); p.D = TensorMemory.Floats(dd); p.Bias = TensorMemory.Floats(bc);
+        p.H = TensorMemory.Floats(h); p.Paths = TensorMemory.Longs(p64);
+        p.dU = TensorMemory.Floats(du); p.dXS = TensorMemory.Floats(dxs); p.dA = TensorMemory.Floats(dA); p.dD = TensorMemory.Floats(dD); p.dBias = TensorMemory.Floats(dBias); p.dWdt = TensorMemory.Floats(dW);
         ScanKernels.Backward(p, w);
         GC.KeepAlive(new object[] { uc, gc, xs, wc, ac, dd, bc, p64, h });
         // Scan-order d rows back to pixel rows: rows is a permutation of 0…K·L−1, so scatter by it.
@@ -76,15 +77,4 @@ internal static unsafe class ProjectedScanOp
         var rows = (p64 * k + arange(k, dtype: ScalarType.Int64).unsqueeze(1)).reshape(-1);
         return (p, p64, rows, xDbl.reshape(bt, l * k, rs).index_select(1, rows));
     }
-
-    // storage<T>() must name the tensor's own element type (another T converts into a temporary copy).
-    private static float* Ptr(Tensor t) =>
-        t.dtype == ScalarType.Float32 && t.is_contiguous()
-            ? (float*)t.storage<float>().data_ptr() + t.storage_offset()
-            : throw new InvalidOperationException($"kernel needs contiguous float32, got {t.dtype}");
-
-    private static long* PtrLong(Tensor t) =>
-        t.dtype == ScalarType.Int64 && t.is_contiguous()
-            ? (long*)t.storage<long>().data_ptr() + t.storage_offset()
-            : throw new InvalidOperationException($"kernel needs contiguous int64 paths, got {t.dtype}");
 }

@@ -1,0 +1,21 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MambaAD.Util;
+
+/// <summary>Raw pointers into a CPU tensor's own memory, for the SIMD kernels that read and write it in place.</summary>
+internal static unsafe class TensorMemory
+{
+    /// <summary>The first element of a contiguous float32 tensor. (storage&lt;T&gt;() must name the tensor's own element
+    /// type: another T converts into a temporary copy.)</summary>
+    public static float* Floats(Tensor t) =>
+        t.dtype == ScalarType.Float32 && t.is_contiguous()
+            ? (float*)t.storage<float>().data_ptr() + t.storage_offset()
+            : throw new InvalidOperationException($"kernel needs a contiguous float32 tensor, got {t.dtype}");
+
+    /// <summary>The first element of a contiguous int64 tensor.</summary>
+    public static long* Longs(Tensor t) =>
+        t.dtype == ScalarType.Int64 && t.is_contiguous()
+            ? (long*)t.storage<long>().data_ptr() + t.storage_offset()
+            : throw new InvalidOperationException($"kernel needs a contiguous int64 tensor, got {t.dtype}");
+}
