@@ -1,4 +1,4 @@
-using MambaAD.Util;
+using static MambaAD.Util.TensorMemory;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using MambaAD.Ssm;
@@ -30,7 +30,8 @@ internal static unsafe class OverStatesScan
         int batch = (int)u.shape[0], k = (int)B.shape[1], dg = (int)(u.shape[1] / k), l = (int)u.shape[2];
         var args = new Args
         {
-            U = TensorMemory.Floats(uc), Delta = TensorMemory.Floats(dc), A = TensorMemory.Floats(ac), BT = TensorMemory.Floats(bt), CT = TensorMemory.Floats(ct), D = TensorMemory.Floats(dd), Bias = TensorMemory.Floats(bc), Y = TensorMemory.Floats(y),
+            U = Floats(uc), Delta = Floats(dc), A = Floats(ac), BT = Floats(bt), CT = Floats(ct), D = Floats(dd),
+            Bias = Floats(bc), Y = Floats(y),
             K = k, Dg = dg, L = l,
         };
         const int blk = 16;

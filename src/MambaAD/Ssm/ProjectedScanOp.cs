@@ -1,4 +1,4 @@
-using MambaAD.Util;
+using static MambaAD.Util.TensorMemory;
 using static TorchSharp.torch;
 
 namespace MambaAD.Ssm;
@@ -23,8 +23,9 @@ internal static unsafe class ProjectedScanOp
         var dd = D.contiguous(); var bc = bias.contiguous();
         var y = empty_like(uc);
         Tensor? h = saveStates ? empty(ScanKernels.ChunkStateLength(p, w), dtype: ScalarType.Float32) : null;
-        p.U = TensorMemory.Floats(uc); p.XS = TensorMemory.Floats(xs); p.Wdt = TensorMemory.Floats(wc); p.A = TensorMemory.Floats(ac); p.D = TensorMemory.Floats(dd); p.Bias = TensorMemory.Floats(bc); p.Y = TensorMemory.Floats(y);
-        p.H = h is null ? null : TensorMemory.Floats(h); p.Paths = TensorMemory.Longs(p64);
+        p.U = Floats(uc); p.XS = Floats(xs); p.Wdt = Floats(wc); p.A = Floats(ac); p.D = Floats(dd);
+        p.Bias = Floats(bc); p.Y = Floats(y);
+        p.H = h is null ? null : Floats(h); p.Paths = Longs(p64);
         ScanKernels.Forward(p, w);
         GC.KeepAlive(new object[] { uc, xs, wc, ac, dd, bc, p64 });
         h?.MoveToOuterDisposeScope();
@@ -48,9 +49,11 @@ internal static unsafe class ProjectedScanOp
         var dd = D.contiguous(); var bc = bias.contiguous();
         var du = empty_like(uc); var dxs = empty_like(xs);
         var dA = empty(bt, k * dg, n); var dD = empty(bt, k * dg); var dBias = empty(bt, k * dg); var dW = empty(bt, k, dg, r);
-        p.U = TensorMemory.Floats(uc); p.G = TensorMemory.Floats(gc); p.XS = TensorMemory.Floats(xs); p.Wdt = TensorMemory.Floats(wc); p.A = TensorMemory.Floats(ac); p.D = TensorMemory.Floats(dd); p.Bias = TensorMemory.Floats(bc);
-        p.H = TensorMemory.Floats(h); p.Paths = TensorMemory.Longs(p64);
-        p.dU = TensorMemory.Floats(du); p.dXS = TensorMemory.Floats(dxs); p.dA = TensorMemory.Floats(dA); p.dD = TensorMemory.Floats(dD); p.dBias = TensorMemory.Floats(dBias); p.dWdt = TensorMemory.Floats(dW);
+        p.U = Floats(uc); p.G = Floats(gc); p.XS = Floats(xs); p.Wdt = Floats(wc); p.A = Floats(ac);
+        p.D = Floats(dd); p.Bias = Floats(bc);
+        p.H = Floats(h); p.Paths = Longs(p64);
+        p.dU = Floats(du); p.dXS = Floats(dxs); p.dA = Floats(dA); p.dD = Floats(dD); p.dBias = Floats(dBias);
+        p.dWdt = Floats(dW);
         ScanKernels.Backward(p, w);
         GC.KeepAlive(new object[] { uc, gc, xs, wc, ac, dd, bc, p64, h });
         // Scan-order d rows back to pixel rows: rows is a permutation of 0…K·L−1, so scatter by it.
