@@ -196,17 +196,16 @@ internal static class ModelParts
             }
         }
 
-        // The scan alone at each decoder stage's shape (stage i: side 8·2^i at 256², d_inner 2·dims[i], R = dims[i]/16).
+        // The scan alone at each decoder stage's shape.
         double scanMs = 0, scanBoundMs = 0;
         int width = ScanKernels.HardwareWidth;
         double fmaPerNs = width >= 8 ? PortBound.FmaPerNs(width) : double.NaN;
-        for (int i = 0; i < 4; i++)
+        foreach (var stage in ScanStage.All(model))
         {
-            int side = (size / 32) << i, l = side * side, d = (int)(2 * MambaDecoder.Dims[i]), r = (int)((MambaDecoder.Dims[i] + 15) / 16);
-            int blocks = model.Config.Depths[i];
+            var (l, d, r, blocks) = (stage.L, stage.D, stage.R, stage.Blocks);
             using var scope = NewDisposeScope();
             var xp = ScanSampleInputs.CreateProjected(batch, 8, d, 16, l, r);
-            var paths = tensor(ScanOrder.Paths(model.Config.Scan, side, 8), dtype: int64).reshape(8, l);
+            var paths = stage.Paths(model.Config.Scan);
             double bestMs = double.MaxValue;
             for (int k = 0; k <= reps; k++)
             {
@@ -318,15 +317,13 @@ internal static class ModelParts
     /// </summary>
     private static (double Forward, double Backward) ScanWithGrad(MambaADModel model, int batch, int reps)
     {
-        int size = model.Config.ImageSize;
         double scanF = 0, scanB = 0;
-        for (int i = 0; i < 4; i++)
+        foreach (var stage in ScanStage.All(model))
         {
-            int side = (size / 32) << i, l = side * side, d = (int)(2 * MambaDecoder.Dims[i]), r = (int)((MambaDecoder.Dims[i] + 15) / 16);
-            int blocks = model.Config.Depths[i];
             using var scope = NewDisposeScope();
-            var leaves = ScanSampleInputs.CreateProjected(batch, 8, d, 16, l, r).Select(t => t.requires_grad_(true)).ToArray();
-            var paths = tensor(ScanOrder.Paths(model.Config.Scan, side, 8), dtype: int64).reshape(8, l);
+            var leaves = ScanSampleInputs.CreateProjected(batch, 8, stage.D, 16, stage.L, stage.R)
+                .Select(t => t.requires_grad_(true)).ToArray();
+            var paths = stage.Paths(model.Config.Scan);
             double bf = double.MaxValue, bb = double.MaxValue;
             for (int k = 0; k <= reps; k++)
             {
@@ -341,9 +338,25 @@ internal static class ModelParts
                 if (k == 0) continue;
                 bf = Math.Min(bf, f); bb = Math.Min(bb, b);
             }
-            scanF += blocks * bf; scanB += blocks * bb;
+            scanF += stage.Blocks * bf; scanB += stage.Blocks * bb;
         }
         return (scanF, scanB);
+    }
+
+    /// <summary>
+    /// The scan's shape at each decoder stage (stage i: side 8·2^i at 256², so L = side², d_inner 2·dims[i], R =
+    /// ⌈dims[i]/16⌉) and the stage's block count, for timing the scan alone on sample inputs.
+    /// </summary>
+    private readonly record struct ScanStage(int Side, int D, int R, int Blocks)
+    {
+        public int L => Side * Side;
+
+        public static IEnumerable<ScanStage> All(MambaADModel model) => Enumerable.Range(0, 4).Select(i =>
+            new ScanStage((model.Config.ImageSize / 32) << i, (int)(2 * MambaDecoder.Dims[i]),
+                (int)((MambaDecoder.Dims[i] + 15) / 16), model.Config.Depths[i]));
+
+        /// <summary>The 8 direction paths of <paramref name="scan"/> over the stage, (8, L) int64.</summary>
+        public Tensor Paths(ScanType scan) => tensor(ScanOrder.Paths(scan, Side, 8), dtype: int64).reshape(8, L);
     }
 
     /// <summary>

@@ -1,7 +1,7 @@
-using static MambaAD.Util.TensorMemory;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using MambaAD.Ssm;
+using static MambaAD.Util.TensorMemory;
 using static TorchSharp.torch;
 
 namespace MambaAD.Benchmarks;

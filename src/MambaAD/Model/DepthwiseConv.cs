@@ -70,25 +70,25 @@ internal sealed class DepthwiseConv : torch.autograd.SingleTensorFunction<Depthw
         int v = Vector<float>.Count, wd = (w + v - 1) / v * v, wp = wd + 2 * (k / 2) + v;
         var dw = empty(c, 1, k, k);
         float* px = TensorMemory.Floats(x), pdy = TensorMemory.Floats(dy), pdw = TensorMemory.Floats(dw);
-        ScanWorkers.Run(c, (long)b * h * (wp + wd), (ch, scratch) => Channel(px, pdy, pdw, b, c, h, w, k, ch, scratch));
+        ScanWorkers.Run(c, (long)b * h * (wp + wd), (ch, scratch) => Channel(px, pdy, pdw, b, c, h, w, wd, wp, k, ch, scratch));
         return dw;
     }
 
     /// <summary>One channel: its x and dy planes copied with their zero padding into scratch, then the k kernel rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Channel(float* px, float* pdy, float* pdw, int b, int c, int h, int w, int k, int ch, float* scratch)
+    private static unsafe void Channel(float* px, float* pdy, float* pdw, int b, int c, int h, int w, int wd, int wp, int k,
+        int ch, float* scratch)
     {
-        int v = Vector<float>.Count, pad = k / 2, wd = (w + v - 1) / v * v, wp = wd + 2 * pad + v;
-        long plane = (long)h * w;
+        int pad = k / 2;
         float* xs = scratch, dys = xs + (long)b * h * wp;
         for (int r = 0; r < b * h; r++)
         {
-            float* src = px + ((long)(r / h) * c + ch) * plane + (long)(r % h) * w, row = xs + (long)r * wp;
+            long at = ((long)(r / h) * c + ch) * h * w + (long)(r % h) * w;   // row r % h of image r / h, channel ch
+            float* row = xs + (long)r * wp, drow = dys + (long)r * wd;
             new Span<float>(row, pad).Clear();
-            new ReadOnlySpan<float>(src, w).CopyTo(new Span<float>(row + pad, w));
+            new ReadOnlySpan<float>(px + at, w).CopyTo(new Span<float>(row + pad, w));
             new Span<float>(row + pad + w, wp - pad - w).Clear();
-            float* dsrc = pdy + ((long)(r / h) * c + ch) * plane + (long)(r % h) * w, drow = dys + (long)r * wd;
-            new ReadOnlySpan<float>(dsrc, w).CopyTo(new Span<float>(drow, w));
+            new ReadOnlySpan<float>(pdy + at, w).CopyTo(new Span<float>(drow, w));
             new Span<float>(drow + w, wd - w).Clear();
         }
         for (int i = 0; i < k; i++) KernelRow(xs, dys, b, h, wd, wp, k, i, pdw + ((long)ch * k + i) * k);

@@ -1,7 +1,7 @@
-using MambaAD.Util;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using MambaAD.Ssm;
+using MambaAD.Util;
 using TorchSharp;
 using static TorchSharp.torch;
 
