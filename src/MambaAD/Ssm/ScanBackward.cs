@@ -30,23 +30,24 @@ internal static unsafe class ScanBackward
     {
         int w = TS.Width, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, N = p.N, R = p.R;
         int sub = ScanKernels.SubChunk, nsub = (ch + sub - 1) / sub;
-        long work = 3L * p.L * dgp + (long)nb * (4L * N * w + 4L * w + 2L * R * w) + (long)sub * N * w * 4 + (long)N * w
+        long work = 3L * p.L * dgp + (long)nb * (2L * N * w + 2L * w + (long)R * w) + (long)sub * N * w * 4 + (long)N * w
                     + (long)nb * nsub * N * w + 6L * ch * dgp + (long)R * w;
-        ScanWorkers.Run(p.Bt, work, (b, buf) => BatchTask<TS, TV>(p, b, buf));
+        using var lanes = ParamLanes.Build(p, w);
+        ScanWorkers.Run(p.Bt, work, (b, buf) => BatchTask<TS, TV>(p, lanes, b, buf));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BatchTask<TS, TV>(in ScanParams p, int b, float* buf) where TS : ISimd<TV> where TV : struct
+    private static void BatchTask<TS, TV>(in ScanParams p, in ParamLanes lanes, int b, float* buf)
+        where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, L = p.L, N = p.N, R = p.R, rs = R + 2 * N, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk;
         int nw = N * w, rw = R * w, sub = ScanKernels.SubChunk, nsub = (ch + sub - 1) / sub;
         long ld = (long)L * dgp, lc = (long)ch * dgp;
         // Scratch. Whole sequence, all blocks side by side (rows of dgp floats): u, g, du in pixel order.
         float* uT = buf, gT = uT + ld, duT = gT + ld;
-        // Per block: A and A·log2 e, the λ carry, dA (N·W each); D, bias, dD, dbias (W each); Wdt and dWdt (R·W each).
-        float* aT = duT + ld, a2T = aT + (long)nb * nw, lam = a2T + (long)nb * nw, dAacc = lam + (long)nb * nw;
-        float* dVec = dAacc + (long)nb * nw, biasVec = dVec + (long)nb * w, dDacc = biasVec + (long)nb * w;
-        float* dBiasAcc = dDacc + (long)nb * w, wT = dBiasAcc + (long)nb * w, dWacc = wT + (long)nb * rw;
+        // Per block: the λ carry and dA (N·W each); dD, dbias (W each); dWdt (R·W).
+        float* lam = duT + ld, dAacc = lam + (long)nb * nw;
+        float* dDacc = dAacc + (long)nb * nw, dBiasAcc = dDacc + (long)nb * w, dWacc = dBiasAcc + (long)nb * w;
         // Per sub-chunk: a_t, h_t (one more), dB and dC per lane; per chunk: the sub-chunk start states of every block.
         float* aBuf = dWacc + (long)nb * rw, hBuf = aBuf + (long)sub * nw;
         float* dBacc = hBuf + (long)(sub + 1) * nw, dCacc = dBacc + (long)sub * nw, subH = dCacc + (long)sub * nw;
@@ -63,13 +64,8 @@ internal static unsafe class ScanBackward
         new Span<float>(duT, checked((int)ld)).Clear();
         for (int k = 0; k < p.K; k++)
         {
-            for (int cb = 0; cb < nb; cb++)
-            {
-                int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
-                ScanRows.LoadChannelParams(p, k, c0, nc, w, aT + (long)cb * nw, dVec + (long)cb * w, biasVec + (long)cb * w,
-                    1f, a2T + (long)cb * nw);
-                ScanRows.LoadDtWeights(p, k, c0, nc, w, wT + (long)cb * rw);
-            }
+            // Direction k's parameter lanes, blocks side by side (ParamLanes).
+            float* aT = lanes.AOf(k), a2T = lanes.A2Of(k), dVec = lanes.DOf(k), biasVec = lanes.BiasOf(k), wT = lanes.WdtOf(k);
             new Span<float>(lam, nb * nw).Clear();
             new Span<float>(dAacc, nb * nw).Clear();
             new Span<float>(dDacc, nb * w).Clear();

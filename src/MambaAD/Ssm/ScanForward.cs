@@ -17,31 +17,31 @@ internal static unsafe class ScanForward
     public static void Run<TS, TV>(ScanParams p) where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, nb = ScanKernels.Blocks(p.Dg, w);
-        long work = 3L * p.L * w + 2L * p.N * w + 2L * w + (long)p.R * w;
-        ScanWorkers.Run(p.Bt * nb, work, (task, buf) => BlockTask<TS, TV>(p, task / nb, task % nb, buf));
+        long work = 3L * p.L * w + (long)p.N * w;
+        using var lanes = ParamLanes.Build(p, w);
+        ScanWorkers.Run(p.Bt * nb, work, (task, buf) => BlockTask<TS, TV>(p, lanes, task / nb, task % nb, buf));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BlockTask<TS, TV>(in ScanParams p, int b, int cb, float* buf) where TS : ISimd<TV> where TV : struct
+    private static void BlockTask<TS, TV>(in ScanParams p, in ParamLanes lanes, int b, int cb, float* buf)
+        where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, L = p.L, N = p.N, rs = p.R + 2 * N, nb = ScanKernels.Blocks(p.Dg, w);
         int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
-        // Scratch: u, δ and y of the block (L, W); A·log2 e and h (N, W); D, bias (W); Wdt (R, W).
-        float* uT = buf, dT = uT + (long)L * w, yT = dT + (long)L * w, aT = yT + (long)L * w, h = aT + N * w;
-        float* dVec = h + N * w, biasVec = dVec + w, wT = biasVec + w;
+        // Scratch: u, δ and y of the block (L, W); h (N, W).
+        float* uT = buf, dT = uT + (long)L * w, yT = dT + (long)L * w, h = yT + (long)L * w;
         long bl = (long)b * L * p.Dg;
         ScanRows.RowsIn<TS, TV>(p.U + bl + c0, L, p.Dg, nc, uT);
         new Span<float>(yT, L * w).Clear();
         for (int k = 0; k < p.K; k++)
         {
-            ScanRows.LoadChannelParams(p, k, c0, nc, w, aT, dVec, biasVec, FastExp.Log2E);   // exp(δA) = 2^(δ·A·log2 e)
-            ScanRows.LoadDtWeights(p, k, c0, nc, w, wT);
+            float* aT = lanes.A2Of(k, cb);   // exp(δA) = 2^(δ·A·log2 e)
             new Span<float>(h, N * w).Clear();
             long* path = p.Paths + (long)k * L;
             float* hk = p.H == null ? null : p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks) * N * w;
             float* xk = p.XS + ((long)b * p.K + k) * L * rs, bk = xk + p.R, ck = bk + N;
-            var proj = new Projection<TV>(xk, p.R, wT, TS.Load(biasVec));
-            TV dv0 = TS.Load(dVec);
+            var proj = new Projection<TV>(xk, p.R, lanes.WdtOf(k, cb), TS.Load(lanes.BiasOf(k, cb)));
+            TV dv0 = TS.Load(lanes.DOf(k, cb));
             for (int t0 = 0; t0 < L; t0 += ScanKernels.Segment)
             {
                 if (hk != null && t0 % p.Chunk == 0) Buffer.MemoryCopy(h, hk + (long)(t0 / p.Chunk) * N * w, N * w * 4L, N * w * 4L);

@@ -20,7 +20,8 @@
 // [x_r | B | C] contiguously. No (Bt, K, Dg, L) tensor (δ, its gradient, gathered u) exists in either pass.
 //
 // Files: ScanForward (recurrence), ScanBackward (chunked recompute + adjoint), ScanRows (row copies, gathers,
-// per-block parameter lanes), ScanWorkers (task pool and scratch), ScanSimd / FastExp (vector math). Measurements
+// parameter gradients out), ParamLanes (the parameters in lane layout, once per call), ScanWorkers (task pool and
+// scratch), ScanSimd / FastExp (vector math). Measurements
 // and the choices they led to: docs/performance.md, "Selective scan".
 
 using System.Runtime.Intrinsics;

@@ -1,6 +1,7 @@
 // Data movement of the scan kernels (layout in ScanKernels.cs): a block's W channels between the channels-last
 // (L, Dg) tensors and the kernels' (L, W) / (L, dgp) buffers, row gathers into scan order and scatter-adds back to
-// pixel order (spec §8.2–8.3), and the per-block parameter lanes (A, D, Δ bias, Wdt in; dA, dD, dbias, dWdt out).
+// pixel order (spec §8.2–8.3), and the per-block parameter gradients out (dA, dD, dbias, dWdt; the parameters come in
+// through ParamLanes).
 // Padded lanes (channels ≥ Dg in the last block) are loaded as 0, so their states and outputs stay 0.
 
 namespace MambaAD.Ssm;
@@ -60,33 +61,6 @@ internal static unsafe class ScanRows
             float* d = dst + path[i] * dgp, s = src + (long)i * dgp;
             for (int j = 0; j < dgp; j += TS.Width) TS.Store(d + j, TS.Add(TS.Load(d + j), TS.Load(s + j)));
         }
-    }
-
-    /// <summary>
-    /// D, bias and A·<paramref name="aScale"/> of direction k, channels c0…c0+nc, as lanes: dVec[j], biasVec[j],
-    /// aT[n·W + j]; also A·log2 e into a2T when given (the backward needs both A and its exp2 form).
-    /// </summary>
-    public static void LoadChannelParams(in ScanParams p, int k, int c0, int nc, int w, float* aT, float* dVec, float* biasVec,
-        float aScale = 1f, float* a2T = null)
-    {
-        int N = p.N;
-        for (int j = 0; j < w; j++)
-        {
-            long ch = (long)k * p.Dg + c0 + j;
-            bool ok = j < nc;
-            dVec[j] = ok ? p.D[ch] : 0f;
-            biasVec[j] = ok ? p.Bias[ch] : 0f;
-            for (int n = 0; n < N; n++) aT[n * w + j] = ok ? p.A[ch * N + n] * aScale : 0f;
-            if (a2T != null) for (int n = 0; n < N; n++) a2T[n * w + j] = ok ? p.A[ch * N + n] * FastExp.Log2E : 0f;
-        }
-    }
-
-    /// <summary>Wdt[k, c0 + j, r] as wT[r·W + j].</summary>
-    public static void LoadDtWeights(in ScanParams p, int k, int c0, int nc, int w, float* wT)
-    {
-        for (int j = 0; j < w; j++)
-            for (int r = 0; r < p.R; r++)
-                wT[r * w + j] = j < nc ? p.Wdt[((long)k * p.Dg + c0 + j) * p.R + r] : 0f;
     }
 
     /// <summary>dD, dbias, dA and dWdt of block cb of direction k from their per-lane accumulators into the batch-b partials.</summary>
