@@ -54,7 +54,7 @@ internal static class ScanBench
             if (what.Contains("mem"))
             {
                 // Memory of one forward + backward alone (run it in its own process): the inputs, then the high-water
-                // mark. Chunk states are Bt·K·d·N·⌈L/256⌉ floats.
+                // mark. Chunk states are Bt·K·d·N·⌈L/32⌉ floats (ScanKernels.Chunk).
                 var xs = xp.Select(t => t.requires_grad_(true)).ToArray();
                 double before = RssMb();
                 double inputsMb = xs.Sum(t => t.numel() * 4.0) / (1 << 20);
@@ -63,7 +63,7 @@ internal static class ScanBench
                     var y = kernel.ScanAndMergeProjected(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], paths);
                     double afterFwd = RssMb();
                     y.backward([ones_like(y)]);
-                    int chunks = (l + ScanKernels.DefaultChunk - 1) / ScanKernels.DefaultChunk;
+                    int chunks = (l + ScanKernels.Chunk - 1) / ScanKernels.Chunk;
                     Console.WriteLine($"memory Bt {bt} d {d} L {l}: inputs {inputsMb:F0} MB; RSS before {before:F0} MB, after forward " +
                                       $"{afterFwd:F0} MB, peak (VmHWM) after backward {PeakRssMb():F0} MB; chunk states " +
                                       $"{(double)bt * k * d * n * chunks * 4 / (1 << 20):F0} MB; a full state history would be " +

@@ -74,7 +74,7 @@ internal static unsafe class ProjectedScanOp
         var p = new ScanParams
         {
             Bt = (int)bt, K = (int)k, Dg = (int)u.shape[2], N = (int)A.shape[1], L = (int)l, R = (int)dtWeight.shape[2],
-            Chunk = ScanKernels.DefaultChunk,
+            Chunk = ScanKernels.Chunk,
         };
         var p64 = paths.to(ScalarType.Int64).contiguous();
         var rows = (p64 * k + arange(k, dtype: ScalarType.Int64).unsqueeze(1)).reshape(-1);

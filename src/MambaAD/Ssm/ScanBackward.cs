@@ -8,16 +8,15 @@
 //     dA     += λ_t·a_t·h_{t−1}·δ_t                 dD += g_p·u_p
 //     dB_t[n] = Σ_d λ_t·δ_t·u_p                     dC_t[n] = Σ_d g_p·h_t
 //
-// Memory: the forward stores h only at chunk boundaries (every ScanKernels.DefaultChunk steps). Tasks are one batch
-// element each (u is shared by the K directions, so du accumulates over k in the task's own buffer). Per direction,
-// chunks are walked in reverse; per chunk:
+// Memory: the forward stores h only at chunk boundaries (every ScanKernels.Chunk steps). Tasks are one batch element
+// each (u is shared by the K directions, so du accumulates over k in the task's own buffer). Per direction, chunks are
+// walked in reverse; per chunk:
 //   1. u and g rows of the chunk are gathered into scan order (their pixels are scattered over buffers larger than L2),
 //      δ and softplus'(Δ) are recomputed from the step rows (no (Bt, K, d, L) δ is ever kept);
-//   2. SubCheckpoints: one forward recompute per block from the stored state, keeping h every SubChunk steps;
-//   3. per sub-chunk in reverse: Adjoint recomputes a_t and h_t of its 8 steps into an L1-sized buffer and runs the
-//      adjoint for every block; dB and dC accumulate per lane over the blocks and are summed across lanes once per
-//      sub-chunk into the d rows (BcGradsToRows);
-//   4. dΔ of the chunk goes into dWdt (per lane) and d x_r (ProjectionGrads), du is added back at its pixels.
+//   2. per block, Adjoint recomputes a_t and h_t of the chunk from its stored start state and walks back in time;
+//      dB and dC accumulate per lane over the blocks and are summed across lanes once per chunk into the d rows
+//      (BcGradsToRows);
+//   3. dΔ of the chunk goes into dWdt (per lane) and d x_r (ProjectionGrads), du is added back at its pixels.
 // dA, dD, dbias and dWdt are written per batch element and summed by the caller: deterministic.
 
 using System.Runtime.CompilerServices;
@@ -29,9 +28,8 @@ internal static unsafe class ScanBackward
     public static void Run<TS, TV>(ScanParams p) where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, N = p.N, R = p.R;
-        int sub = ScanKernels.SubChunk, nsub = (ch + sub - 1) / sub;
-        long work = 3L * p.L * dgp + (long)nb * (2L * N * w + 2L * w + (long)R * w) + (long)sub * N * w * 4 + (long)N * w
-                    + (long)nb * nsub * N * w + 6L * ch * dgp + (long)R * w;
+        long work = 3L * p.L * dgp + (long)nb * (2L * N * w + 2L * w + (long)R * w) + (4L * ch + 1) * N * w
+                    + 6L * ch * dgp + (long)R * w;
         using var lanes = ParamLanes.Build(p, w);
         ScanWorkers.Run(p.Bt, work, (b, buf) => BatchTask<TS, TV>(p, lanes, b, buf));
     }
@@ -41,18 +39,18 @@ internal static unsafe class ScanBackward
         where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, L = p.L, N = p.N, R = p.R, rs = R + 2 * N, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk;
-        int nw = N * w, rw = R * w, sub = ScanKernels.SubChunk, nsub = (ch + sub - 1) / sub;
+        int nw = N * w, rw = R * w;
         long ld = (long)L * dgp, lc = (long)ch * dgp;
         // Scratch. Whole sequence, all blocks side by side (rows of dgp floats): u, g, du in pixel order.
         float* uT = buf, gT = uT + ld, duT = gT + ld;
         // Per block: the λ carry and dA (N·W each); dD, dbias (W each); dWdt (R·W).
         float* lam = duT + ld, dAacc = lam + (long)nb * nw;
         float* dDacc = dAacc + (long)nb * nw, dBiasAcc = dDacc + (long)nb * w, dWacc = dBiasAcc + (long)nb * w;
-        // Per sub-chunk: a_t, h_t (one more), dB and dC per lane; per chunk: the sub-chunk start states of every block.
-        float* aBuf = dWacc + (long)nb * rw, hBuf = aBuf + (long)sub * nw;
-        float* dBacc = hBuf + (long)(sub + 1) * nw, dCacc = dBacc + (long)sub * nw, subH = dCacc + (long)sub * nw;
+        // Per chunk: a_t, h_t (one more), dB and dC per lane (N·W per step each).
+        float* aBuf = dWacc + (long)nb * rw, hBuf = aBuf + (long)ch * nw;
+        float* dBacc = hBuf + (long)(ch + 1) * nw, dCacc = dBacc + (long)ch * nw;
         // Per chunk, scan order: u, g, δ, softplus'(Δ), du, dΔ; then one R·W accumulator for d x_r.
-        float* uL = subH + (long)nb * nsub * nw, gL = uL + lc, dL = gL + lc, sgL = dL + lc, duL = sgL + lc, ddL = duL + lc;
+        float* uL = dCacc + (long)ch * nw, gL = uL + lc, dL = gL + lc, sgL = dL + lc, duL = sgL + lc, ddL = duL + lc;
         float* rAcc = ddL + lc;
         long cl = (long)b * L * p.Dg;   // channels-last batch offset of u, g, du
         for (int cb = 0; cb < nb; cb++)
@@ -81,26 +79,16 @@ internal static unsafe class ScanBackward
                 ScanRows.GatherRows(gT, gL, path + t0, len, dgp);
                 new Span<float>(duL, checked(len * dgp)).Clear();
                 ChunkDelta<TS, TV>(xc, rs, R, len, nb, dgp, wT, biasVec, dL, sgL);
+                new Span<float>(dBacc, len * nw).Clear();
+                new Span<float>(dCacc, len * nw).Clear();
                 for (int cb = 0; cb < nb; cb++)
                 {
-                    float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;
-                    SubCheckpoints<TS, TV>(N, cb * w, dgp, len, rs, cbk, hk, uL, dL, a2T + (long)cb * nw,
-                        subH + (long)cb * nsub * nw, hBuf);
+                    float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;   // the chunk's start state
+                    Adjoint<TS, TV>(N, cb * w, dgp, len, rs, cbk, cck, hk, uL, gL, dL, sgL, duL, ddL, aT + (long)cb * nw,
+                        a2T + (long)cb * nw, lam + (long)cb * nw, dAacc + (long)cb * nw, dVec + (long)cb * w,
+                        dDacc + (long)cb * w, dBiasAcc + (long)cb * w, aBuf, hBuf, dBacc, dCacc);
                 }
-                for (int sc = (len + sub - 1) / sub - 1; sc >= 0; sc--)
-                {
-                    int s0 = sc * sub, slen = Math.Min(sub, len - s0);
-                    new Span<float>(dBacc, slen * nw).Clear();
-                    new Span<float>(dCacc, slen * nw).Clear();
-                    for (int cb = 0; cb < nb; cb++)
-                    {
-                        Adjoint<TS, TV>(N, cb * w, dgp, s0, slen, rs, cbk, cck, subH + ((long)cb * nsub + sc) * nw,
-                            uL, gL, dL, sgL, duL, ddL, aT + (long)cb * nw, a2T + (long)cb * nw, lam + (long)cb * nw,
-                            dAacc + (long)cb * nw, dVec + (long)cb * w, dDacc + (long)cb * w, dBiasAcc + (long)cb * w,
-                            aBuf, hBuf, dBacc, dCacc);
-                    }
-                    BcGradsToRows<TS, TV>(N, R, rs, slen, dBacc, dCacc, dxc + (long)s0 * rs);
-                }
+                BcGradsToRows<TS, TV>(N, R, rs, len, dBacc, dCacc, dxc);
                 ProjectionGrads<TS, TV>(xc, dxc, rs, R, len, nb, dgp, ddL, wT, dWacc, rAcc);
                 ScanRows.AddRowsAt<TS, TV>(duL, duT, path + t0, len, dgp);
             }
@@ -131,36 +119,16 @@ internal static unsafe class ScanBackward
         }
     }
 
-    /// <summary>Recomputes h over one chunk of one block from its stored start state, keeping h at every sub-chunk start.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SubCheckpoints<TS, TV>(int N, int c0, int dgp, int len, int bcStride,
-        float* bk, float* hStart, float* uL, float* dL, float* a2T, float* subH, float* h)
-        where TS : ISimd<TV> where TV : struct
-    {
-        int w = TS.Width, nw = N * w, sub = ScanKernels.SubChunk;
-        Buffer.MemoryCopy(hStart, h, nw * 4L, nw * 4L);
-        for (int i = 0; i < len; i++)
-        {
-            if (i % sub == 0) Buffer.MemoryCopy(h, subH + (long)(i / sub) * nw, nw * 4L, nw * 4L);
-            long e = (long)i * dgp + c0;
-            TV dl = TS.Load(dL + e);
-            TV du = TS.Mul(dl, TS.Load(uL + e));
-            float* bt = bk + (long)i * bcStride;
-            if (N == 16) Update16<TS, TV>(false, h, h, null, a2T, dl, du, bt);
-            else for (int n = 0; n < N; n++) Update<TS, TV>(n, false, h, h, null, a2T, dl, du, bt);
-        }
-    }
-
     /// <summary>
-    /// The adjoint over steps t0…t0+len−1 (one sub-chunk, chunk-local scan order) of one block: recomputes a_t and h_t
-    /// from the sub-chunk's start state into aBuf / hBuf (hBuf[0] = h_{t0−1}), then walks back in time. lam carries
-    /// a_{t+1}·λ_{t+1} between steps and sub-chunks; dA, dD, dbias accumulate per lane; du and dΔ are written per step;
+    /// The adjoint over the len steps of one chunk (chunk-local scan order) of one block: recomputes a_t and h_t from the
+    /// chunk's stored start state into aBuf / hBuf (hBuf[0] = the state before the chunk), then walks back in time. lam
+    /// carries a_{t+1}·λ_{t+1} between steps and chunks; dA, dD, dbias accumulate per lane; du and dΔ are written per step;
     /// dB and dC accumulate per lane into dBacc / dCacc (summed over the blocks by the caller). The two loops are
     /// methods of their own (and N = 16 has its own written-out adjoint): in one method the JIT ran out of inlining
     /// budget and called the vector helpers.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Adjoint<TS, TV>(int N, int c0, int dgp, int t0, int len, int bcStride,
+    private static void Adjoint<TS, TV>(int N, int c0, int dgp, int len, int bcStride,
         float* bk, float* ck, float* hStart, float* uL, float* gL, float* dL, float* sgL, float* duL, float* ddL,
         float* aT, float* a2T, float* lam, float* dA, float* dVec, float* dDacc, float* dBiasAcc,
         float* aBuf, float* hBuf, float* dBacc, float* dCacc)
@@ -168,23 +136,22 @@ internal static unsafe class ScanBackward
     {
         int nw = N * TS.Width;
         Buffer.MemoryCopy(hStart, hBuf, nw * 4L, nw * 4L);
-        Recompute<TS, TV>(N, c0, dgp, t0, len, bcStride, bk, uL, dL, a2T, aBuf, hBuf);
-        var blk = new AdjointBlock(c0, dgp, t0, len, bcStride, bk, ck, uL, gL, dL, sgL, duL, ddL, aT, lam, dA, dVec, dDacc,
+        Recompute<TS, TV>(N, c0, dgp, len, bcStride, bk, uL, dL, a2T, aBuf, hBuf);
+        var blk = new AdjointBlock(c0, dgp, len, bcStride, bk, ck, uL, gL, dL, sgL, duL, ddL, aT, lam, dA, dVec, dDacc,
             dBiasAcc, aBuf, hBuf, dBacc, dCacc);
         if (N == 16) AdjointLoop16<TS, TV>(blk);
         else AdjointLoop<TS, TV>(N, blk);
     }
 
-    /// <summary>a_t and h_t of the sub-chunk's steps from hBuf[0]: aBuf[i] = a_{t0+i}, hBuf[i+1] = h_{t0+i}.</summary>
+    /// <summary>a_t and h_t of the chunk's steps from hBuf[0]: aBuf[i] = a_i, hBuf[i+1] = h_i (chunk-local i).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Recompute<TS, TV>(int N, int c0, int dgp, int t0, int len, int bcStride, float* bk, float* uL,
+    private static void Recompute<TS, TV>(int N, int c0, int dgp, int len, int bcStride, float* bk, float* uL,
         float* dL, float* a2T, float* aBuf, float* hBuf) where TS : ISimd<TV> where TV : struct
     {
         int nw = N * TS.Width;
         for (int i = 0; i < len; i++)
         {
-            long pos = t0 + i;
-            long e = pos * dgp + c0;
+            long pos = i, e = pos * dgp + c0;
             TV dl = TS.Load(dL + e);
             TV du = TS.Mul(dl, TS.Load(uL + e));
             float* bt = bk + pos * bcStride, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
@@ -193,12 +160,12 @@ internal static unsafe class ScanBackward
         }
     }
 
-    /// <summary>Pointers and sizes of one block's sub-chunk adjoint (see <see cref="Adjoint"/>).</summary>
-    private readonly struct AdjointBlock(int c0, int dgp, int t0, int len, int bcStride, float* bk, float* ck, float* uL,
+    /// <summary>Pointers and sizes of one block's chunk adjoint (see <see cref="Adjoint"/>).</summary>
+    private readonly struct AdjointBlock(int c0, int dgp, int len, int bcStride, float* bk, float* ck, float* uL,
         float* gL, float* dL, float* sgL, float* duL, float* ddL, float* aT, float* lam, float* dA, float* dVec, float* dDacc,
         float* dBiasAcc, float* aBuf, float* hBuf, float* dBacc, float* dCacc)
     {
-        public readonly int C0 = c0, Dgp = dgp, T0 = t0, Len = len, BcStride = bcStride;
+        public readonly int C0 = c0, Dgp = dgp, Len = len, BcStride = bcStride;
         public readonly float* Bk = bk, Ck = ck, UL = uL, GL = gL, DL = dL, SgL = sgL, DuL = duL, DdL = ddL, AT = aT, Lam = lam;
         public readonly float* DA = dA, DVec = dVec, DDacc = dDacc, DBiasAcc = dBiasAcc, ABuf = aBuf, HBuf = hBuf;
         public readonly float* DBacc = dBacc, DCacc = dCacc;
@@ -212,7 +179,7 @@ internal static unsafe class ScanBackward
         TV dv0 = TS.Load(b.DVec), dDv = TS.Load(b.DDacc), dBiasV = TS.Load(b.DBiasAcc);
         for (int i = b.Len - 1; i >= 0; i--)
         {
-            long pos = b.T0 + i, e = pos * b.Dgp + b.C0;
+            long pos = i, e = pos * b.Dgp + b.C0;
             TV dl = TS.Load(b.DL + e), uv = TS.Load(b.UL + e), g = TS.Load(b.GL + e);
             TV s = TS.Splat(0f), dds = TS.Splat(0f);
             var st = new AdjointStep<TV>(b.ABuf + (long)i * nw, b.HBuf + (long)i * nw, b.HBuf + (long)(i + 1) * nw, b.Lam, b.AT,
@@ -233,7 +200,7 @@ internal static unsafe class ScanBackward
         TV dv0 = TS.Load(b.DVec), dDv = TS.Load(b.DDacc), dBiasV = TS.Load(b.DBiasAcc);
         for (int i = b.Len - 1; i >= 0; i--)
         {
-            long pos = b.T0 + i, e = pos * b.Dgp + b.C0;
+            long pos = i, e = pos * b.Dgp + b.C0;
             TV dl = TS.Load(b.DL + e), uv = TS.Load(b.UL + e), g = TS.Load(b.GL + e);
             TV s = TS.Splat(0f), dds = s, s1 = s, dds1 = s;
             var st = new AdjointStep<TV>(b.ABuf + (long)i * nw, b.HBuf + (long)i * nw, b.HBuf + (long)(i + 1) * nw, b.Lam, b.AT,
@@ -294,7 +261,7 @@ internal static unsafe class ScanBackward
         Update<TS, TV>(14, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(15, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
     }
 
-    /// <summary>The per-step operands of <see cref="AdjointState"/> (one sub-chunk row of a block).</summary>
+    /// <summary>The per-step operands of <see cref="AdjointState"/> (one chunk row of a block).</summary>
     private readonly struct AdjointStep<TV>(float* ai, float* hp, float* hn, float* lam, float* aT, float* dA, float* dBi,
         float* dCi, float* bt, float* ct, TV g, TV dl, TV dlu) where TV : struct
     {
@@ -321,7 +288,7 @@ internal static unsafe class ScanBackward
         TS.Store(p.Lam + o, TS.Mul(a, l));
     }
 
-    /// <summary>dB and dC of a sub-chunk's len steps: one horizontal sum per (step, state) into the d rows' B and C parts.</summary>
+    /// <summary>dB and dC of a chunk's len steps: one horizontal sum per (step, state) into the d rows' B and C parts.</summary>
     private static void BcGradsToRows<TS, TV>(int N, int R, int rs, int len, float* dBacc, float* dCacc, float* dRows)
         where TS : ISimd<TV> where TV : struct
     {

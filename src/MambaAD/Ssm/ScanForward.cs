@@ -5,8 +5,8 @@
 // L2-resident and read at pixel π_k(t). Per direction and per segment of ScanKernels.Segment steps:
 //   1. ProjectDelta: δ_t = softplus(Wdt·x_r,t + bias) for every step of the segment, into an (Segment, W) buffer.
 //   2. Recurrence: for each step, the N states h[n] ← exp(δ·A[n])·h[n] + δ·u·B_t[n] and y += Σ_n C_t[n]·h[n] + D·u.
-// exp(δA) is computed as 2^(δ·A·log2 e) (FastExp.Exp2NonPositive) with A·log2 e loaded once per block. With a
-// backward to follow, h is stored at every chunk boundary (ScanKernels.DefaultChunk steps).
+// exp(δA) is computed as 2^(δ·A·log2 e) (FastExp.Exp2NonPositive) with A·log2 e from ParamLanes. With a backward
+// to follow, h is stored at every chunk boundary (ScanKernels.Chunk steps).
 
 using System.Runtime.CompilerServices;
 
@@ -44,10 +44,18 @@ internal static unsafe class ScanForward
             TV dv0 = TS.Load(lanes.DOf(k, cb));
             for (int t0 = 0; t0 < L; t0 += ScanKernels.Segment)
             {
-                if (hk != null && t0 % p.Chunk == 0) Buffer.MemoryCopy(h, hk + (long)(t0 / p.Chunk) * N * w, N * w * 4L, N * w * 4L);
                 int t1 = Math.Min(L, t0 + ScanKernels.Segment);
                 ProjectDelta<TS, TV>(proj, t0, t1, rs, dT);
-                Recurrence<TS, TV>(t0, t1, N, rs, path, dT, uT, yT, bk, ck, aT, h, dv0);
+                if (hk == null)
+                {
+                    Recurrence<TS, TV>(t0, t1, N, rs, path, dT, uT, yT, bk, ck, aT, h, dv0);
+                    continue;
+                }
+                for (int c0t = t0; c0t < t1; c0t += p.Chunk)   // segments are whole chunks (ScanKernels.Chunk)
+                {
+                    Buffer.MemoryCopy(h, hk + (long)(c0t / p.Chunk) * N * w, N * w * 4L, N * w * 4L);
+                    Recurrence<TS, TV>(c0t, Math.Min(t1, c0t + p.Chunk), N, rs, path, dT, uT, yT, bk, ck, aT, h, dv0);
+                }
             }
         }
         ScanRows.RowsOut<TS, TV>(yT, L, p.Dg, nc, p.Y + bl + c0);

@@ -31,21 +31,18 @@ namespace MambaAD.Ssm;
 internal static unsafe class ScanKernels
 {
     /// <summary>
-    /// Steps between stored states. The backward recomputes each chunk once from its start state whatever its length
-    /// (in sub-chunks, below), so a longer chunk costs no compute, only a larger per-thread scratch (6·Chunk·d
-    /// floats); 256 instead of 64 stores 4× fewer states (≈ 350 MB of a batch-16 training step at 256²).
+    /// Steps between the states the forward stores for the backward, which recomputes each chunk once from its start
+    /// state (a_t and h_t of the chunk: 2·Chunk·N·W floats, 64 KB at W = 16, in L1/L2) and then runs the adjoint back
+    /// over it. Storing every 32nd state costs 8× the memory of every 256th (≈ +0.7 GB at batch 16, 256²) and saves
+    /// the second recompute that longer chunks need (their states at the adjoint's steps): the backward 10–15 %
+    /// faster (docs/performance.md, "Issue 14, phase 7").
     /// </summary>
-    public const int DefaultChunk = 256;
-
-    /// <summary>
-    /// The backward recomputes a chunk in sub-chunks of this many steps, so that a_t, h_t and the per-lane dB/dC
-    /// accumulators of one sub-chunk (4·Sub·N·W floats = 32 KB at W = 16) stay in L1.
-    /// </summary>
-    public const int SubChunk = 8;
+    public const int Chunk = 32;
 
     /// <summary>
     /// The forward computes δ of this many steps before their recurrence (independent steps, so the softplus chains
-    /// overlap instead of stalling each step's states); the segment's δ rows (4 KB at W = 16) stay in L1.
+    /// overlap instead of stalling each step's states); the segment's δ rows (4 KB at W = 16) stay in L1. A multiple
+    /// of <see cref="Chunk"/>, so that chunk boundaries fall inside segments.
     /// </summary>
     public const int Segment = 64;
 

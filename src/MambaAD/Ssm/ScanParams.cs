@@ -8,7 +8,7 @@ namespace MambaAD.Ssm;
 internal unsafe struct ScanParams
 {
     public int Bt, K, Dg, N, L, R;
-    /// <summary>Steps between stored chunk states (<see cref="ScanKernels.DefaultChunk"/>).</summary>
+    /// <summary>Steps between stored chunk states (<see cref="ScanKernels.Chunk"/>).</summary>
     public int Chunk;
     /// <summary>u and y (Bt, L, Dg), channels-last, pixel order; y sums the K directions (spec §8.3).</summary>
     public float* U, Y;

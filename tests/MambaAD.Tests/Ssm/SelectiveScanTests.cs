@@ -46,7 +46,7 @@ public class SelectiveScanTests
     private static readonly int[][] ScanShapes =
     [
         [2, 2, 16, 16, 64], [1, 4, 20, 16, 65], [2, 8, 5, 16, 1], [1, 2, 3, 4, 7], [2, 4, 33, 16, 130], [1, 8, 16, 16, 63],
-        [1, 2, 17, 16, 530],   // several chunks (ScanKernels.DefaultChunk = 256), the last partial
+        [1, 2, 17, 16, 530],   // many chunks (ScanKernels.Chunk = 32) and segments (64), the last of each partial
     ];
 
     private static readonly int[][] MergeShapes = [[2, 8, 16, 16, 64], [1, 4, 20, 16, 65], [1, 2, 5, 16, 1], [2, 8, 33, 16, 130], [1, 2, 17, 16, 530]];
