@@ -31,11 +31,10 @@ namespace MambaAD.Ssm;
 internal static unsafe class ScanKernels
 {
     /// <summary>
-    /// Steps between the states the forward stores for the backward, which recomputes each chunk once from its start
-    /// state (a_t and h_t of the chunk: 2·Chunk·N·W floats, 64 KB at W = 16, in L1/L2) and then runs the adjoint back
-    /// over it. Storing every 32nd state costs 8× the memory of every 256th (≈ +0.7 GB at batch 16, 256²) and saves
-    /// the second recompute that longer chunks need (their states at the adjoint's steps): the backward 10–15 %
-    /// faster (docs/performance.md, "Issue 14, phase 7").
+    /// Steps between the states the forward stores for the backward. The backward recomputes each chunk once from its
+    /// start state into the adjoint's buffers (a_t and h_t: 2·Chunk·N·W floats, 64 KB at W = 16) and walks back over
+    /// it; longer chunks needed a second recompute to find the states inside them. Every 32nd state costs 8× the
+    /// memory of every 256th, ≈ +0.7 GB at batch 16, 256² (docs/performance.md, "Issue 14, phase 7").
     /// </summary>
     public const int Chunk = 32;
 
