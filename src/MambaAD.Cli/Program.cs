@@ -13,6 +13,7 @@ public static class Program
     public static int Main(string[] args)
     {
         Util.HugePages.Enable();   // before any tensor exists (see HugePages)
+        Util.Nnpack.Disable();     // no stderr flood where NNPACK cannot start (see Nnpack)
         if (Interlocked.Exchange(ref _handlerInstalled, 1) == 0)
             AppDomain.CurrentDomain.UnhandledException += (_, e) =>
             {

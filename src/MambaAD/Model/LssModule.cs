@@ -67,7 +67,7 @@ internal sealed class LssModule : nn.Module<Tensor, Tensor>
         var xc = is_grad_enabled() ? x.permute(0, 3, 1, 2).contiguous() : x.permute(0, 3, 1, 2);
         var l5 = LocalBranch(conv1b5, conv55, conv1a5, xc);
         var l7 = LocalBranch(conv1b7, conv77, conv1a7, xc);
-        var merged = finalconv11.call(cat([g.permute(0, 3, 1, 2), l5, l7], 1)) + xc;
+        var merged = Pointwise(cat([g.permute(0, 3, 1, 2), l5, l7], 1), finalconv11.weight!, finalconv11.bias) + xc;
         return merged.permute(0, 2, 3, 1).MoveToOuterDisposeScope();
     }
 
@@ -87,7 +87,21 @@ internal sealed class LssModule : nn.Module<Tensor, Tensor>
 
     private static Conv2d ConvOf(Sequential convInSilu) => (Conv2d)convInSilu.children().First();
 
-    private static Tensor InferenceStep(Conv2d conv, Tensor x) => InstanceNormSilu.Forward(conv.call(x), InEps);
+    private static Tensor InferenceStep(Conv2d conv, Tensor x) =>
+        InstanceNormSilu.Forward(conv.weight!.shape[2] == 1 ? Pointwise(x, conv.weight!, conv.bias) : conv.call(x), InEps);
+
+    /// <summary>
+    /// A 1×1 conv of x (B, C, H, W); on channels-last memory as the GEMM it is (a Linear over each pixel's channels).
+    /// oneDNN's channels-last 1×1 kernel returned wrong values on a VM that hides the CPU's cache sizes (2×2 and 7×7
+    /// maps of 512 channels at batch > 1: the 64² and 224² models' first stage; docs/performance.md, "Issue 14, phase
+    /// 7"), and the GEMM is what it would compute anyway. NCHW-contiguous input keeps libtorch's conv.
+    /// </summary>
+    private static Tensor Pointwise(Tensor x, Tensor weight, Tensor? bias)
+    {
+        var pixels = x.permute(0, 2, 3, 1);
+        if (!pixels.is_contiguous()) return nn.functional.conv2d(x, weight, bias);
+        return nn.functional.linear(pixels, weight.flatten(1), bias).permute(0, 3, 1, 2);
+    }
 
     /// <summary>
     /// conv → IN → SiLU as functions of the weights: a 1×1 conv with bias, or the depth-wise k×k without, whose weight
