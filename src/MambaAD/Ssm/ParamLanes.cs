@@ -42,7 +42,7 @@ internal readonly unsafe struct ParamLanes : IDisposable
     }
 
     // Offsets of direction k's (and block cb's) lanes in each kind.
-    public long Block(int k, int cb) => (long)k * _nb + cb;
+    private long Block(int k, int cb) => (long)k * _nb + cb;
     public float* A2Of(int k, int cb = 0) => A2 + Block(k, cb) * _n * _w;
     public float* AOf(int k, int cb = 0) => A + Block(k, cb) * _n * _w;
     public float* DOf(int k, int cb = 0) => D + Block(k, cb) * _w;

@@ -51,10 +51,10 @@ internal static unsafe class ScanForward
                     Recurrence<TS, TV>(t0, t1, N, rs, path, dT, uT, yT, bk, ck, aT, h, dv0);
                     continue;
                 }
-                for (int c0t = t0; c0t < t1; c0t += p.Chunk)   // segments are whole chunks (ScanKernels.Chunk)
+                for (int tc = t0; tc < t1; tc += p.Chunk)   // a segment holds whole chunks (Segment is a multiple of Chunk)
                 {
-                    Buffer.MemoryCopy(h, hk + (long)(c0t / p.Chunk) * N * w, N * w * 4L, N * w * 4L);
-                    Recurrence<TS, TV>(c0t, Math.Min(t1, c0t + p.Chunk), N, rs, path, dT, uT, yT, bk, ck, aT, h, dv0);
+                    Buffer.MemoryCopy(h, hk + (long)(tc / p.Chunk) * N * w, N * w * 4L, N * w * 4L);
+                    Recurrence<TS, TV>(tc, Math.Min(t1, tc + p.Chunk), N, rs, path, dT, uT, yT, bk, ck, aT, h, dv0);
                 }
             }
         }
