@@ -151,12 +151,12 @@ internal static unsafe class ScanBackward
         int nw = N * TS.Width;
         for (int i = 0; i < len; i++)
         {
-            long pos = i, e = pos * dgp + c0;
+            long e = (long)i * dgp + c0;
             TV dl = TS.Load(dL + e);
             TV du = TS.Mul(dl, TS.Load(uL + e));
-            float* bt = bk + pos * bcStride, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
-            if (N == 16) Update16<TS, TV>(true, hp, hn, ai, a2T, dl, du, bt);
-            else for (int n = 0; n < N; n++) Update<TS, TV>(n, true, hp, hn, ai, a2T, dl, du, bt);
+            float* bt = bk + (long)i * bcStride, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
+            if (N == 16) Update16<TS, TV>(hp, hn, ai, a2T, dl, du, bt);
+            else for (int n = 0; n < N; n++) Update<TS, TV>(n, hp, hn, ai, a2T, dl, du, bt);
         }
     }
 
@@ -179,11 +179,11 @@ internal static unsafe class ScanBackward
         TV dv0 = TS.Load(b.DVec), dDv = TS.Load(b.DDacc), dBiasV = TS.Load(b.DBiasAcc);
         for (int i = b.Len - 1; i >= 0; i--)
         {
-            long pos = i, e = pos * b.Dgp + b.C0;
+            long e = (long)i * b.Dgp + b.C0;
             TV dl = TS.Load(b.DL + e), uv = TS.Load(b.UL + e), g = TS.Load(b.GL + e);
             TV s = TS.Splat(0f), dds = TS.Splat(0f);
             var st = new AdjointStep<TV>(b.ABuf + (long)i * nw, b.HBuf + (long)i * nw, b.HBuf + (long)(i + 1) * nw, b.Lam, b.AT,
-                b.DA, b.DBacc + (long)i * nw, b.DCacc + (long)i * nw, b.Bk + pos * b.BcStride, b.Ck + pos * b.BcStride, g, dl,
+                b.DA, b.DBacc + (long)i * nw, b.DCacc + (long)i * nw, b.Bk + (long)i * b.BcStride, b.Ck + (long)i * b.BcStride, g, dl,
                 TS.Mul(dl, uv));
             for (int n = 0; n < N; n++) AdjointState<TS, TV>(n, st, ref s, ref dds);
             StepGrads<TS, TV>(b, e, dl, uv, g, s, dds, dv0, ref dDv, ref dBiasV);
@@ -200,11 +200,11 @@ internal static unsafe class ScanBackward
         TV dv0 = TS.Load(b.DVec), dDv = TS.Load(b.DDacc), dBiasV = TS.Load(b.DBiasAcc);
         for (int i = b.Len - 1; i >= 0; i--)
         {
-            long pos = i, e = pos * b.Dgp + b.C0;
+            long e = (long)i * b.Dgp + b.C0;
             TV dl = TS.Load(b.DL + e), uv = TS.Load(b.UL + e), g = TS.Load(b.GL + e);
             TV s = TS.Splat(0f), dds = s, s1 = s, dds1 = s;
             var st = new AdjointStep<TV>(b.ABuf + (long)i * nw, b.HBuf + (long)i * nw, b.HBuf + (long)(i + 1) * nw, b.Lam, b.AT,
-                b.DA, b.DBacc + (long)i * nw, b.DCacc + (long)i * nw, b.Bk + pos * b.BcStride, b.Ck + pos * b.BcStride, g, dl,
+                b.DA, b.DBacc + (long)i * nw, b.DCacc + (long)i * nw, b.Bk + (long)i * b.BcStride, b.Ck + (long)i * b.BcStride, g, dl,
                 TS.Mul(dl, uv));
             AdjointState<TS, TV>(0, st, ref s, ref dds); AdjointState<TS, TV>(1, st, ref s1, ref dds1);
             AdjointState<TS, TV>(2, st, ref s, ref dds); AdjointState<TS, TV>(3, st, ref s1, ref dds1);
@@ -233,32 +233,31 @@ internal static unsafe class ScanBackward
     }
 
     /// <summary>
-    /// State n of one recompute step: a = exp(δ·A[n]) (stored in aOut when <paramref name="keepA"/>, a constant at the
-    /// call sites, so the branch folds), h_out[n] = a·h_in[n] + δu·B[n].
+    /// State n of one recompute step: a = exp(δ·A[n]) (stored in aOut for the adjoint), h_out[n] = a·h_in[n] + δu·B[n].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Update<TS, TV>(int n, bool keepA, float* hIn, float* hOut, float* aOut, float* a2T, TV dl, TV du, float* bt)
+    private static void Update<TS, TV>(int n, float* hIn, float* hOut, float* aOut, float* a2T, TV dl, TV du, float* bt)
         where TS : ISimd<TV> where TV : struct
     {
         int o = n * TS.Width;
         TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + o)));
-        if (keepA) TS.Store(aOut + o, a);
+        TS.Store(aOut + o, a);
         TS.Store(hOut + o, TS.Fma(a, TS.Load(hIn + o), TS.Mul(du, TS.SplatLoad(bt + n))));
     }
 
     /// <summary><see cref="Update"/> for the 16 states, written out so that every offset is a constant.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Update16<TS, TV>(bool keepA, float* hIn, float* hOut, float* aOut, float* a2T, TV dl, TV du, float* bt)
+    private static void Update16<TS, TV>(float* hIn, float* hOut, float* aOut, float* a2T, TV dl, TV du, float* bt)
         where TS : ISimd<TV> where TV : struct
     {
-        Update<TS, TV>(0, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(1, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(2, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(3, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(4, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(5, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(6, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(7, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(8, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(9, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(10, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(11, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(12, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(13, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(14, keepA, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(15, keepA, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(0, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(1, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(2, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(3, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(4, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(5, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(6, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(7, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(8, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(9, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(10, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(11, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(12, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(13, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(14, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(15, hIn, hOut, aOut, a2T, dl, du, bt);
     }
 
     /// <summary>The per-step operands of <see cref="AdjointState"/> (one chunk row of a block).</summary>

@@ -46,15 +46,12 @@ internal static unsafe class ScanForward
             {
                 int t1 = Math.Min(L, t0 + ScanKernels.Segment);
                 ProjectDelta<TS, TV>(proj, t0, t1, rs, dT);
-                if (hk == null)
+                // With states to store, the recurrence stops at each chunk start (Segment is a multiple of Chunk).
+                int run = hk == null ? ScanKernels.Segment : p.Chunk;
+                for (int tc = t0; tc < t1; tc += run)
                 {
-                    Recurrence<TS, TV>(t0, t1, N, rs, path, dT, uT, yT, bk, ck, aT, h, dv0);
-                    continue;
-                }
-                for (int tc = t0; tc < t1; tc += p.Chunk)   // a segment holds whole chunks (Segment is a multiple of Chunk)
-                {
-                    Buffer.MemoryCopy(h, hk + (long)(tc / p.Chunk) * N * w, N * w * 4L, N * w * 4L);
-                    Recurrence<TS, TV>(tc, Math.Min(t1, tc + p.Chunk), N, rs, path, dT, uT, yT, bk, ck, aT, h, dv0);
+                    if (hk != null) Buffer.MemoryCopy(h, hk + (long)(tc / p.Chunk) * N * w, N * w * 4L, N * w * 4L);
+                    Recurrence<TS, TV>(tc, Math.Min(t1, tc + run), N, rs, path, dT, uT, yT, bk, ck, aT, h, dv0);
                 }
             }
         }

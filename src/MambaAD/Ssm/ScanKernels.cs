@@ -21,8 +21,8 @@
 //
 // Files: ScanForward (recurrence), ScanBackward (chunked recompute + adjoint), ScanRows (row copies, gathers,
 // parameter gradients out), ParamLanes (the parameters in lane layout, once per call), ScanWorkers (task pool and
-// scratch), ScanSimd / FastExp (vector math). Measurements
-// and the choices they led to: docs/performance.md, "Selective scan".
+// scratch), ScanSimd / FastExp (vector math). Measurements and the choices they led to: docs/performance.md,
+// "Selective scan".
 
 using System.Runtime.Intrinsics;
 

@@ -29,8 +29,9 @@ public class ProjectedScanTests
 
     // (Bt, K, Dg, N, L, R): Dg 16 (whole blocks at every width), 20 and 33 (partial blocks at 16 and 8), 5 and 3, 9
     // (fewer channels than a vector); L 1, 7 (one partial chunk of 32), 33, 64, 65 and 130 (whole and partial chunks;
-    // 64-step segments of two chunks and their remainders in the forward) and 600 (19 chunks); R odd and even (ProjectRaw pairs its FMAs, ProjectDelta takes
-    // four steps at a time); N 16, 4 and 5 (the recurrence unrolls states by 4: N = 5 takes its remainder loop).
+    // 64-step segments of two chunks and their remainders in the forward) and 600 (19 chunks); R odd and even
+    // (ProjectRaw pairs its FMAs, ProjectDelta takes four steps at a time); N 16, 4 and 5 (the recurrence unrolls
+    // states by 4: N = 5 takes its remainder loop).
     private static readonly int[][] Shapes =
     [
         [2, 8, 16, 16, 64, 4], [1, 4, 20, 16, 65, 3], [1, 2, 5, 16, 1, 1], [2, 4, 33, 16, 130, 8],
