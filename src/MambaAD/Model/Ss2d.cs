@@ -90,20 +90,16 @@ internal sealed class Ss2d : nn.Module<Tensor, Tensor>
         var z = nn.functional.linear(x, in_proj.weight!.narrow(0, DInner, DInner));
         // Channels-last throughout: (B, H, W, d) viewed as NCHW makes the depth-wise conv run oneDNN's NHWC kernel
         // (2× faster than NCHW with its reorders), and its output viewed back is (B, H, W, d) again.
-        // Training keeps neither the conv's output nor out_norm's and SiLU(z): they are recomputed in the backward.
+        // Training keeps neither the conv's output nor out_norm's and SiLU(z): the backward recomputes them.
         var u = Recompute.Run(ConvSilu, xPart.permute(0, 3, 1, 2), conv2d.weight!, conv2d.bias!).permute(0, 2, 3, 1);
         var y = ForwardCore(u.reshape(b, h * w, DInner)).view(b, h, w, DInner);
-        y = Recompute.Run(NormGate, y, z, out_norm.weight!, out_norm.bias!);
+        y = NormGate.Apply(y, z, out_norm.weight!, out_norm.bias!, OutNormEps);
         return out_proj.call(y).MoveToOuterDisposeScope();
     }
 
     /// <summary>SiLU(conv2d(x)): the depth-wise 3×3 conv (spec §7.1) of [x, weight, bias].</summary>
     private Tensor ConvSilu(Tensor[] t) =>
         nn.functional.silu(nn.functional.conv2d(t[0], t[1], t[2], padding: [1, 1], groups: DInner));
-
-    /// <summary>out_norm(y) · SiLU(z) (spec §7.1) of [y, z, weight, bias].</summary>
-    private Tensor NormGate(Tensor[] t) =>
-        nn.functional.layer_norm(t[0], [DInner], t[2], t[3], OutNormEps) * nn.functional.silu(t[1]);
 
     private const double OutNormEps = 1e-5;
 
@@ -112,7 +108,7 @@ internal sealed class Ss2d : nn.Module<Tensor, Tensor>
     /// u (B, L, d_inner) → y (B, L, d_inner), pixel order. The projections are per pixel, so x_proj runs once in pixel
     /// order (one GEMM for all K) and the scan op reads its rows along each direction's path; the Δ projection
     /// (dt_projs_weight · x_r, §7.2) happens inside the op, so the kernel never materialises the (B, K, d_inner, L)
-    /// delta. x_proj is part of the op so that training keeps u for the backward, not the larger x_proj output.
+    /// delta. x_proj is part of the op so that training keeps one copy of its output, in the scan order the kernels read.
     /// </summary>
     internal Tensor ForwardCore(Tensor u)
     {
@@ -125,8 +121,6 @@ internal sealed class Ss2d : nn.Module<Tensor, Tensor>
         var y = SelectiveScan.For(u).ScanAndMergeXProj(u, x_proj_weight, dt_projs_weight, a, Ds, dt_projs_bias.reshape(-1), paths);
         return y.MoveToOuterDisposeScope();
     }
-
-    /// <summary>Spec §5 / §9: the LSS module re-initialises this conv with its own rule; the decoder re-initialises the Linears and the LayerNorm.</summary>
 
     /// <summary>Direction paths (K, L) as int64 tensors, one per (scan, side, K, device), built once.</summary>
     private static class PathTensors

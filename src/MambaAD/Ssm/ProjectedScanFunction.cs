@@ -5,11 +5,13 @@ namespace MambaAD.Ssm;
 
 /// <summary>
 /// The autograd node of <see cref="SelectiveScanCpu"/>'s two ops. For <see cref="SelectiveScanCpu.ScanAndMergeProjected"/>
-/// the forward keeps u, xDbl, dtWeight, A, D, the bias, the paths and the chunk states (not δ); the backward kernel
-/// recomputes δ from xDbl per chunk and returns the gradients of u, xDbl, dtWeight, A, D and the bias. For
-/// <see cref="SelectiveScanCpu.ScanAndMergeXProj"/> (x_proj folded in, spec §7.2) the second input is x_proj's weight
-/// W, kept instead of xDbl = u·Wᵀ, which is (Bt, L, K, R + 2N), 2.5–4.5 × the size of u in the default decoder; the
-/// backward rebuilds xDbl with one GEMM and turns its gradient into those of u and W.
+/// the forward keeps u, xDbl's rows in scan order (the forward kernel's own input), dtWeight, A, D, the bias, the
+/// paths and the chunk states (not δ); the backward kernel recomputes δ from those rows per chunk and returns the
+/// gradients of u, xDbl, dtWeight, A, D and the bias. For <see cref="SelectiveScanCpu.ScanAndMergeXProj"/> (x_proj
+/// folded in, spec §7.2) the second input is x_proj's weight W, and the backward turns xDbl's gradient into those of
+/// u and W. Keeping the rows (2.5–4.5 × the size of u in the default decoder, ~0.4 GB for a batch-16 step at 256²)
+/// rather than rebuilding them from u and W spares the backward a GEMM and a gather: 5 % of a step
+/// (docs/performance.md, "Issue 14, phase 8").
 /// </summary>
 internal sealed class ProjectedScanFunction : torch.autograd.SingleTensorFunction<ProjectedScanFunction>
 {
@@ -25,8 +27,8 @@ internal sealed class ProjectedScanFunction : torch.autograd.SingleTensorFunctio
             (Tensor)vars[4], (Tensor)vars[5], (Tensor)vars[6]);
         var (width, xProj) = ((int)vars[7], (bool)vars[8]);
         using var built = xProj ? XProj.Apply(u, second) : null;
-        var (y, h) = ProjectedScanOp.Forward(u, built ?? second, dtW, A, D, bias, paths, saveStates: true, width);
-        ctx.save_for_backward([u, second, dtW, A, D, bias, h!, paths]);
+        var (y, h, xs) = ProjectedScanOp.Forward(u, built ?? second, dtW, A, D, bias, paths, saveStates: true, width);
+        ctx.save_for_backward([u, second, xs!, dtW, A, D, bias, h!, paths]);
         ctx.save_data("width", width);
         ctx.save_data("xProj", xProj);
         return y;
@@ -36,15 +38,13 @@ internal sealed class ProjectedScanFunction : torch.autograd.SingleTensorFunctio
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor grad)
     {
         var s = ctx.get_saved_variables();
-        var (u, second, dtW, A, D, bias, h, paths) = (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+        var (u, w, xs, dtW, A, D, bias, h, paths) = (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]);
         bool xProj = (bool)ctx.get_data("xProj");
         using var scope = NewDisposeScope();
-        var xDbl = xProj ? XProj.Apply(u, second) : second;
-        var res = ProjectedScanOp.Backward(grad, u, xDbl, dtW, A, D, bias, paths, h, (int)ctx.get_data("width"));
+        var res = ProjectedScanOp.Backward(grad, u, xs, dtW, A, D, bias, paths, h, (int)ctx.get_data("width"));
         if (xProj)
         {
-            xDbl.Dispose();
-            var (dU, dW) = XProj.Backward(res[1], u, second);
+            var (dU, dW) = XProj.Backward(res[1], u, w);
             res[1].Dispose();
             res[0].add_(dU);
             res[1] = dW;

@@ -11,14 +11,16 @@ namespace MambaAD.Ssm;
 internal static unsafe class ProjectedScanOp
 {
     /// <summary>
-    /// The forward kernel. xDbl is gathered into scan order, one row (Bt, K, L, R + 2N) per step, so each step reads
-    /// its [x_r | B | C] contiguously. Returns y and, when <paramref name="saveStates"/>, the chunk-boundary states.
+    /// The forward kernel. xDbl is gathered into scan order, one row (Bt, K·L, R + 2N) per step, so each step reads
+    /// its [x_r | B | C] contiguously. Returns y and, when <paramref name="saveStates"/>, the chunk-boundary states
+    /// and those step rows, which the backward reads again.
     /// </summary>
-    public static (Tensor Y, Tensor? H) Forward(Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor bias,
-        Tensor paths, bool saveStates, int w)
+    public static (Tensor Y, Tensor? H, Tensor? Xs) Forward(Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D,
+        Tensor bias, Tensor paths, bool saveStates, int w)
     {
         using var scope = NewDisposeScope();
-        var (p, p64, _, xs) = Setup(u, xDbl, dtWeight, A, paths);
+        var (p, p64, rows) = Setup(u, xDbl.shape, dtWeight, A, paths);
+        var xs = StepRows(xDbl, rows);
         var uc = u.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
         var dd = D.contiguous(); var bc = bias.contiguous();
         var y = empty_like(uc);
@@ -29,48 +31,46 @@ internal static unsafe class ProjectedScanOp
         ScanKernels.Forward(p, w);
         GC.KeepAlive(new object[] { uc, xs, wc, ac, dd, bc, p64 });
         h?.MoveToOuterDisposeScope();
-        return (y.MoveToOuterDisposeScope(), h);
+        return (y.MoveToOuterDisposeScope(), h, saveStates ? xs.MoveToOuterDisposeScope() : null);
     }
 
     /// <summary>
-    /// The backward kernel from the chunk states of <see cref="Forward"/>: returns (du, dxDbl, ddtWeight, dA, dD,
-    /// dbias) in the inputs' layouts. The step rows are gathered again (cheap) rather than kept from the forward.
+    /// The backward kernel from the chunk states and step rows xs of <see cref="Forward"/>: returns (du, dxDbl,
+    /// ddtWeight, dA, dD, dbias) in the inputs' layouts (dxDbl (Bt, L, K, R + 2N), pixel order).
     /// </summary>
-    public static Tensor[] Backward(Tensor g, Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor bias,
+    public static Tensor[] Backward(Tensor g, Tensor u, Tensor xs, Tensor dtWeight, Tensor A, Tensor D, Tensor bias,
         Tensor paths, Tensor h, int w)
     {
         using var scope = NewDisposeScope();
-        long bt = xDbl.shape[0], l = xDbl.shape[1], k = xDbl.shape[2], rs = xDbl.shape[3], dg = u.shape[2], n = A.shape[1];
+        long bt = xs.shape[0], k = paths.shape[0], l = xs.shape[1] / k, rs = xs.shape[2], dg = u.shape[2], n = A.shape[1];
         long r = dtWeight.shape[2];
-        var (p, p64, rows, xs) = Setup(u, xDbl, dtWeight, A, paths);
+        var (p, p64, _) = Setup(u, [bt, l, k, rs], dtWeight, A, paths);
         if (ScanKernels.ChunkStateLength(p, w) != h.numel())
             throw new InvalidOperationException("chunk states were saved at another vector width");
         var uc = u.contiguous(); var gc = g.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
         var dd = D.contiguous(); var bc = bias.contiguous();
-        var du = empty_like(uc); var dxs = empty_like(xs);
+        var du = empty_like(uc); var dXDbl = empty(bt, l, k, rs);
         var dA = empty(bt, k * dg, n); var dD = empty(bt, k * dg); var dBias = empty(bt, k * dg); var dW = empty(bt, k, dg, r);
         p.U = Floats(uc); p.G = Floats(gc); p.XS = Floats(xs); p.Wdt = Floats(wc); p.A = Floats(ac);
         p.D = Floats(dd); p.Bias = Floats(bc);
         p.H = Floats(h); p.Paths = Longs(p64);
-        p.dU = Floats(du); p.dXS = Floats(dxs); p.dA = Floats(dA); p.dD = Floats(dD); p.dBias = Floats(dBias);
+        p.dU = Floats(du); p.dXDbl = Floats(dXDbl); p.dA = Floats(dA); p.dD = Floats(dD); p.dBias = Floats(dBias);
         p.dWdt = Floats(dW);
         ScanKernels.Backward(p, w);
         GC.KeepAlive(new object[] { uc, gc, xs, wc, ac, dd, bc, p64, h });
-        // Scan-order d rows back to pixel rows: rows is a permutation of 0…K·L−1, so scatter by it.
-        var dXDbl = empty(bt, l * k, rs).index_copy_(1, rows, dxs).view(bt, l, k, rs);
         var res = new[] { du, dXDbl, dW.sum(0L, false), dA.sum(0L, false), dD.sum(0L, false), dBias.sum(0L, false) };
         foreach (var t in res) t.MoveToOuterDisposeScope();
         return res;
     }
 
     /// <summary>
-    /// The sizes of a call, int64 paths, and its step rows: row π_k[t]·K + k of the (Bt, L·K, R + 2N) view of xDbl is
-    /// step t of direction k, so index_select by <c>rows</c> gives xs (Bt, K·L, R + 2N) in scan order.
+    /// The sizes of a call for xDbl of shape (Bt, L, K, R + 2N), int64 paths, and the step rows' order: row π_k[t]·K + k
+    /// of the (Bt, L·K, R + 2N) view of xDbl is step t of direction k.
     /// </summary>
-    private static (ScanParams P, Tensor P64, Tensor Rows, Tensor Xs) Setup(Tensor u, Tensor xDbl, Tensor dtWeight,
-        Tensor A, Tensor paths)
+    private static (ScanParams P, Tensor P64, Tensor Rows) Setup(Tensor u, long[] xDblShape, Tensor dtWeight, Tensor A,
+        Tensor paths)
     {
-        long bt = xDbl.shape[0], l = xDbl.shape[1], k = xDbl.shape[2], rs = xDbl.shape[3];
+        long bt = xDblShape[0], l = xDblShape[1], k = xDblShape[2];
         var p = new ScanParams
         {
             Bt = (int)bt, K = (int)k, Dg = (int)u.shape[2], N = (int)A.shape[1], L = (int)l, R = (int)dtWeight.shape[2],
@@ -78,6 +78,10 @@ internal static unsafe class ProjectedScanOp
         };
         var p64 = paths.to(ScalarType.Int64).contiguous();
         var rows = (p64 * k + arange(k, dtype: ScalarType.Int64).unsqueeze(1)).reshape(-1);
-        return (p, p64, rows, xDbl.reshape(bt, l * k, rs).index_select(1, rows));
+        return (p, p64, rows);
     }
+
+    /// <summary>xDbl's rows in scan order, xs (Bt, K·L, R + 2N): index_select by the rows of <see cref="Setup"/>.</summary>
+    private static Tensor StepRows(Tensor xDbl, Tensor rows) =>
+        xDbl.reshape(xDbl.shape[0], xDbl.shape[1] * xDbl.shape[2], xDbl.shape[3]).index_select(1, rows);
 }

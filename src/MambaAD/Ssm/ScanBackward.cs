@@ -16,7 +16,8 @@
 //   2. per block, Adjoint recomputes a_t and h_t of the chunk from its stored start state and walks back in time;
 //      dB and dC accumulate per lane over the blocks and are summed across lanes once per chunk into the d rows
 //      (BcGradsToRows);
-//   3. dΔ of the chunk goes into dWdt (per lane) and d x_r (ProjectionGrads), du is added back at its pixels.
+//   3. dΔ of the chunk goes into dWdt (per lane) and d x_r (ProjectionGrads), du is added back at its pixels; the d
+//      rows [d x_r | dB | dC] of each step go straight to its pixel's row of dXDbl.
 // dA, dD, dbias and dWdt are written per batch element and summed by the caller: deterministic.
 
 using System.Runtime.CompilerServices;
@@ -69,12 +70,13 @@ internal static unsafe class ScanBackward
             new Span<float>(dDacc, nb * w).Clear();
             new Span<float>(dBiasAcc, nb * w).Clear();
             new Span<float>(dWacc, nb * rw).Clear();
-            float* xk = p.XS + ((long)b * p.K + k) * L * rs, dxk = p.dXS + ((long)b * p.K + k) * L * rs;
+            float* xk = p.XS + ((long)b * p.K + k) * L * rs;
             long* path = p.Paths + (long)k * L;
+            var dRows = new PixelRows(p.dXDbl + (long)b * L * p.K * rs + (long)k * rs, (long)p.K * rs);
             for (int c = p.NChunks - 1; c >= 0; c--)
             {
                 int t0 = c * ch, len = Math.Min(ch, L - t0);
-                float* xc = xk + (long)t0 * rs, dxc = dxk + (long)t0 * rs, cbk = xc + R, cck = cbk + N;
+                float* xc = xk + (long)t0 * rs, cbk = xc + R, cck = cbk + N;
                 ScanRows.GatherRows(uT, uL, path + t0, len, dgp);
                 ScanRows.GatherRows(gT, gL, path + t0, len, dgp);
                 new Span<float>(duL, checked(len * dgp)).Clear();
@@ -88,8 +90,8 @@ internal static unsafe class ScanBackward
                         a2T + (long)cb * nw, lam + (long)cb * nw, dAacc + (long)cb * nw, dVec + (long)cb * w,
                         dDacc + (long)cb * w, dBiasAcc + (long)cb * w, aBuf, hBuf, dBacc, dCacc);
                 }
-                BcGradsToRows<TS, TV>(N, R, rs, len, dBacc, dCacc, dxc);
-                ProjectionGrads<TS, TV>(xc, dxc, rs, R, len, nb, dgp, ddL, wT, dWacc, rAcc);
+                BcGradsToRows<TS, TV>(N, R, len, dBacc, dCacc, dRows, path + t0);
+                ProjectionGrads<TS, TV>(xc, rs, R, len, nb, dgp, ddL, wT, dWacc, rAcc, dRows, path + t0);
                 ScanRows.AddRowsAt<TS, TV>(duL, duT, path + t0, len, dgp);
             }
             for (int cb = 0; cb < nb; cb++) ScanRows.StoreParamPartials(p, b, k, cb, w, dDacc, dBiasAcc, dAacc, dWacc);
@@ -287,14 +289,20 @@ internal static unsafe class ScanBackward
         TS.Store(p.Lam + o, TS.Mul(a, l));
     }
 
+    /// <summary>Direction k's rows of one batch element's dXDbl: the row of pixel p is at Base + p·Stride (Stride = K·(R + 2N)).</summary>
+    private readonly struct PixelRows(float* rowOfPixel0, long stride)
+    {
+        public float* Of(long pixel) => rowOfPixel0 + pixel * stride;
+    }
+
     /// <summary>dB and dC of a chunk's len steps: one horizontal sum per (step, state) into the d rows' B and C parts.</summary>
-    private static void BcGradsToRows<TS, TV>(int N, int R, int rs, int len, float* dBacc, float* dCacc, float* dRows)
+    private static void BcGradsToRows<TS, TV>(int N, int R, int len, float* dBacc, float* dCacc, in PixelRows dRows, long* path)
         where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, nw = N * w;
         for (int i = 0; i < len; i++)
         {
-            float* row = dRows + (long)i * rs + R;
+            float* row = dRows.Of(path[i]) + R;
             for (int n = 0; n < N; n++)
             {
                 row[n] = TS.Sum(TS.Load(dBacc + (long)i * nw + n * w));
@@ -305,8 +313,8 @@ internal static unsafe class ScanBackward
 
     /// <summary>dΔ of the chunk (ddL, scan order) → dWdt per lane (Σ_t dΔ·x_r) and d x_r per step (Σ_d Wdt·dΔ).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ProjectionGrads<TS, TV>(float* xc, float* dxc, int rs, int R, int len, int nb, int dgp, float* ddL,
-        float* wT, float* dWacc, float* rAcc) where TS : ISimd<TV> where TV : struct
+    private static void ProjectionGrads<TS, TV>(float* xc, int rs, int R, int len, int nb, int dgp, float* ddL,
+        float* wT, float* dWacc, float* rAcc, in PixelRows dRows, long* path) where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, rw = R * w;
         for (int i = 0; i < len; i++)
@@ -323,7 +331,7 @@ internal static unsafe class ScanBackward
                     TS.Store(rAcc + r * w, TS.Fma(dd, TS.Load(wb + r * w), TS.Load(rAcc + r * w)));
                 }
             }
-            float* drow = dxc + (long)i * rs;
+            float* drow = dRows.Of(path[i]);
             for (int r = 0; r < R; r++) drow[r] = TS.Sum(TS.Load(rAcc + r * w));
         }
     }

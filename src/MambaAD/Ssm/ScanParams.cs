@@ -22,9 +22,9 @@ internal unsafe struct ScanParams
     public float* H;
     /// <summary>(K, L): paths[k, t] = π_k[t], the pixel direction k reads at step t (spec §8.2).</summary>
     public long* Paths;
-    // Backward only: g and du like u; d rows like XS; per-batch partials dA (Bt, K·Dg, N), dD, dBias (Bt, K·Dg),
-    // dWdt (Bt, K, Dg, R), summed over the batch by the caller (deterministic).
-    public float* G, dU, dXS, dA, dD, dBias, dWdt;
+    // Backward only: g and du like u; dXDbl like xDbl, (Bt, L, K, R + 2N) in pixel order; per-batch partials dA
+    // (Bt, K·Dg, N), dD, dBias (Bt, K·Dg), dWdt (Bt, K, Dg, R), summed over the batch by the caller (deterministic).
+    public float* G, dU, dXDbl, dA, dD, dBias, dWdt;
 
     public readonly int NChunks => (L + Chunk - 1) / Chunk;
 }

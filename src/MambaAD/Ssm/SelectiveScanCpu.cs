@@ -31,7 +31,8 @@ internal sealed class SelectiveScanCpu : ISelectiveScan
 
     /// <summary>
     /// The Δ projection and the K directions' gathers and merge happen inside the kernels: neither pass materialises
-    /// a (Bt, K, d, L) tensor, and the autograd node keeps xDbl (R + 2N rows) and the chunk states.
+    /// a (Bt, K, d, L) tensor, and the autograd node keeps xDbl's rows in scan order (R + 2N floats per step) and the
+    /// chunk states.
     /// </summary>
     public Tensor ScanAndMergeProjected(Tensor u, Tensor xDbl, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
     {
@@ -46,8 +47,8 @@ internal sealed class SelectiveScanCpu : ISelectiveScan
     }
 
     /// <summary>
-    /// x_proj and the scan: with autograd, one node (<see cref="ProjectedScanFunction"/>) that keeps u and recomputes xDbl
-    /// in the backward; without, x_proj then <see cref="ScanAndMergeProjected"/>.
+    /// x_proj and the scan: with autograd, one node (<see cref="ProjectedScanFunction"/>) that also takes x_proj's
+    /// gradients; without, x_proj then <see cref="ScanAndMergeProjected"/>.
     /// </summary>
     public Tensor ScanAndMergeXProj(Tensor u, Tensor xProjWeight, Tensor dtWeight, Tensor A, Tensor D, Tensor deltaBias, Tensor paths)
     {
