@@ -1,16 +1,18 @@
 using System.Runtime;
 using System.Runtime.InteropServices;
+using MambaAD.Util;
 
 namespace MambaAD.Server;
 
 /// <summary>
 /// Keeps the server's memory low during bursts and gives it back to the operating system after them. A request's big
-/// buffers live on the large-object heap: the body, the decoded RGBA and RGB images (a 4096² image: 112 MB, allocated
-/// whole before a truncated or hostile file fails), the model input, the maps. The GC let that garbage pile up to
-/// gigabytes in a burst of image bombs, and to twice the working size under steady load, and it kept what it had
-/// committed while the server was idle. So: after every <see cref="CollectEvery"/> bytes allocated by the process, a
-/// request runs a blocking full collection (the live heap is small, so it is quick, and the space is reused instead
-/// of grown); and once no request has been admitted for two seconds after some were, one aggressive, compacting
+/// buffers live on the large-object heap: the body, the decoded RGB image (a 4096² image: 48 MB, allocated whole
+/// before a truncated or hostile file fails; the RGBA it is decoded into is native memory, freed at once), the model
+/// input, the maps. The GC let that garbage pile up to gigabytes in a burst of image bombs, and to twice the working
+/// size under steady load, and it kept what it had committed while the server was idle. So: after every
+/// <see cref="LargeGarbage.Every"/> bytes allocated by the process, a request runs a blocking full collection
+/// (<see cref="LargeGarbage"/>: the live heap is small, so it is quick, and the space is reused instead of grown);
+/// and once no request has been admitted for two seconds after some were, one aggressive, compacting
 /// collection (which decommits free memory) and glibc's <c>malloc_trim</c> (native buffers of Skia and libtorch)
 /// run — at most every ten seconds.
 /// </summary>
@@ -18,13 +20,11 @@ internal sealed partial class MemoryTrimmer : IDisposable
 {
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1), MinInterval = TimeSpan.FromSeconds(10);
     private const int IdleTicks = 2;
-    /// <summary>Bytes allocated between two collections during a burst.</summary>
-    internal const long CollectEvery = 64L << 20;
     private static bool _mallocTrim = OperatingSystem.IsLinux();
 
     private readonly AdmissionGate _gate;
     private readonly Timer _timer;
-    private long _served, _servedAtTrim, _servedAtTick, _allocatedAtCollect;
+    private long _served, _servedAtTrim, _servedAtTick;
     private int _idleTicks;
     private DateTime _lastTrim = DateTime.MinValue;
 
@@ -37,14 +37,10 @@ internal sealed partial class MemoryTrimmer : IDisposable
     /// <summary>Trims done so far (for tests and logs).</summary>
     public int Trims { get; private set; }
 
-    /// <summary>Runs a full collection when the process has allocated <see cref="CollectEvery"/> bytes since the last one.</summary>
+    /// <summary>Runs a full collection when one is due (<see cref="LargeGarbage.CollectIfDue"/>).</summary>
     public void CollectIfDue()
     {
-        long allocated = GC.GetTotalAllocatedBytes();
-        long last = Interlocked.Read(ref _allocatedAtCollect);
-        if (allocated - last < CollectEvery || Interlocked.CompareExchange(ref _allocatedAtCollect, allocated, last) != last) return;
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true);
-        Collections++;
+        if (LargeGarbage.CollectIfDue()) Collections++;
     }
 
     /// <summary>Collections run by <see cref="CollectIfDue"/> so far.</summary>

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace MambaAD.Imaging;
 
 /// <summary>
@@ -11,22 +13,28 @@ internal static class HeatmapOverlay
     /// The image with the map blended over it (alpha 0.5) as PNG bytes, at the image's own size. Colours run from
     /// blue at <paramref name="low"/> to red at <paramref name="high"/> (values are clipped).
     /// </summary>
-    public static byte[] OverlayPng(RgbImage image, float[] map, int mapSize, double low, double high)
+    public static unsafe byte[] OverlayPng(RgbImage image, float[] map, int mapSize, double low, double high)
     {
         // Row by row straight into the encoder's RGBA buffer: no full-size map or blended copy besides it, which for a
-        // large image (8192² is 200 MB of RGB) would more than double the memory an overlay takes.
+        // large image (8192² is 200 MB of RGB) would more than double the memory an overlay takes. The buffer is
+        // native memory freed on return, not an array left on the large-object heap until a full collection.
         int width = image.Width, height = image.Height;
         var src = new double[map.Length];
         for (int i = 0; i < map.Length; i++) src[i] = map[i];
-        var rgba = new byte[(long)width * height * 4];
-        var row = new float[width];
-        for (int y = 0; y < height; y++)
+        int bytes = checked(width * height * 4);
+        var rgba = (byte*)NativeMemory.Alloc((nuint)bytes);
+        try
         {
-            if (width == mapSize && height == mapSize) map.AsSpan(y * width, width).CopyTo(row);
-            else MapResize.AlignCornersRow(src, mapSize, mapSize, height, y, row);
-            BlendRow(image.Hwc.AsSpan(y * width * 3, width * 3), row, low, high, rgba.AsSpan(y * width * 4, width * 4), 4);
+            var row = new float[width];
+            for (int y = 0; y < height; y++)
+            {
+                if (width == mapSize && height == mapSize) map.AsSpan(y * width, width).CopyTo(row);
+                else MapResize.AlignCornersRow(src, mapSize, mapSize, height, y, row);
+                BlendRow(image.Hwc.AsSpan(y * width * 3, width * 3), row, low, high, new Span<byte>(rgba + (long)y * width * 4, width * 4), 4);
+            }
+            return ImageEncoder.PngRgba(new ReadOnlySpan<byte>(rgba, bytes), width, height);
         }
-        return ImageEncoder.PngRgba(rgba, width, height);
+        finally { NativeMemory.Free(rgba); }
     }
 
     /// <summary>

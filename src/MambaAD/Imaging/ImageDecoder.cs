@@ -75,26 +75,29 @@ internal static class ImageDecoder
             throw new MambaADException($"{name}: the PNG declares {w}×{h} pixels, more than its {b.Length} bytes can hold; the file is truncated or corrupt");
     }
 
-    private static RgbImage Decode(SKCodec codec, string name)
+    private static unsafe RgbImage Decode(SKCodec codec, string name)
     {
         int w = codec.Info.Width, h = codec.Info.Height;
         ImageLimits.Check(w, h, name); // before any pixel buffer exists
         var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var rgba = new byte[checked(w * h * 4)];
-        var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
-        SKCodecResult result;
-        try { result = codec.GetPixels(info, handle.AddrOfPinnedObject()); }
-        finally { handle.Free(); }
-        if (result != SKCodecResult.Success)
-            throw new MambaADException($"{name}: image could not be decoded completely ({result}); the file is truncated or corrupt");
-        var rgb = new byte[w * h * 3];
-        for (int i = 0, j = 0; i < rgb.Length; i += 3, j += 4)
+        // Skia's RGBA is scratch, so it is native memory freed on return: as an array it stayed on the large-object
+        // heap until a full collection (200 MB per decode of a 50-megapixel image), and several piled up.
+        var rgba = (byte*)NativeMemory.Alloc((nuint)checked((long)w * h * 4));
+        try
         {
-            rgb[i] = rgba[j];
-            rgb[i + 1] = rgba[j + 1];
-            rgb[i + 2] = rgba[j + 2];
+            var result = codec.GetPixels(info, (IntPtr)rgba);
+            if (result != SKCodecResult.Success)
+                throw new MambaADException($"{name}: image could not be decoded completely ({result}); the file is truncated or corrupt");
+            var rgb = new byte[w * h * 3];
+            for (int i = 0, j = 0; i < rgb.Length; i += 3, j += 4)
+            {
+                rgb[i] = rgba[j];
+                rgb[i + 1] = rgba[j + 1];
+                rgb[i + 2] = rgba[j + 2];
+            }
+            return new RgbImage(w, h, rgb);
         }
-        return new RgbImage(w, h, rgb);
+        finally { NativeMemory.Free(rgba); }
     }
 
     /// <summary>Decodes <paramref name="path"/> to 8-bit grey, like PIL's <c>convert('L')</c>.</summary>

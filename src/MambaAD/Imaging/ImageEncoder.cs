@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using SkiaSharp;
 
 namespace MambaAD.Imaging;
@@ -14,7 +13,7 @@ internal static class ImageEncoder
     public static byte[] PngRgb(byte[] rgb, int width, int height) => PngRgba(Rgba(rgb, width, height), width, height);
 
     /// <summary>8-bit RGBA (H·W·4, alpha ignored) as an opaque RGB PNG.</summary>
-    public static byte[] PngRgba(byte[] rgba, int width, int height) =>
+    public static byte[] PngRgba(ReadOnlySpan<byte> rgba, int width, int height) =>
         Encode(rgba, new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque), width * 4,
             p => p.Encode(new SKPngEncoderOptions(SKPngEncoderFilterFlags.Sub, 1)));
 
@@ -39,16 +38,14 @@ internal static class ImageEncoder
         return rgba;
     }
 
-    private static byte[] Encode(byte[] pixels, SKImageInfo info, int rowBytes, Func<SKPixmap, SKData?> encode)
+    private static unsafe byte[] Encode(ReadOnlySpan<byte> pixels, SKImageInfo info, int rowBytes, Func<SKPixmap, SKData?> encode)
     {
         if (pixels.Length != info.Height * rowBytes) throw new ArgumentException($"expected {info.Height * rowBytes} bytes for {info.Width}×{info.Height}, got {pixels.Length}");
-        var handle = GCHandle.Alloc(pixels, GCHandleType.Pinned);
-        try
+        fixed (byte* p = pixels)
         {
-            using var pixmap = new SKPixmap(info, handle.AddrOfPinnedObject(), rowBytes);
+            using var pixmap = new SKPixmap(info, (IntPtr)p, rowBytes);
             using var data = encode(pixmap) ?? throw new InvalidOperationException($"SkiaSharp could not encode a {info.Width}×{info.Height} {info.ColorType} image");
             return data.ToArray();
         }
-        finally { handle.Free(); }
     }
 }

@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using MambaAD.Imaging;
 using MambaAD.IO;
+using MambaAD.Util;
 
 namespace MambaAD.Inference;
 
@@ -60,7 +62,8 @@ internal static class PredictionWriter
             if (cancellationToken.IsCancellationRequested) return new PredictSummary(mine.Count, csv.Kept, scored, skipped, true);
             int count = Math.Min(o.Batch, end - first);
             // Decoded and preprocessed in parallel; a large original is not kept for its overlay but read again then,
-            // so that a batch of large images does not hold them all at once.
+            // so that a batch of large images does not hold them all at once; a dead original is collected after each
+            // image (LargeGarbage), not when the GC's budget says.
             int size = 3 * predictor.ImageSize * predictor.ImageSize;
             var input = new float[count * size];
             var images = new RgbImage?[count];
@@ -68,15 +71,23 @@ internal static class PredictionWriter
             var errors = new MambaADException?[count];
             Parallel.For(0, count, k =>
             {
+                errors[k] = Read(k);
+                LargeGarbage.CollectIfDue();
+            });
+            // Not inlined: once it returns, no local of it refers to a dropped original, and the collection frees it.
+            [MethodImpl(MethodImplOptions.NoInlining)]
+            MambaADException? Read(int k)
+            {
                 try
                 {
                     var image = ImageDecoder.DecodeRgb(inputs.Files[first + k]);
                     predictor.Preprocess(image, input.AsSpan(k * size, size));
                     sizes[k] = (image.Width, image.Height);
                     images[k] = (long)image.Width * image.Height <= KeptPixels ? image : null;
+                    return null;
                 }
-                catch (MambaADException e) { errors[k] = e; }
-            });
+                catch (MambaADException e) { return e; }
+            }
             if (!o.SkipBad && errors.FirstOrDefault(e => e is not null) is { } error) throw error;
             var readable = Enumerable.Range(0, count).Where(k => errors[k] is null).ToList();
             var readableInput = new float[readable.Count * size];
@@ -85,6 +96,13 @@ internal static class PredictionWriter
             var written = new (string Overlay, string? Mask, string? Map)[count];
             var large = new object();
             Parallel.For(0, readable.Count, r =>
+            {
+                Write(r);
+                LargeGarbage.CollectIfDue();
+            });
+            // Not inlined, as Read: a large original read again for its overlay is unreachable once it returns.
+            [MethodImpl(MethodImplOptions.NoInlining)]
+            void Write(int r)
             {
                 int k = readable[r], i = first + k;
                 if (i < next) return; // its row is already in scores.csv
@@ -99,7 +117,7 @@ internal static class PredictionWriter
                 string? map = o.SaveMaps ? inputs.OutputName(i, "maps", ".npy") : null;
                 if (map is not null) NpyArray.FromFloats(pr.Map, pr.MapSize, pr.MapSize).Write(Path.Combine(dir, map));
                 written[k] = (overlay, mask, map);
-            });
+            }
             for (int k = 0, r = 0; k < count; k++)
             {
                 int i = first + k;

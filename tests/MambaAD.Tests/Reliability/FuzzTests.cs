@@ -161,7 +161,9 @@ public sealed class FuzzTests : IDisposable
             Assert.All(rows.Where(r => r[1] != ""), r => Assert.True(File.Exists(Path.Combine(outDir, r[3])), r[3]));
             Console.WriteLine($"fuzz (predict): {Mutants} mutants, {refused} rows with an error, {scored} scored; peak RSS {p.PeakRssMb:F0} MB");
             Assert.InRange(refused, 1, Mutants - 1);
-            Assert.True(p.PeakRssMb < 1500, $"peak RSS {p.PeakRssMb:F0} MB");
+            // Two mutants decode to 50 and 25 megapixels; the peak is the larger one while decoded (0.35 GB) over the
+            // process's 0.3 GB: 0.65 GB. Dead originals left to the GC's timing made it 1.2 GB, or 1.6 (1 run in 5).
+            Assert.True(p.PeakRssMb < 1000, $"peak RSS {p.PeakRssMb:F0} MB");
         }
     }
 }
