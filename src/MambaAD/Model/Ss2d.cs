@@ -89,17 +89,15 @@ internal sealed class Ss2d : nn.Module<Tensor, Tensor>
         var xPart = nn.functional.linear(x, in_proj.weight!.narrow(0, 0, DInner));         // (B, H, W, d_inner)
         var z = nn.functional.linear(x, in_proj.weight!.narrow(0, DInner, DInner));
         // Channels-last throughout: (B, H, W, d) viewed as NCHW makes the depth-wise conv run oneDNN's NHWC kernel
-        // (2× faster than NCHW with its reorders), and its output viewed back is (B, H, W, d) again.
-        // Training keeps neither the conv's output nor out_norm's and SiLU(z): the backward recomputes them.
-        var u = Recompute.Run(ConvSilu, xPart.permute(0, 3, 1, 2), conv2d.weight!, conv2d.bias!).permute(0, 2, 3, 1);
+        // (2× faster than NCHW with its reorders), its output viewed back is (B, H, W, d) again, and the node's
+        // backward reads x and the gradient in this layout without copies.
+        // Training keeps neither the conv's output nor out_norm's and SiLU(z): DepthwiseConvSilu and NormGate save their
+        // inputs, and their backwards recompute the rest.
+        var u = DepthwiseConvSilu.Apply(xPart.permute(0, 3, 1, 2), conv2d.weight!, conv2d.bias!).permute(0, 2, 3, 1);
         var y = ForwardCore(u.reshape(b, h * w, DInner)).view(b, h, w, DInner);
         y = NormGate.Apply(y, z, out_norm.weight!, out_norm.bias!, OutNormEps);
         return out_proj.call(y).MoveToOuterDisposeScope();
     }
-
-    /// <summary>SiLU(conv2d(x)): the depth-wise 3×3 conv (spec §7.1) of [x, weight, bias].</summary>
-    private Tensor ConvSilu(Tensor[] t) =>
-        nn.functional.silu(nn.functional.conv2d(t[0], t[1], t[2], padding: [1, 1], groups: DInner));
 
     private const double OutNormEps = 1e-5;
 

@@ -6,8 +6,9 @@ namespace MambaAD.Tests.Model;
 
 /// <summary>
 /// Recompute (activation recomputation in a training step): the forward and every input gradient equal those of the
-/// same function under plain autograd bit for bit, for the functions the model recomputes (SS2D's out_norm·SiLU gate
-/// and its conv + SiLU, an LSS local branch of conv → IN → SiLU three times); inputs without a gradient get none.
+/// same function under plain autograd bit for bit, for an LSS local branch of conv → IN → SiLU three times (what the
+/// model recomputes) and two more compositions of its kind (an out_norm·SiLU gate, a depth-wise conv + SiLU); inputs
+/// without a gradient get none.
 /// </summary>
 public class RecomputeTests
 {
