@@ -289,7 +289,7 @@ internal static unsafe class ScanBackward
         TS.Store(p.Lam + o, TS.Mul(a, l));
     }
 
-    /// <summary>Direction k's rows of one batch element's dXDbl: the row of pixel p is at Base + p·Stride (Stride = K·(R + 2N)).</summary>
+    /// <summary>Direction k's rows of one batch element's dXDbl (Bt, L, K, R + 2N): pixel p's row starts K·(R + 2N)·p floats on from pixel 0's.</summary>
     private readonly struct PixelRows(float* rowOfPixel0, long stride)
     {
         public float* Of(long pixel) => rowOfPixel0 + pixel * stride;

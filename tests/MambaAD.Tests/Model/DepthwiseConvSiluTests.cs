@@ -95,24 +95,14 @@ public class DepthwiseConvSiluTests
         using var scope = NewDisposeScope();
         // 3 bands × 2 channel groups per image: tasks that two threads share.
         var (x, wt, bias, g) = Inputs(2, 128, 40, 24);
-        int threads = get_num_threads();
-        try
+        var first = AtThreads.Run(2, () => DepthwiseConvSilu.Gradients(x, wt, bias, g));
+        var again = AtThreads.Run(2, () => DepthwiseConvSilu.Gradients(x, wt, bias, g));
+        var single = AtThreads.Run(1, () => DepthwiseConvSilu.Gradients(x, wt, bias, g));
+        foreach (var (other, run) in new[] { (again, "second run"), (single, "one thread") })
         {
-            set_num_threads(2);
-            var first = DepthwiseConvSilu.Gradients(x, wt, bias, g);
-            var again = DepthwiseConvSilu.Gradients(x, wt, bias, g);
-            set_num_threads(1);
-            var single = DepthwiseConvSilu.Gradients(x, wt, bias, g);
-            foreach (var (other, run) in new[] { (again, "second run"), (single, "one thread") })
-            {
-                Close.Check(other.Dx!, first.Dx!, 0, 0, $"dx, {run}");
-                Close.Check(other.Dw, first.Dw, 0, 0, $"dW, {run}");
-                Close.Check(other.Db, first.Db, 0, 0, $"dbias, {run}");
-            }
-        }
-        finally
-        {
-            set_num_threads(threads);
+            Close.Check(other.Dx!, first.Dx!, 0, 0, $"dx, {run}");
+            Close.Check(other.Dw, first.Dw, 0, 0, $"dW, {run}");
+            Close.Check(other.Db, first.Db, 0, 0, $"dbias, {run}");
         }
     }
 

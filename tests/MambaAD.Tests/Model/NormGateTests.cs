@@ -65,22 +65,13 @@ public class NormGateTests
         using var scope = NewDisposeScope();
         var x = Inputs(3, 16, 16, 256);
         var first = NormGate.Backward(x[0], x[1], x[2], x[3], x[4], Eps);
-        int threads = get_num_threads();
-        try
+        foreach (int n in new[] { 1, 2, get_num_threads() })
         {
-            foreach (int n in new[] { 1, 2, threads })
-            {
-                set_num_threads(n);
-                var again = NormGate.Backward(x[0], x[1], x[2], x[3], x[4], Eps);
-                Close.Check(again.Dy, first.Dy, 0, 0, $"dy at {n} threads");
-                Close.Check(again.Dz, first.Dz, 0, 0, $"dz at {n} threads");
-                Close.Check(again.Dw, first.Dw, 0, 0, $"dweight at {n} threads");
-                Close.Check(again.Db, first.Db, 0, 0, $"dbias at {n} threads");
-            }
-        }
-        finally
-        {
-            set_num_threads(threads);
+            var again = AtThreads.Run(n, () => NormGate.Backward(x[0], x[1], x[2], x[3], x[4], Eps));
+            Close.Check(again.Dy, first.Dy, 0, 0, $"dy at {n} threads");
+            Close.Check(again.Dz, first.Dz, 0, 0, $"dz at {n} threads");
+            Close.Check(again.Dw, first.Dw, 0, 0, $"dweight at {n} threads");
+            Close.Check(again.Db, first.Db, 0, 0, $"dbias at {n} threads");
         }
     }
 
