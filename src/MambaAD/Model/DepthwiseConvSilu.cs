@@ -104,24 +104,11 @@ internal sealed class DepthwiseConvSilu : torch.autograd.SingleTensorFunction<De
             if (lanes >= 8) for (; ch + 8 <= c1; ch += 8) Block<Simd256, Vector256<float>>(p, n, y0, y1, ch, part, scratch);
             for (; ch < c1; ch++) Block<SimdScalar, float>(p, n, y0, y1, ch, part, scratch);
         });
-        var sum = SumInOrder(partial, b * bands, 10 * c).reshape(10, c);
+        var sum = OrderedSum.OverRows(partial);
         GC.KeepAlive(xl); GC.KeepAlive(gl); GC.KeepAlive(taps); GC.KeepAlive(bs);
         var dw = sum.narrow(0, 0, 9).t().reshape(c, 1, 3, 3);
         var db = sum[9].clone();
         return (dx?.permute(0, 3, 1, 2).MoveToOuterDisposeScope(), dw.MoveToOuterDisposeScope(), db.MoveToOuterDisposeScope());
-    }
-
-    /// <summary>Σ over the rows of a (rows, n) tensor, row after row (torch's sum may split rows across threads).</summary>
-    private static unsafe Tensor SumInOrder(Tensor rows, int count, int n)
-    {
-        var sum = rows[0].clone();
-        float* s = TensorMemory.Floats(sum), r = TensorMemory.Floats(rows);
-        for (int k = 1; k < count; k++)
-        {
-            float* row = r + (long)k * n;
-            for (int i = 0; i < n; i++) s[i] += row[i];
-        }
-        return sum;
     }
 
     private unsafe struct Args

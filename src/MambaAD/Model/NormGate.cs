@@ -67,7 +67,7 @@ internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
     /// The gradients for contiguous float32 y, z, g (…, d) and weight, bias (d). Per pixel, with ŷ = (y − μ)·rstd,
     /// n = ŷ·w + b, σ = sigmoid(z): dz = g·n·σ·(1 + z(1 − σ)); dn = g·z·σ, dŷ = dn·w;
     /// dy = rstd·(dŷ − mean(dŷ) − ŷ·mean(dŷ·ŷ)); dw = Σ dn·ŷ, db = Σ dn over the pixels, per task of
-    /// <see cref="PixelsPerTask"/> pixels, then summed over the tasks in order: deterministic.
+    /// <see cref="PixelsPerTask"/> pixels, then summed over the tasks in order (<see cref="OrderedSum"/>): deterministic.
     /// </summary>
     internal static unsafe (Tensor Dy, Tensor Dz, Tensor Dw, Tensor Db) Backward(Tensor y, Tensor z, Tensor weight,
         Tensor bias, Tensor g, double eps)
@@ -93,17 +93,9 @@ internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
                 Pixel(d, fEps, py + o, pz + o, pg + o, pw, pb, pdy + o, pdz + o, dwAcc, dbAcc, scratch);
             }
         });
-        var dw = zeros(d);
-        var db = zeros(d);
-        float* pdw = TensorMemory.Floats(dw), pdb = TensorMemory.Floats(db);
-        for (int t = 0; t < tasks; t++)
-        for (int c = 0; c < d; c++)
-        {
-            pdw[c] += pp[(long)t * 2 * d + c];
-            pdb[c] += pp[(long)t * 2 * d + d + c];
-        }
+        using var sum = OrderedSum.OverRows(partials);
         partials.Dispose();
-        return (dy, dz, dw, db);
+        return (dy, dz, sum[0].clone(), sum[1].clone());
     }
 
     /// <summary>One pixel's d channels: its statistics, then dz and dŷ (into scratch) with their sums, then dy.</summary>

@@ -8,8 +8,8 @@ namespace MambaAD.Ssm;
 /// the forward keeps u, xDbl's rows in scan order (the forward kernel's own input), dtWeight, A, D, the bias, the
 /// paths and the chunk states (not δ); the backward kernel recomputes δ from those rows per chunk and returns the
 /// gradients of u, xDbl, dtWeight, A, D and the bias. For <see cref="SelectiveScanCpu.ScanAndMergeXProj"/> (x_proj
-/// folded in, spec §7.2) the second input is x_proj's weight W, and the backward turns xDbl's gradient into those of
-/// u and W. Keeping the rows (2.5–4.5 × the size of u in the default decoder, ~0.4 GB for a batch-16 step at 256²)
+/// folded in, spec §7.2) the second input is x_proj's weight W, kept too, and the backward turns xDbl's gradient into
+/// those of u and W. Keeping the rows (2.5–4.5 × the size of u in the default decoder, ~0.4 GB for a batch-16 step at 256²)
 /// rather than rebuilding them from u and W spares the backward a GEMM and a gather: 5 % of a step
 /// (docs/performance.md, "Issue 14, phase 8").
 /// </summary>
@@ -28,7 +28,8 @@ internal sealed class ProjectedScanFunction : torch.autograd.SingleTensorFunctio
         var (width, xProj) = ((int)vars[7], (bool)vars[8]);
         using var built = xProj ? XProj.Apply(u, second) : null;
         var (y, h, xs) = ProjectedScanOp.Forward(u, built ?? second, dtW, A, D, bias, paths, saveStates: true, width);
-        ctx.save_for_backward([u, second, xs!, dtW, A, D, bias, h!, paths]);
+        // xDbl itself is not kept (the backward reads xs); x_proj's weight is, last, for its gradient.
+        ctx.save_for_backward([u, xs!, dtW, A, D, bias, h!, paths, .. (xProj ? new[] { second } : [])]);
         ctx.save_data("width", width);
         ctx.save_data("xProj", xProj);
         return y;
@@ -38,13 +39,13 @@ internal sealed class ProjectedScanFunction : torch.autograd.SingleTensorFunctio
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor grad)
     {
         var s = ctx.get_saved_variables();
-        var (u, w, xs, dtW, A, D, bias, h, paths) = (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]);
+        var (u, xs, dtW, A, D, bias, h, paths) = (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
         bool xProj = (bool)ctx.get_data("xProj");
         using var scope = NewDisposeScope();
         var res = ProjectedScanOp.Backward(grad, u, xs, dtW, A, D, bias, paths, h, (int)ctx.get_data("width"));
         if (xProj)
         {
-            var (dU, dW) = XProj.Backward(res[1], u, w);
+            var (dU, dW) = XProj.Backward(res[1], u, s[8]);
             res[1].Dispose();
             res[0].add_(dU);
             res[1] = dW;

@@ -19,8 +19,8 @@ internal static unsafe class ProjectedScanOp
         Tensor bias, Tensor paths, bool saveStates, int w)
     {
         using var scope = NewDisposeScope();
-        var (p, p64, rows) = Setup(u, xDbl.shape, dtWeight, A, paths);
-        var xs = StepRows(xDbl, rows);
+        var (p, p64) = Setup(u, xDbl.shape, dtWeight, A, paths);
+        var xs = StepRows(xDbl, p64);
         var uc = u.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
         var dd = D.contiguous(); var bc = bias.contiguous();
         var y = empty_like(uc);
@@ -44,7 +44,7 @@ internal static unsafe class ProjectedScanOp
         using var scope = NewDisposeScope();
         long bt = xs.shape[0], k = paths.shape[0], l = xs.shape[1] / k, rs = xs.shape[2], dg = u.shape[2], n = A.shape[1];
         long r = dtWeight.shape[2];
-        var (p, p64, _) = Setup(u, [bt, l, k, rs], dtWeight, A, paths);
+        var (p, p64) = Setup(u, [bt, l, k, rs], dtWeight, A, paths);
         if (ScanKernels.ChunkStateLength(p, w) != h.numel())
             throw new InvalidOperationException("chunk states were saved at another vector width");
         var uc = u.contiguous(); var gc = g.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
@@ -63,12 +63,8 @@ internal static unsafe class ProjectedScanOp
         return res;
     }
 
-    /// <summary>
-    /// The sizes of a call for xDbl of shape (Bt, L, K, R + 2N), int64 paths, and the step rows' order: row π_k[t]·K + k
-    /// of the (Bt, L·K, R + 2N) view of xDbl is step t of direction k.
-    /// </summary>
-    private static (ScanParams P, Tensor P64, Tensor Rows) Setup(Tensor u, long[] xDblShape, Tensor dtWeight, Tensor A,
-        Tensor paths)
+    /// <summary>The sizes of a call for xDbl of shape (Bt, L, K, R + 2N), and the paths as int64.</summary>
+    private static (ScanParams P, Tensor P64) Setup(Tensor u, long[] xDblShape, Tensor dtWeight, Tensor A, Tensor paths)
     {
         long bt = xDblShape[0], l = xDblShape[1], k = xDblShape[2];
         var p = new ScanParams
@@ -76,12 +72,17 @@ internal static unsafe class ProjectedScanOp
             Bt = (int)bt, K = (int)k, Dg = (int)u.shape[2], N = (int)A.shape[1], L = (int)l, R = (int)dtWeight.shape[2],
             Chunk = ScanKernels.Chunk,
         };
-        var p64 = paths.to(ScalarType.Int64).contiguous();
-        var rows = (p64 * k + arange(k, dtype: ScalarType.Int64).unsqueeze(1)).reshape(-1);
-        return (p, p64, rows);
+        return (p, paths.to(ScalarType.Int64).contiguous());
     }
 
-    /// <summary>xDbl's rows in scan order, xs (Bt, K·L, R + 2N): index_select by the rows of <see cref="Setup"/>.</summary>
-    private static Tensor StepRows(Tensor xDbl, Tensor rows) =>
-        xDbl.reshape(xDbl.shape[0], xDbl.shape[1] * xDbl.shape[2], xDbl.shape[3]).index_select(1, rows);
+    /// <summary>
+    /// xDbl's rows in scan order, xs (Bt, K·L, R + 2N): row π_k[t]·K + k of the (Bt, L·K, R + 2N) view of xDbl is step
+    /// t of direction k.
+    /// </summary>
+    private static Tensor StepRows(Tensor xDbl, Tensor paths64)
+    {
+        long k = xDbl.shape[2];
+        var rows = (paths64 * k + arange(k, dtype: ScalarType.Int64).unsqueeze(1)).reshape(-1);
+        return xDbl.reshape(xDbl.shape[0], xDbl.shape[1] * k, xDbl.shape[3]).index_select(1, rows);
+    }
 }
