@@ -34,6 +34,7 @@ internal static class InfoCommand
             Console.WriteLine($"               total     {m.TotalParameters:N0} (with {m.ScanIndexElements:N0} int64 scan indices, as the official count)");
             // The process, not the model: what a speed figure depends on (see NativeAllocator).
             Console.WriteLine($"  allocator    {Util.NativeAllocator.Describe()}" + (Util.NativeAllocator.Advice is { } advice ? $" ({advice})" : ""));
+            Console.WriteLine($"  GEMMs        {Util.MklVendorCheck.State}");
             return 0;
         });
         return command;
