@@ -5,23 +5,25 @@ using TorchSharp;
 namespace MambaAD.Util;
 
 /// <summary>
-/// Lets MKL run its AVX-512 GEMM kernels on AMD CPUs that have AVX-512 (Zen 4, Zen 5). libtorch's Linear and matmul
-/// go to MKL (linked into libtorch_cpu.so), and MKL picks its kernels by vendor first: on AMD it runs its Zen kernels,
-/// AVX2 code, whatever the CPU supports. SS2D's projections then ran at 2.5 × the encoder's rate per MAC on a Zen 5
-/// VM, against 1.3–1.5 × with the AVX-512 kernels (docs/performance.md, "Issue 14, phase 9").
+/// Lets MKL choose its GEMM kernels on AMD CPUs by instruction set, as it does on Intel's. libtorch's Linear and
+/// matmul go to MKL (linked into libtorch_cpu.so), and MKL picks kernels by vendor first: on AMD it runs its "Zen"
+/// kernels whatever the CPU supports. On a Zen 5 VM SS2D's projections then ran at 2.4–2.6 × the encoder's time per
+/// MAC; with MKL's AVX-512 kernels at 1.4–1.6 ×, and even its AVX2 kernels for Intel (MKL_ENABLE_INSTRUCTIONS=AVX2)
+/// beat its Zen ones there, 1.5–2.0 × (docs/performance.md, "Issue 14, phase 9").
 /// <para>
 /// MKL asks one exported function, <c>mkl_serv_intel_cpu_true</c>, whether the CPU is Intel's; this makes it answer
-/// yes (its first instructions become <c>mov eax, 1; ret</c>), so MKL then chooses by instruction set as it does on
-/// Intel. Only on AMD with AVX-512 F, BW, DQ and VL as .NET reports them (so <c>DOTNET_EnableAVX512=0</c>, our stand-in
-/// for an AVX2-only CPU, leaves MKL on its AVX2 kernels too); never on Intel, where the answer is yes already.
-/// <c>MAMBAAD_MKL_VENDOR_CHECK=keep</c> opts out. A process-wide policy: applications call <see cref="Bypass"/> before
-/// libtorch's first GEMM (MKL keeps its first choice); the library never does.
+/// yes (its first instructions become <c>mov eax, 1; ret</c>). Only on AMD CPUs with AVX2 and FMA, never on Intel's,
+/// where the answer is yes already. Where .NET reports no AVX-512 (an AVX2-only CPU, or <c>DOTNET_EnableAVX512=0</c>,
+/// our stand-in for one) MKL is told to stop at AVX2 too (<c>MKL_ENABLE_INSTRUCTIONS=AVX2</c> unless you set it), so the
+/// stand-in stands in for MKL as well. <c>MAMBAAD_MKL_VENDOR_CHECK=keep</c> opts out. A process-wide policy:
+/// applications call <see cref="Bypass"/> before libtorch's first GEMM (MKL keeps its first choice); the library never does.
 /// </para>
 /// </summary>
 internal static unsafe partial class MklVendorCheck
 {
     public const string OptOutVariable = "MAMBAAD_MKL_VENDOR_CHECK";
     private const string CheckSymbol = "mkl_serv_intel_cpu_true";
+    private const string InstructionsVariable = "MKL_ENABLE_INSTRUCTIONS";
 
     /// <summary>What <see cref="Bypass"/> did in this process, for <c>mambaad info</c> and the bench's record.</summary>
     public static string State { get; private set; } = "not asked";
@@ -32,10 +34,12 @@ internal static unsafe partial class MklVendorCheck
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
             return Leave("MKL's own choice (not Linux x64)");
         if (!IsAmd()) return Leave("MKL's own choice (not an AMD CPU)");
-        if (!(Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512F.VL.IsSupported))
-            return Leave("MKL's Zen kernels (AVX2: no AVX-512 here, or DOTNET_EnableAVX512=0)");
+        if (!Avx2.IsSupported || !Fma.IsSupported) return Leave("MKL's Zen kernels (no AVX2 and FMA here)");
         if (Environment.GetEnvironmentVariable(OptOutVariable) == "keep")
             return Leave($"MKL's Zen kernels ({OptOutVariable}=keep)");
+        bool avx512 = Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512F.VL.IsSupported;
+        if (!avx512 && Environment.GetEnvironmentVariable(InstructionsVariable) is null)
+            SetEnv(InstructionsVariable, "AVX2", 0);   // read by MKL at its first call; .NET's own setter does not reach getenv
         _ = torch.get_num_threads();   // loads libtorch
         if (!NativeLibrary.TryLoad("libtorch_cpu.so", typeof(torch).Assembly, DllImportSearchPath.AssemblyDirectory, out var lib)
             || !NativeLibrary.TryGetExport(lib, CheckSymbol, out var check))
@@ -44,7 +48,9 @@ internal static unsafe partial class MklVendorCheck
         if (answer() == 0 && !Patch((byte*)check))
             return Leave("MKL's Zen kernels (its code could not be made writable)");
         if (answer() == 0) return Leave("MKL's Zen kernels (the vendor check did not change)");
-        State = "MKL's AVX-512 kernels (vendor check bypassed on AMD)";
+        var limit = Environment.GetEnvironmentVariable(InstructionsVariable);
+        State = avx512 && limit is null ? "MKL's AVX-512 kernels (vendor check bypassed on AMD)"
+            : $"MKL's kernels for Intel up to {limit ?? "AVX2"} (vendor check bypassed on AMD)";
         return true;
     }
 
@@ -81,4 +87,7 @@ internal static unsafe partial class MklVendorCheck
 
     [LibraryImport("libc", EntryPoint = "mprotect", SetLastError = true)]
     private static partial int MProtect(nint address, nuint length, int protection);
+
+    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int SetEnv(string name, string value, int overwrite);
 }
