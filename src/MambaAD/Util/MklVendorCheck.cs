@@ -8,7 +8,7 @@ namespace MambaAD.Util;
 /// Lets MKL choose its GEMM kernels on AMD CPUs by instruction set, as it does on Intel's. libtorch's Linear and
 /// matmul go to MKL (linked into libtorch_cpu.so), and MKL picks kernels by vendor first: on AMD it runs its "Zen"
 /// kernels whatever the CPU supports. On a Zen 5 VM SS2D's projections then ran at 2.4–2.6 × the encoder's time per
-/// MAC; with MKL's AVX-512 kernels at 1.4–1.6 ×, and even its AVX2 kernels for Intel (MKL_ENABLE_INSTRUCTIONS=AVX2)
+/// MAC; with MKL's AVX-512 kernels at 1.2–1.6 ×, and even its AVX2 kernels for Intel (MKL_ENABLE_INSTRUCTIONS=AVX2)
 /// beat its Zen ones there, 1.5–2.0 × (docs/performance.md, "Issue 14, phase 9").
 /// <para>
 /// MKL asks one exported function, <c>mkl_serv_intel_cpu_true</c>, whether the CPU is Intel's; this makes it answer
@@ -70,7 +70,7 @@ internal static unsafe partial class MklVendorCheck
     }
 
     /// <summary>Overwrites the function's start with <c>mov eax, 1; ret</c>. Its pages are made writable for the
-    /// write (a private copy of libtorch's text: the file is untouched) and executable throughout, then read-only again.</summary>
+    /// write (a private copy of libtorch's text: the file is untouched) and executable throughout, then read + execute again.</summary>
     private static bool Patch(byte* function)
     {
         ReadOnlySpan<byte> returnOne = [0xB8, 0x01, 0x00, 0x00, 0x00, 0xC3];
