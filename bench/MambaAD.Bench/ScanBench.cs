@@ -8,12 +8,12 @@ namespace MambaAD.Bench;
 
 /// <summary>
 /// Stopwatch harness for the selective-scan kernel: <c>dotnet run -c Release --project bench/MambaAD.Bench -- scan
-/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--what proj,bwd,bound,overstates,reference | mem]</c>.
+/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--what proj,bwd,bound,hash,overstates,reference | mem]</c>.
 /// Reports ns per (batch, direction, channel, time) step, the median of the repetitions after one warm-up.
 /// Stage 3 is the 64×64 stage (d_inner 128, L 4096), stage 2 the 32×32 one (d_inner 256, L 1024), 1 and 0 the 16×16 and
 /// 8×8 ones; K = 8, N = 16, R = d_inner/32. <c>proj</c> is the op SS2D calls (ScanAndMergeProjected) without a
 /// gradient, <c>bwd</c> its forward saving chunk states and its backward, <c>bound</c> the forward against its port
-/// bound (<see cref="PortBound"/>); <c>overstates</c> the plain-scan variant
+/// bound (<see cref="PortBound"/>), <c>hash</c> SHA-256 prefixes of y and the gradients; <c>overstates</c> the plain-scan variant
 /// with SIMD over the states (AVX-512 only), <c>reference</c> the torch-ops reference.
 /// </summary>
 internal static class ScanBench
@@ -119,6 +119,18 @@ internal static class ScanBench
                     using var _ = no_grad();
                     SelectiveScanReference.Instance.ScanAndMergeProjected(xp[0], xp[1], xp[2], xp[3], xp[4], xp[5], paths).Dispose();
                 }));
+            if (what.Contains("hash"))
+            {
+                // SHA-256 of y and of every input gradient (g drawn from a fixed seed): a kernel change that claims the
+                // same bits is checked by running this before and after it.
+                var leaves = xp.Select(t => t.detach().requires_grad_(true)).ToArray();
+                var y = kernel.ScanAndMergeProjected(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], paths);
+                y.backward([randn(y.shape, generator: new Generator(7))]);
+                string Sha(Tensor t) => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(
+                    t.detach().contiguous().data<float>().ToArray().SelectMany(BitConverter.GetBytes).ToArray()))[..16];
+                Console.WriteLine($"hash Bt {bt} d {d} L {l}: y {Sha(y)}; grads " +
+                                  string.Join(" ", leaves.Select(t => t.grad is null ? "-" : Sha(t.grad))));
+            }
             if (what.Contains("bwd"))
             {
                 var leaves = xp.Select(t => t.detach().requires_grad_(true)).ToArray();

@@ -30,18 +30,24 @@ internal static unsafe class ScanBackward
     {
         int w = TS.Width, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, N = p.N, R = p.R;
         long work = 3L * p.L * dgp + (long)nb * (2L * N * w + 2L * w + (long)R * w) + (4L * ch + 1) * N * w
-                    + 6L * ch * dgp + (long)R * w;
+                    + 6L * ch * ChunkRowStride(dgp, w);
         using var lanes = ParamLanes.Build(p, w);
         ScanWorkers.Run(p.Bt, work, (b, buf) => BatchTask<TS, TV>(p, lanes, b, buf));
     }
+
+    /// <summary>
+    /// Row stride of the chunk's scan-order buffers: one vector more than dgp. A block walks its column of these rows;
+    /// at dgp = 1024 (a 4 KB stride) every row fell into the same L1 set and the walk ran from L2.
+    /// </summary>
+    private static int ChunkRowStride(int dgp, int w) => dgp + w;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BatchTask<TS, TV>(in ScanParams p, in ParamLanes lanes, int b, float* buf)
         where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, L = p.L, N = p.N, R = p.R, rs = R + 2 * N, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk;
-        int nw = N * w, rw = R * w;
-        long ld = (long)L * dgp, lc = (long)ch * dgp;
+        int nw = N * w, rw = R * w, cs = ChunkRowStride(dgp, w);
+        long ld = (long)L * dgp, lc = (long)ch * cs;
         // Scratch. Whole sequence, all blocks side by side (rows of dgp floats): u, g, du in pixel order.
         float* uT = buf, gT = uT + ld, duT = gT + ld;
         // Per block: the λ carry and dA (N·W each); dD, dbias (W each); dWdt (R·W).
@@ -50,9 +56,8 @@ internal static unsafe class ScanBackward
         // Per chunk: a_t, h_t (one more), dB and dC per lane (N·W per step each).
         float* aBuf = dWacc + (long)nb * rw, hBuf = aBuf + (long)ch * nw;
         float* dBacc = hBuf + (long)(ch + 1) * nw, dCacc = dBacc + (long)ch * nw;
-        // Per chunk, scan order: u, g, δ, softplus'(Δ), du, dΔ; then one R·W accumulator for d x_r.
+        // Per chunk, scan order: u, g, δ, softplus'(Δ), du, dΔ (rows of cs floats).
         float* uL = dCacc + (long)ch * nw, gL = uL + lc, dL = gL + lc, sgL = dL + lc, duL = sgL + lc, ddL = duL + lc;
-        float* rAcc = ddL + lc;
         long cl = (long)b * L * p.Dg;   // channels-last batch offset of u, g, du
         for (int cb = 0; cb < nb; cb++)
         {
@@ -77,22 +82,22 @@ internal static unsafe class ScanBackward
             {
                 int t0 = c * ch, len = Math.Min(ch, L - t0);
                 float* xc = xk + (long)t0 * rs, cbk = xc + R, cck = cbk + N;
-                ScanRows.GatherRows(uT, uL, path + t0, len, dgp);
-                ScanRows.GatherRows(gT, gL, path + t0, len, dgp);
-                new Span<float>(duL, checked(len * dgp)).Clear();
-                ChunkDelta<TS, TV>(xc, rs, R, len, nb, dgp, wT, biasVec, dL, sgL);
+                ScanRows.GatherRows(uT, uL, path + t0, len, dgp, cs);
+                ScanRows.GatherRows(gT, gL, path + t0, len, dgp, cs);
+                new Span<float>(duL, checked(len * cs)).Clear();
+                ChunkDelta<TS, TV>(xc, rs, R, len, nb, cs, wT, biasVec, dL, sgL);
                 new Span<float>(dBacc, len * nw).Clear();
                 new Span<float>(dCacc, len * nw).Clear();
                 for (int cb = 0; cb < nb; cb++)
                 {
                     float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;   // the chunk's start state
-                    Adjoint<TS, TV>(N, cb * w, dgp, len, rs, cbk, cck, hk, uL, gL, dL, sgL, duL, ddL, aT + (long)cb * nw,
+                    Adjoint<TS, TV>(N, cb * w, cs, len, rs, cbk, cck, hk, uL, gL, dL, sgL, duL, ddL, aT + (long)cb * nw,
                         a2T + (long)cb * nw, lam + (long)cb * nw, dAacc + (long)cb * nw, dVec + (long)cb * w,
                         dDacc + (long)cb * w, dBiasAcc + (long)cb * w, aBuf, hBuf, dBacc, dCacc);
                 }
                 BcGradsToRows<TS, TV>(N, R, len, dBacc, dCacc, dRows, path + t0);
-                ProjectionGrads<TS, TV>(xc, rs, R, len, nb, dgp, ddL, wT, dWacc, rAcc, dRows, path + t0);
-                ScanRows.AddRowsAt<TS, TV>(duL, duT, path + t0, len, dgp);
+                ProjectionGrads<TS, TV>(xc, rs, R, len, nb, cs, ddL, wT, dWacc, dRows, path + t0);
+                ScanRows.AddRowsAt<TS, TV>(duL, cs, duT, path + t0, len, dgp);
             }
             for (int cb = 0; cb < nb; cb++) ScanRows.StoreParamPartials(p, b, k, cb, w, dDacc, dBiasAcc, dAacc, dWacc);
         }
@@ -103,22 +108,35 @@ internal static unsafe class ScanBackward
         }
     }
 
-    /// <summary>δ = softplus(Δ) and softplus'(Δ) of the chunk's len steps, scan order, every block: (len, dgp) each.</summary>
+    /// <summary>δ = softplus(Δ) and softplus'(Δ) of the chunk's len steps, scan order, every block: (len, cs) each. Δ
+    /// as the forward computes it (the same four-step groups: chunks start at multiples of 4), so the same bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ChunkDelta<TS, TV>(float* xc, int rs, int R, int len, int nb, int dgp, float* wT, float* biasVec,
+    private static void ChunkDelta<TS, TV>(float* xc, int rs, int R, int len, int nb, int cs, float* wT, float* biasVec,
         float* dL, float* sgL) where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width;
         for (int cb = 0; cb < nb; cb++)
         {
             var proj = new Projection<TV>(xc, R, wT + (long)cb * R * w, TS.Load(biasVec + (long)cb * w));
-            for (int i = 0; i < len; i++)
+            float* dc = dL + cb * w, sc = sgL + cb * w;
+            int i = 0;
+            for (; i + 3 < len; i += 4)
             {
-                TV raw = Projection<TV>.Raw<TS>(proj, proj.X + (long)i * rs);
-                TS.Store(dL + (long)i * dgp + cb * w, TS.Softplus(raw));
-                TS.Store(sgL + (long)i * dgp + cb * w, TS.SoftplusGrad(raw));
+                Projection<TV>.Raw4<TS>(proj, xc + (long)i * rs, rs, out TV a0, out TV a1, out TV a2, out TV a3);
+                DeltaAndGrad<TS, TV>(a0, dc + (long)i * cs, sc + (long)i * cs);
+                DeltaAndGrad<TS, TV>(a1, dc + (long)(i + 1) * cs, sc + (long)(i + 1) * cs);
+                DeltaAndGrad<TS, TV>(a2, dc + (long)(i + 2) * cs, sc + (long)(i + 2) * cs);
+                DeltaAndGrad<TS, TV>(a3, dc + (long)(i + 3) * cs, sc + (long)(i + 3) * cs);
             }
+            for (; i < len; i++) DeltaAndGrad<TS, TV>(Projection<TV>.Raw<TS>(proj, xc + (long)i * rs), dc + (long)i * cs, sc + (long)i * cs);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void DeltaAndGrad<TS, TV>(TV raw, float* d, float* sg) where TS : ISimd<TV> where TV : struct
+    {
+        TS.Store(d, TS.Softplus(raw));
+        TS.Store(sg, TS.SoftplusGrad(raw));
     }
 
     /// <summary>
@@ -311,28 +329,77 @@ internal static unsafe class ScanBackward
         }
     }
 
-    /// <summary>dΔ of the chunk (ddL, scan order) → dWdt per lane (Σ_t dΔ·x_r) and d x_r per step (Σ_d Wdt·dΔ).</summary>
+    /// <summary>dΔ of the chunk (ddL, scan order) → dWdt per lane (Σ_t dΔ·x_r) and d x_r per step (Σ_d Wdt·dΔ).
+    /// Both sums keep eight r in registers (<see cref="Wdt8"/>, <see cref="Xr8"/>); every sum runs in the order it
+    /// always did (steps ascending, blocks ascending), so the bits are those of the one-r-at-a-time loops.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ProjectionGrads<TS, TV>(float* xc, int rs, int R, int len, int nb, int dgp, float* ddL,
-        float* wT, float* dWacc, float* rAcc, in PixelRows dRows, long* path) where TS : ISimd<TV> where TV : struct
+    private static void ProjectionGrads<TS, TV>(float* xc, int rs, int R, int len, int nb, int cs, float* ddL,
+        float* wT, float* dWacc, in PixelRows dRows, long* path) where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, rw = R * w;
+        for (int cb = 0; cb < nb; cb++)
+        {
+            float* dd = ddL + cb * w, dwb = dWacc + (long)cb * rw;
+            int r = 0;
+            for (; r + 7 < R; r += 8) Wdt8<TS, TV>(xc + r, rs, len, dd, cs, dwb + r * w);
+            for (; r < R; r++)
+            {
+                TV acc = TS.Load(dwb + r * w);
+                for (int i = 0; i < len; i++) acc = TS.Fma(TS.Load(dd + (long)i * cs), TS.Splat(xc[(long)i * rs + r]), acc);
+                TS.Store(dwb + r * w, acc);
+            }
+        }
         for (int i = 0; i < len; i++)
         {
-            float* x = xc + (long)i * rs;
-            new Span<float>(rAcc, rw).Clear();
-            for (int cb = 0; cb < nb; cb++)
+            float* dd = ddL + (long)i * cs, drow = dRows.Of(path[i]);
+            int r = 0;
+            for (; r + 7 < R; r += 8) Xr8<TS, TV>(dd, nb, wT + r * w, rw, drow + r);
+            for (; r < R; r++)
             {
-                TV dd = TS.Load(ddL + (long)i * dgp + cb * w);
-                float* wb = wT + (long)cb * rw, dwb = dWacc + (long)cb * rw;
-                for (int r = 0; r < R; r++)
-                {
-                    TS.Store(dwb + r * w, TS.Fma(dd, TS.Splat(x[r]), TS.Load(dwb + r * w)));
-                    TS.Store(rAcc + r * w, TS.Fma(dd, TS.Load(wb + r * w), TS.Load(rAcc + r * w)));
-                }
+                TV acc = TS.Splat(0f);
+                for (int cb = 0; cb < nb; cb++) acc = TS.Fma(TS.Load(dd + cb * w), TS.Load(wT + (long)cb * rw + r * w), acc);
+                drow[r] = TS.Sum(acc);
             }
-            float* drow = dRows.Of(path[i]);
-            for (int r = 0; r < R; r++) drow[r] = TS.Sum(TS.Load(rAcc + r * w));
         }
+    }
+
+    /// <summary>dWdt[r…r+7] of one block += Σ_i dΔ_i·x_r,i over the chunk's steps (x at x + i·rs, dΔ at dd + i·cs).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Wdt8<TS, TV>(float* x, int rs, int len, float* dd, int cs, float* dw) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        TV a0 = TS.Load(dw), a1 = TS.Load(dw + w), a2 = TS.Load(dw + 2 * w), a3 = TS.Load(dw + 3 * w);
+        TV a4 = TS.Load(dw + 4 * w), a5 = TS.Load(dw + 5 * w), a6 = TS.Load(dw + 6 * w), a7 = TS.Load(dw + 7 * w);
+        for (int i = 0; i < len; i++)
+        {
+            TV d = TS.Load(dd + (long)i * cs);
+            float* xi = x + (long)i * rs;
+            a0 = TS.Fma(d, TS.Splat(xi[0]), a0); a1 = TS.Fma(d, TS.Splat(xi[1]), a1);
+            a2 = TS.Fma(d, TS.Splat(xi[2]), a2); a3 = TS.Fma(d, TS.Splat(xi[3]), a3);
+            a4 = TS.Fma(d, TS.Splat(xi[4]), a4); a5 = TS.Fma(d, TS.Splat(xi[5]), a5);
+            a6 = TS.Fma(d, TS.Splat(xi[6]), a6); a7 = TS.Fma(d, TS.Splat(xi[7]), a7);
+        }
+        TS.Store(dw, a0); TS.Store(dw + w, a1); TS.Store(dw + 2 * w, a2); TS.Store(dw + 3 * w, a3);
+        TS.Store(dw + 4 * w, a4); TS.Store(dw + 5 * w, a5); TS.Store(dw + 6 * w, a6); TS.Store(dw + 7 * w, a7);
+    }
+
+    /// <summary>d x_r[r…r+7] of one step = Σ_cb Wdt[cb, r]·dΔ[cb] over the blocks (Wdt of block cb at wT + cb·rw),
+    /// lanes summed once at the end.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Xr8<TS, TV>(float* dd, int nb, float* wT, int rw, float* drow) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        TV a0 = TS.Splat(0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (int cb = 0; cb < nb; cb++)
+        {
+            TV d = TS.Load(dd + cb * w);
+            float* wb = wT + (long)cb * rw;
+            a0 = TS.Fma(d, TS.Load(wb), a0); a1 = TS.Fma(d, TS.Load(wb + w), a1);
+            a2 = TS.Fma(d, TS.Load(wb + 2 * w), a2); a3 = TS.Fma(d, TS.Load(wb + 3 * w), a3);
+            a4 = TS.Fma(d, TS.Load(wb + 4 * w), a4); a5 = TS.Fma(d, TS.Load(wb + 5 * w), a5);
+            a6 = TS.Fma(d, TS.Load(wb + 6 * w), a6); a7 = TS.Fma(d, TS.Load(wb + 7 * w), a7);
+        }
+        drow[0] = TS.Sum(a0); drow[1] = TS.Sum(a1); drow[2] = TS.Sum(a2); drow[3] = TS.Sum(a3);
+        drow[4] = TS.Sum(a4); drow[5] = TS.Sum(a5); drow[6] = TS.Sum(a6); drow[7] = TS.Sum(a7);
     }
 }

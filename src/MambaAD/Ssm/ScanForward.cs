@@ -150,20 +150,10 @@ internal static unsafe class ScanForward
     private static void ProjectDelta<TS, TV>(in Projection<TV> proj, int t0, int t1, int rowStride, float* dT)
         where TS : ISimd<TV> where TV : struct
     {
-        // Four steps at a time: each weight vector is loaded once for four FMAs, and the four chains are independent.
-        int w = TS.Width, R = proj.R, t = t0;
+        int w = TS.Width, t = t0;
         for (; t + 3 < t1; t += 4)
         {
-            float* x0 = proj.X + (long)t * rowStride, x1 = x0 + rowStride, x2 = x1 + rowStride, x3 = x2 + rowStride;
-            TV a0 = proj.Bias, a1 = a0, a2 = a0, a3 = a0;
-            for (int r = 0; r < R; r++)
-            {
-                TV wr = TS.Load(proj.WT + r * w);
-                a0 = TS.Fma(wr, TS.Splat(x0[r]), a0);
-                a1 = TS.Fma(wr, TS.Splat(x1[r]), a1);
-                a2 = TS.Fma(wr, TS.Splat(x2[r]), a2);
-                a3 = TS.Fma(wr, TS.Splat(x3[r]), a3);
-            }
+            Projection<TV>.Raw4<TS>(proj, proj.X + (long)t * rowStride, rowStride, out TV a0, out TV a1, out TV a2, out TV a3);
             float* d = dT + (long)t * w;
             TS.Store(d, TS.Softplus(a0));
             TS.Store(d + w, TS.Softplus(a1));
@@ -184,19 +174,33 @@ internal readonly unsafe struct Projection<TV>(float* x, int r, float* wT, TV bi
     public readonly int R = r;
     public readonly TV Bias = bias;
 
-    /// <summary>Δ + bias = Σ_r WT[r]·x[r] + bias for the W lanes, before the softplus (two FMA chains).</summary>
+    /// <summary>Δ + bias = Σ_r WT[r]·x[r] + bias for the W lanes, before the softplus: one FMA chain, r ascending, as
+    /// in <see cref="Raw4"/> (the backward recomputes δ and must get the forward's bits).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Raw<TS>(in Projection<TV> proj, float* x) where TS : ISimd<TV>
     {
+        int w = TS.Width;
+        TV acc = proj.Bias;
+        for (int r = 0; r < proj.R; r++) acc = TS.Fma(TS.Load(proj.WT + r * w), TS.Splat(x[r]), acc);
+        return acc;
+    }
+
+    /// <summary><see cref="Raw"/> of four consecutive steps (rows <paramref name="rowStride"/> apart from x0): each
+    /// weight vector is loaded once for four FMAs, and the four chains are independent.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Raw4<TS>(in Projection<TV> proj, float* x0, int rowStride, out TV a0, out TV a1, out TV a2, out TV a3)
+        where TS : ISimd<TV>
+    {
         int w = TS.Width, R = proj.R;
-        TV acc = proj.Bias, acc2 = TS.Splat(0f);
-        int r = 0;
-        for (; r + 1 < R; r += 2)
+        float* x1 = x0 + rowStride, x2 = x1 + rowStride, x3 = x2 + rowStride;
+        a0 = proj.Bias; a1 = a0; a2 = a0; a3 = a0;
+        for (int r = 0; r < R; r++)
         {
-            acc = TS.Fma(TS.Load(proj.WT + r * w), TS.Splat(x[r]), acc);
-            acc2 = TS.Fma(TS.Load(proj.WT + (r + 1) * w), TS.Splat(x[r + 1]), acc2);
+            TV wr = TS.Load(proj.WT + r * w);
+            a0 = TS.Fma(wr, TS.Splat(x0[r]), a0);
+            a1 = TS.Fma(wr, TS.Splat(x1[r]), a1);
+            a2 = TS.Fma(wr, TS.Splat(x2[r]), a2);
+            a3 = TS.Fma(wr, TS.Splat(x3[r]), a3);
         }
-        if (r < R) acc = TS.Fma(TS.Load(proj.WT + r * w), TS.Splat(x[r]), acc);
-        return TS.Add(acc, acc2);
     }
 }

@@ -46,19 +46,22 @@ internal static unsafe class ScanRows
         }
     }
 
-    /// <summary>Row path[i] of src → row i of dst, for i &lt; len; rows of <paramref name="rowFloats"/> floats.</summary>
-    public static void GatherRows(float* src, float* dst, long* path, int len, long rowFloats)
+    /// <summary>Row path[i] of src → row i of dst, for i &lt; len; rows of <paramref name="rowFloats"/> floats,
+    /// <paramref name="dstStride"/> apart in dst.</summary>
+    public static void GatherRows(float* src, float* dst, long* path, int len, long rowFloats, long dstStride)
     {
         long bytes = rowFloats * 4;
-        for (int i = 0; i < len; i++) Buffer.MemoryCopy(src + path[i] * rowFloats, dst + i * rowFloats, bytes, bytes);
+        for (int i = 0; i < len; i++) Buffer.MemoryCopy(src + path[i] * rowFloats, dst + i * dstStride, bytes, bytes);
     }
 
-    /// <summary>Row i of src added into row path[i] of dst (rows of dgp floats, a multiple of the width).</summary>
-    public static void AddRowsAt<TS, TV>(float* src, float* dst, long* path, int len, int dgp) where TS : ISimd<TV> where TV : struct
+    /// <summary>Row i of src (rows <paramref name="srcStride"/> apart) added into row path[i] of dst (rows of dgp
+    /// floats, a multiple of the width).</summary>
+    public static void AddRowsAt<TS, TV>(float* src, int srcStride, float* dst, long* path, int len, int dgp)
+        where TS : ISimd<TV> where TV : struct
     {
         for (int i = 0; i < len; i++)
         {
-            float* d = dst + path[i] * dgp, s = src + (long)i * dgp;
+            float* d = dst + path[i] * dgp, s = src + (long)i * srcStride;
             for (int j = 0; j < dgp; j += TS.Width) TS.Store(d + j, TS.Add(TS.Load(d + j), TS.Load(s + j)));
         }
     }
