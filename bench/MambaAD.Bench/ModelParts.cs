@@ -223,6 +223,7 @@ internal static class ModelParts
         double encMacsPerMs = best["encoder"].Macs / best["encoder"].Ms;
         double perImage(double ms) => ms / batch;
         Console.WriteLine($"MambaAD {(grad ? "training forward (autograd) and backward" : "inference")} by part: batch {batch}, {size}², {get_num_threads()} threads, width {width}, best of {reps} (wall clock; machine shared)");
+        Console.WriteLine($"GEMMs: {MambaAD.Util.MklVendorCheck.State}; native ISA: {MambaAD.Util.NativeIsaLimit.State}");
         Console.WriteLine($"{"part",-38} {"ms/img",8} {"share",6} {"GMAC/img",9} {"bound ms",9} {"× bound",8}" +
                           (grad ? $" {"bwd ms/img",10} {"× bound",8}" : ""));
         string Ratio(double ms, double boundMs) => double.IsNaN(boundMs) || double.IsNaN(ms) ? "" : (ms / boundMs).ToString("F2");

@@ -4,6 +4,7 @@ using MambaAD.Bench;
 // Simple harnesses first (plain Stopwatch, median of runs), one line per sub-command; anything else goes to
 // BenchmarkDotNet's switcher. The whole model is measured by `mambaad bench`.
 MambaAD.Util.HugePages.Enable();
+MambaAD.Util.NativeIsaLimit.Apply();
 MambaAD.Util.MklVendorCheck.Bypass();
 return args.FirstOrDefault() switch
 {

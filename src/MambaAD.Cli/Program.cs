@@ -14,7 +14,8 @@ public static class Program
     {
         Util.HugePages.Enable();   // before any tensor exists (see HugePages)
         Util.Nnpack.Disable();     // no stderr flood where NNPACK cannot start (see Nnpack)
-        Util.MklVendorCheck.Bypass();   // MKL's AVX-512 GEMMs on AMD Zen 4/5, before the first GEMM (see MklVendorCheck)
+        Util.NativeIsaLimit.Apply();    // libtorch's libraries at .NET's vector width, before their first use (see NativeIsaLimit)
+        Util.MklVendorCheck.Bypass();   // MKL's kernels by instruction set on AMD, before the first GEMM (see MklVendorCheck)
         if (Interlocked.Exchange(ref _handlerInstalled, 1) == 0)
             AppDomain.CurrentDomain.UnhandledException += (_, e) =>
             {

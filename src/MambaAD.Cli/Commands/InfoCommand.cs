@@ -35,6 +35,7 @@ internal static class InfoCommand
             // The process, not the model: what a speed figure depends on (see NativeAllocator).
             Console.WriteLine($"  allocator    {Util.NativeAllocator.Describe()}" + (Util.NativeAllocator.Advice is { } advice ? $" ({advice})" : ""));
             Console.WriteLine($"  GEMMs        {Util.MklVendorCheck.State}");
+            Console.WriteLine($"  native ISA   {Util.NativeIsaLimit.State}");
             return 0;
         });
         return command;

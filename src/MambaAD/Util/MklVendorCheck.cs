@@ -13,10 +13,9 @@ namespace MambaAD.Util;
 /// <para>
 /// MKL asks one exported function, <c>mkl_serv_intel_cpu_true</c>, whether the CPU is Intel's; this makes it answer
 /// yes (its first instructions become <c>mov eax, 1; ret</c>). Only on AMD CPUs with AVX2 and FMA, never on Intel's,
-/// where the answer is yes already. Where .NET reports no AVX-512 (an AVX2-only CPU, or <c>DOTNET_EnableAVX512=0</c>,
-/// our stand-in for one) MKL is told to stop at AVX2 too (<c>MKL_ENABLE_INSTRUCTIONS=AVX2</c> unless you set it), so the
-/// stand-in stands in for MKL as well. <c>MAMBAAD_MKL_VENDOR_CHECK=keep</c> opts out. A process-wide policy:
-/// applications call <see cref="Bypass"/> before libtorch's first GEMM (MKL keeps its first choice); the library never does.
+/// where the answer is yes already. Where .NET has no AVX-512, <see cref="NativeIsaLimit"/> (called first) holds MKL to
+/// AVX2. <c>MAMBAAD_MKL_VENDOR_CHECK=keep</c> opts out. A process-wide policy: applications call <see cref="Bypass"/>
+/// before libtorch's first GEMM (MKL keeps its first choice); the library never does.
 /// </para>
 /// </summary>
 internal static unsafe partial class MklVendorCheck
@@ -37,9 +36,6 @@ internal static unsafe partial class MklVendorCheck
         if (!Avx2.IsSupported || !Fma.IsSupported) return Leave("MKL's Zen kernels (no AVX2 and FMA here)");
         if (Environment.GetEnvironmentVariable(OptOutVariable) == "keep")
             return Leave($"MKL's Zen kernels ({OptOutVariable}=keep)");
-        bool avx512 = Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512F.VL.IsSupported;
-        if (!avx512 && Environment.GetEnvironmentVariable(InstructionsVariable) is null)
-            SetEnv(InstructionsVariable, "AVX2", 0);   // read by MKL at its first call; .NET's own setter does not reach getenv
         _ = torch.get_num_threads();   // loads libtorch
         if (!NativeLibrary.TryLoad("libtorch_cpu.so", typeof(torch).Assembly, DllImportSearchPath.AssemblyDirectory, out var lib)
             || !NativeLibrary.TryGetExport(lib, CheckSymbol, out var check))
@@ -48,9 +44,9 @@ internal static unsafe partial class MklVendorCheck
         if (answer() == 0 && !Patch((byte*)check))
             return Leave("MKL's Zen kernels (its code could not be made writable)");
         if (answer() == 0) return Leave("MKL's Zen kernels (the vendor check did not change)");
-        var limit = Environment.GetEnvironmentVariable(InstructionsVariable);
-        State = avx512 && limit is null ? "MKL's AVX-512 kernels (vendor check bypassed on AMD)"
-            : $"MKL's kernels for Intel up to {limit ?? "AVX2"} (vendor check bypassed on AMD)";
+        var limit = NativeEnvironment.Get(InstructionsVariable);
+        State = limit is null ? $"MKL's {(NativeIsaLimit.DotnetHasAvx512 ? "AVX-512" : "AVX2")} kernels (vendor check bypassed on AMD)"
+            : $"MKL's kernels for Intel up to {limit} (vendor check bypassed on AMD)";
         return true;
     }
 
@@ -87,7 +83,4 @@ internal static unsafe partial class MklVendorCheck
 
     [LibraryImport("libc", EntryPoint = "mprotect", SetLastError = true)]
     private static partial int MProtect(nint address, nuint length, int protection);
-
-    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int SetEnv(string name, string value, int overwrite);
 }
