@@ -313,7 +313,9 @@ internal static unsafe class ScanBackward
         public float* Of(long pixel) => rowOfPixel0 + pixel * stride;
     }
 
-    /// <summary>dB and dC of a chunk's len steps: one horizontal sum per (step, state) into the d rows' B and C parts.</summary>
+    /// <summary>dB and dC of a chunk's len steps: one horizontal sum per (step, state) into the d rows' B and C parts
+    /// (for N = 16 sixteen at a time, <see cref="ISimd{TV}.Sums16"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BcGradsToRows<TS, TV>(int N, int R, int len, float* dBacc, float* dCacc, in PixelRows dRows, long* path)
         where TS : ISimd<TV> where TV : struct
     {
@@ -321,6 +323,12 @@ internal static unsafe class ScanBackward
         for (int i = 0; i < len; i++)
         {
             float* row = dRows.Of(path[i]) + R;
+            if (N == 16)
+            {
+                TS.Sums16(dBacc + (long)i * nw, row);
+                TS.Sums16(dCacc + (long)i * nw, row + N);
+                continue;
+            }
             for (int n = 0; n < N; n++)
             {
                 row[n] = TS.Sum(TS.Load(dBacc + (long)i * nw + n * w));

@@ -29,6 +29,8 @@ internal unsafe interface ISimd<TV> where TV : struct
     /// <summary>d softplus / dx: sigmoid(x), and 1 above the threshold 20.</summary>
     static abstract TV SoftplusGrad(TV x);
     static abstract float Sum(TV v);
+    /// <summary>sums[n] = Sum(the vector at v + n·Width) for n &lt; 16, each with Sum's own additions (the same bits).</summary>
+    static abstract void Sums16(float* v, float* sums);
 }
 
 internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
@@ -52,6 +54,33 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
         return Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(20f)), Vector512<float>.One, sig);
     }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> v) => Vector512.Sum(v);
+
+    /// <summary>
+    /// Sum adds adjacent lanes, then adjacent pairs, then the 128-bit quarters as (q0 + q1) + (q2 + q3). The same
+    /// additions for 16 vectors at once, as a transpose: each level adds the even and odd elements of two operands
+    /// (vshufps 0x88 / 0xDD within quarters for the first two levels, vshuff32x4 across quarters for the last two), so
+    /// 15 shuffle pairs and adds replace 16 horizontal sums.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Sums16(float* v, float* sums)
+    {
+        if (!Avx512F.IsSupported)
+        {
+            for (int n = 0; n < 16; n++) sums[n] = Vector512.Sum(Load(v + 16 * n));
+            return;
+        }
+        // Level 2 packs four vectors' quarter sums per quarter: r0 holds vectors 0–3, …, r3 vectors 12–15.
+        var r0 = InQuarters(InQuarters(Load(v), Load(v + 16)), InQuarters(Load(v + 32), Load(v + 48)));
+        var r1 = InQuarters(InQuarters(Load(v + 64), Load(v + 80)), InQuarters(Load(v + 96), Load(v + 112)));
+        var r2 = InQuarters(InQuarters(Load(v + 128), Load(v + 144)), InQuarters(Load(v + 160), Load(v + 176)));
+        var r3 = InQuarters(InQuarters(Load(v + 192), Load(v + 208)), InQuarters(Load(v + 224), Load(v + 240)));
+        Store(sums, AcrossQuarters(AcrossQuarters(r0, r1), AcrossQuarters(r2, r3)));
+
+        static Vector512<float> InQuarters(Vector512<float> a, Vector512<float> b) =>
+            Avx512F.Shuffle(a, b, 0x88) + Avx512F.Shuffle(a, b, 0xDD);
+        static Vector512<float> AcrossQuarters(Vector512<float> a, Vector512<float> b) =>
+            Avx512F.Shuffle4x128(a, b, 0x88) + Avx512F.Shuffle4x128(a, b, 0xDD);
+    }
 }
 
 internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
@@ -76,6 +105,30 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
         return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(20f)), Vector256<float>.One, sig);
     }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> v) => Vector256.Sum(v);
+
+    /// <summary>
+    /// Sum adds adjacent lanes, then adjacent pairs, then the two 128-bit halves: the same additions for 16 vectors
+    /// at once, as a transpose (vshufps 0x88 / 0xDD within halves, then vperm2f128 across them), as in Simd512.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Sums16(float* v, float* sums)
+    {
+        if (!Avx.IsSupported)
+        {
+            for (int n = 0; n < 16; n++) sums[n] = Vector256.Sum(Load(v + 8 * n));
+            return;
+        }
+        var r0 = InHalves(InHalves(Load(v), Load(v + 8)), InHalves(Load(v + 16), Load(v + 24)));
+        var r1 = InHalves(InHalves(Load(v + 32), Load(v + 40)), InHalves(Load(v + 48), Load(v + 56)));
+        var r2 = InHalves(InHalves(Load(v + 64), Load(v + 72)), InHalves(Load(v + 80), Load(v + 88)));
+        var r3 = InHalves(InHalves(Load(v + 96), Load(v + 104)), InHalves(Load(v + 112), Load(v + 120)));
+        Store(sums, AcrossHalves(r0, r1));
+        Store(sums + 8, AcrossHalves(r2, r3));
+
+        static Vector256<float> InHalves(Vector256<float> a, Vector256<float> b) => Avx.Shuffle(a, b, 0x88) + Avx.Shuffle(a, b, 0xDD);
+        static Vector256<float> AcrossHalves(Vector256<float> a, Vector256<float> b) =>
+            Avx.Permute2x128(a, b, 0x20) + Avx.Permute2x128(a, b, 0x31);
+    }
 }
 
 /// <summary>One lane with the library's scalar math: the fallback without AVX, and a check on the vector paths.</summary>
@@ -95,4 +148,5 @@ internal readonly unsafe struct SimdScalar : ISimd<float>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SoftplusGrad(float x) => x > 20f ? 1f : 1f / (1f + MathF.Exp(-x));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(float v) => v;
+    public static void Sums16(float* v, float* sums) => Buffer.MemoryCopy(v, sums, 64, 64);
 }
