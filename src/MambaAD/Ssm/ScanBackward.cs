@@ -29,15 +29,15 @@ internal static unsafe class ScanBackward
     public static void Run<TS, TV>(ScanParams p) where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, N = p.N, R = p.R;
-        long work = 3L * p.L * dgp + (long)nb * (2L * N * w + 2L * w + (long)R * w) + (4L * ch + 1) * N * w
+        long work = (p.Dg == dgp ? 0 : 3L * p.L * dgp) + (long)nb * (2L * N * w + 2L * w + (long)R * w) + (4L * ch + 1) * N * w
                     + 6L * ch * ChunkRowStride(dgp, w);
         using var lanes = ParamLanes.Build(p, w);
         ScanWorkers.Run(p.Bt, work, (b, buf) => BatchTask<TS, TV>(p, lanes, b, buf));
     }
 
     /// <summary>
-    /// Row stride of the chunk's scan-order buffers: one vector more than dgp. A block walks its column of these rows;
-    /// at dgp = 1024 (a 4 KB stride) every row fell into the same L1 set and the walk ran from L2.
+    /// Row stride of the chunk's scan-order buffers: one vector more than dgp. A block walks its column of these rows,
+    /// and at dgp = 1024 (a 4 KB stride) every row would map to the same L1 set (no measurable change on the Zen 5 VM).
     /// </summary>
     private static int ChunkRowStride(int dgp, int w) => dgp + w;
 
@@ -48,18 +48,20 @@ internal static unsafe class ScanBackward
         int w = TS.Width, L = p.L, N = p.N, R = p.R, rs = R + 2 * N, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk;
         int nw = N * w, rw = R * w, cs = ChunkRowStride(dgp, w);
         long ld = (long)L * dgp, lc = (long)ch * cs;
-        // Scratch. Whole sequence, all blocks side by side (rows of dgp floats): u, g, du in pixel order.
-        float* uT = buf, gT = uT + ld, duT = gT + ld;
-        // Per block: the λ carry and dA (N·W each); dD, dbias (W each); dWdt (R·W).
-        float* lam = duT + ld, dAacc = lam + (long)nb * nw;
+        long cl = (long)b * L * p.Dg;   // channels-last batch offset of u, g, du
+        // Whole sequence, all blocks side by side (rows of dgp floats): u, g, du in pixel order. With Dg a multiple of
+        // W (every MambaAD model) those are the tensors' own channels-last rows; otherwise zero-padded copies.
+        bool own = p.Dg == dgp;
+        float* uT = own ? p.U + cl : buf, gT = own ? p.G + cl : uT + ld, duT = own ? p.dU + cl : gT + ld;
+        // Scratch. Per block: the λ carry and dA (N·W each); dD, dbias (W each); dWdt (R·W).
+        float* lam = own ? buf : duT + ld, dAacc = lam + (long)nb * nw;
         float* dDacc = dAacc + (long)nb * nw, dBiasAcc = dDacc + (long)nb * w, dWacc = dBiasAcc + (long)nb * w;
         // Per chunk: a_t, h_t (one more), dB and dC per lane (N·W per step each).
         float* aBuf = dWacc + (long)nb * rw, hBuf = aBuf + (long)ch * nw;
         float* dBacc = hBuf + (long)(ch + 1) * nw, dCacc = dBacc + (long)ch * nw;
         // Per chunk, scan order: u, g, δ, softplus'(Δ), du, dΔ (rows of cs floats).
         float* uL = dCacc + (long)ch * nw, gL = uL + lc, dL = gL + lc, sgL = dL + lc, duL = sgL + lc, ddL = duL + lc;
-        long cl = (long)b * L * p.Dg;   // channels-last batch offset of u, g, du
-        for (int cb = 0; cb < nb; cb++)
+        for (int cb = 0; cb < nb && !own; cb++)
         {
             int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
             ScanRows.RowsIn<TS, TV>(p.U + cl + c0, L, p.Dg, nc, uT + c0, dgp);
@@ -101,7 +103,7 @@ internal static unsafe class ScanBackward
             }
             for (int cb = 0; cb < nb; cb++) ScanRows.StoreParamPartials(p, b, k, cb, w, dDacc, dBiasAcc, dAacc, dWacc);
         }
-        for (int cb = 0; cb < nb; cb++)
+        for (int cb = 0; cb < nb && !own; cb++)
         {
             int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
             ScanRows.RowsOut<TS, TV>(duT + c0, L, p.Dg, nc, p.dU + cl + c0, dgp);
