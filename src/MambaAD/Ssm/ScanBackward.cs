@@ -111,7 +111,7 @@ internal static unsafe class ScanBackward
     }
 
     /// <summary>δ = softplus(Δ) and softplus'(Δ) of the chunk's len steps, scan order, every block: (len, cs) each. Δ
-    /// as the forward computes it (the same four-step groups: chunks start at multiples of 4), so the same bits.</summary>
+    /// with the forward's arithmetic (one FMA chain per step, <see cref="Projection{TV}.Raw4"/>), so the same bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ChunkDelta<TS, TV>(float* xc, int rs, int R, int len, int nb, int cs, float* wT, float* biasVec,
         float* dL, float* sgL) where TS : ISimd<TV> where TV : struct
