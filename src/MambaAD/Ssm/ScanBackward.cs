@@ -29,7 +29,7 @@ internal static unsafe class ScanBackward
     public static void Run<TS, TV>(ScanParams p) where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, N = p.N, R = p.R;
-        long work = (p.Dg == dgp ? 0 : 3L * p.L * dgp) + (long)nb * (2L * N * w + 2L * w + (long)R * w) + (4L * ch + 1) * N * w
+        long work = (InOwnRows(p, dgp) ? 0 : 3L * p.L * dgp) + (long)nb * (2L * N * w + 2L * w + (long)R * w) + (4L * ch + 1) * N * w
                     + 6L * ch * ChunkRowStride(dgp, w);
         using var lanes = ParamLanes.Build(p, w);
         ScanWorkers.Run(p.Bt, work, (b, buf) => BatchTask<TS, TV>(p, lanes, b, buf));
@@ -41,6 +41,12 @@ internal static unsafe class ScanBackward
     /// </summary>
     private static int ChunkRowStride(int dgp, int w) => dgp + w;
 
+    /// <summary>
+    /// Whether the whole-sequence rows of u, g and du are the tensors' own channels-last rows: with Dg a multiple of
+    /// the width (every MambaAD model) they are, and the task copies nothing; otherwise it works in zero-padded copies.
+    /// </summary>
+    private static bool InOwnRows(in ScanParams p, int dgp) => p.Dg == dgp;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BatchTask<TS, TV>(in ScanParams p, in ParamLanes lanes, int b, float* buf)
         where TS : ISimd<TV> where TV : struct
@@ -49,9 +55,8 @@ internal static unsafe class ScanBackward
         int nw = N * w, rw = R * w, cs = ChunkRowStride(dgp, w);
         long ld = (long)L * dgp, lc = (long)ch * cs;
         long cl = (long)b * L * p.Dg;   // channels-last batch offset of u, g, du
-        // Whole sequence, all blocks side by side (rows of dgp floats): u, g, du in pixel order. With Dg a multiple of
-        // W (every MambaAD model) those are the tensors' own channels-last rows; otherwise zero-padded copies.
-        bool own = p.Dg == dgp;
+        // Whole sequence, all blocks side by side (rows of dgp floats): u, g, du in pixel order (InOwnRows).
+        bool own = InOwnRows(p, dgp);
         float* uT = own ? p.U + cl : buf, gT = own ? p.G + cl : uT + ld, duT = own ? p.dU + cl : gT + ld;
         // Scratch. Per block: the λ carry and dA (N·W each); dD, dbias (W each); dWdt (R·W).
         float* lam = own ? buf : duT + ld, dAacc = lam + (long)nb * nw;
