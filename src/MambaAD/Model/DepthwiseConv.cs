@@ -1,5 +1,5 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using MambaAD.Ssm;
 using MambaAD.Util;
 using TorchSharp;
@@ -64,20 +64,31 @@ internal sealed class DepthwiseConv : torch.autograd.SingleTensorFunction<Depthw
     {
         if (!x.shape.SequenceEqual(dy.shape) || x.dim() != 4 || k % 2 == 0 || k > 7)
             throw new ArgumentException($"depth-wise weight gradient: x and dy of one (B, C, H, W) shape and an odd k ≤ 7, got k = {k}");
+        var dw = empty(x.shape[1], 1, k, k);
+        // The scan's vector widths (System.Numerics' Vector<T> stays at 8 lanes on AVX-512 hardware).
+        switch (ScanKernels.HardwareWidth)
+        {
+            case 16: WeightGrad<Simd512, Vector512<float>>(x, dy, k, dw); break;
+            case 8: WeightGrad<Simd256, Vector256<float>>(x, dy, k, dw); break;
+            default: WeightGrad<SimdScalar, float>(x, dy, k, dw); break;
+        }
+        return dw;
+    }
+
+    private static unsafe void WeightGrad<TS, TV>(Tensor x, Tensor dy, int k, Tensor dw) where TS : ISimd<TV> where TV : struct
+    {
         int b = (int)x.shape[0], c = (int)x.shape[1], h = (int)x.shape[2], w = (int)x.shape[3];
         // Scratch per channel: its x rows with pad zeros before and enough zeros after for every shifted read (wp),
         // and its dy rows zero-padded to whole vectors (wd).
-        int v = Vector<float>.Count, wd = (w + v - 1) / v * v, wp = wd + 2 * (k / 2) + v;
-        var dw = empty(c, 1, k, k);
+        int v = TS.Width, wd = (w + v - 1) / v * v, wp = wd + 2 * (k / 2) + v;
         float* px = TensorMemory.Floats(x), pdy = TensorMemory.Floats(dy), pdw = TensorMemory.Floats(dw);
-        ScanWorkers.Run(c, (long)b * h * (wp + wd), (ch, scratch) => Channel(px, pdy, pdw, b, c, h, w, wd, wp, k, ch, scratch));
-        return dw;
+        ScanWorkers.Run(c, (long)b * h * (wp + wd), (ch, scratch) => Channel<TS, TV>(px, pdy, pdw, b, c, h, w, wd, wp, k, ch, scratch));
     }
 
     /// <summary>One channel: its x and dy planes copied with their zero padding into scratch, then the k kernel rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Channel(float* px, float* pdy, float* pdw, int b, int c, int h, int w, int wd, int wp, int k,
-        int ch, float* scratch)
+    private static unsafe void Channel<TS, TV>(float* px, float* pdy, float* pdw, int b, int c, int h, int w, int wd, int wp, int k,
+        int ch, float* scratch) where TS : ISimd<TV> where TV : struct
     {
         int pad = k / 2;
         float* xs = scratch, dys = xs + (long)b * h * wp;
@@ -91,16 +102,16 @@ internal sealed class DepthwiseConv : torch.autograd.SingleTensorFunction<Depthw
             new ReadOnlySpan<float>(pdy + at, w).CopyTo(new Span<float>(drow, w));
             new Span<float>(drow + w, wd - w).Clear();
         }
-        for (int i = 0; i < k; i++) KernelRow(xs, dys, b, h, wd, wp, k, i, pdw + ((long)ch * k + i) * k);
+        for (int i = 0; i < k; i++) KernelRow<TS, TV>(xs, dys, b, h, wd, wp, k, i, pdw + ((long)ch * k + i) * k);
     }
 
     /// <summary>dW[c, 0, i, ·] of one channel from its padded planes: taps j &lt; k of kernel row i.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void KernelRow(float* xs, float* dys, int b, int h, int wd, int wp, int k, int i, float* dwRow)
+    private static unsafe void KernelRow<TS, TV>(float* xs, float* dys, int b, int h, int wd, int wp, int k, int i, float* dwRow)
+        where TS : ISimd<TV> where TV : struct
     {
-        int v = Vector<float>.Count, pad = k / 2;
-        var (a0, a1, a2, a3, a4, a5, a6) = (Vector<float>.Zero, Vector<float>.Zero, Vector<float>.Zero, Vector<float>.Zero,
-            Vector<float>.Zero, Vector<float>.Zero, Vector<float>.Zero);
+        int v = TS.Width, pad = k / 2;
+        TV a0 = TS.Splat(0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
         int y0 = Math.Max(0, pad - i), y1 = Math.Min(h, h + pad - i);   // rows whose y + i − pad lies in the map
         for (int n = 0; n < b; n++)
         for (int y = y0; y < y1; y++)
@@ -109,20 +120,23 @@ internal sealed class DepthwiseConv : torch.autograd.SingleTensorFunction<Depthw
             for (int xo = 0; xo < wd; xo += v)
             {
                 // x[y + i − pad, xo + j − pad] sits at xRow[xo + j]; dy past w is zero, so reads past x's end add 0.
-                var d = Vector.Load(dRow + xo);
+                TV d = TS.Load(dRow + xo);
                 float* p = xRow + xo;
-                a0 = Vector.FusedMultiplyAdd(d, Vector.Load(p), a0);
-                a1 = Vector.FusedMultiplyAdd(d, Vector.Load(p + 1), a1);
-                a2 = Vector.FusedMultiplyAdd(d, Vector.Load(p + 2), a2);
+                a0 = TS.Fma(d, TS.Load(p), a0);
+                a1 = TS.Fma(d, TS.Load(p + 1), a1);
+                a2 = TS.Fma(d, TS.Load(p + 2), a2);
                 if (k == 3) continue;
-                a3 = Vector.FusedMultiplyAdd(d, Vector.Load(p + 3), a3);
-                a4 = Vector.FusedMultiplyAdd(d, Vector.Load(p + 4), a4);
+                a3 = TS.Fma(d, TS.Load(p + 3), a3);
+                a4 = TS.Fma(d, TS.Load(p + 4), a4);
                 if (k == 5) continue;
-                a5 = Vector.FusedMultiplyAdd(d, Vector.Load(p + 5), a5);
-                a6 = Vector.FusedMultiplyAdd(d, Vector.Load(p + 6), a6);
+                a5 = TS.Fma(d, TS.Load(p + 5), a5);
+                a6 = TS.Fma(d, TS.Load(p + 6), a6);
             }
         }
-        ReadOnlySpan<Vector<float>> taps = [a0, a1, a2, a3, a4, a5, a6];
-        for (int j = 0; j < k; j++) dwRow[j] = Vector.Sum(taps[j]);
+        dwRow[0] = TS.Sum(a0); dwRow[1] = TS.Sum(a1); dwRow[2] = TS.Sum(a2);
+        if (k == 3) return;
+        dwRow[3] = TS.Sum(a3); dwRow[4] = TS.Sum(a4);
+        if (k == 5) return;
+        dwRow[5] = TS.Sum(a5); dwRow[6] = TS.Sum(a6);
     }
 }

@@ -7,8 +7,9 @@ namespace MambaAD.Ssm;
 /// <summary>
 /// The scan's transcendental functions in float32 vectors, inline and branch-free: <c>Exp2NonPositive</c>
 /// (exp(δA) as 2^(δ·A·log2 e), the inner loop's one exp per state and step), <c>Softplus</c> (δ from Δ, spec
-/// §7.3 step 3) and <c>Exp</c> (e^x for softplus' = sigmoid in the backward). Each is within a few float32 ulp
-/// of the library functions on the range the scan uses; the scan tests compare the kernels against a float64 oracle.
+/// §7.3 step 3; <c>SoftplusWithGrad</c> adds softplus' = sigmoid for the backward from the same exponential) and
+/// <c>Exp</c> (e^x: sigmoid, for softplus' and SiLU). Each is within a few float32 ulp of the library functions on the range the
+/// scan uses; the scan tests compare the kernels against a float64 oracle.
 /// </summary>
 internal static class FastExp
 {
@@ -78,9 +79,34 @@ internal static class FastExp
     /// reciprocal and nine FMAs, all inline (System.Numerics' vector Log is an out-of-line call and was 40 % of Δ's preparation).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Softplus(Vector512<float> x)
+    public static Vector512<float> Softplus(Vector512<float> x) => Softplus(x, out _);
+
+    /// <summary>
+    /// <see cref="Softplus(Vector512{float})"/> (the same bits) and its derivative sigmoid(x), 1 above 20, from the same
+    /// v = e^−|x|: sigmoid(x) = 1/(1 + v) for x ≥ 0 and v/(1 + v) below, the reciprocal by vrcp14ps and one Newton
+    /// step. The backward's δ and softplus' per step thus cost one exponential, not two and a divide.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> SoftplusWithGrad(Vector512<float> x, out Vector512<float> grad)
     {
-        var v = Exp2NonPositive(Vector512.Abs(x) * Vector512.Create(-Log2E));
+        var sp = Softplus(x, out var v);
+        var den = v + Vector512<float>.One;
+        Vector512<float> rcp;
+        if (Avx512F.IsSupported)
+        {
+            rcp = Avx512F.Reciprocal14(den);
+            rcp *= Vector512.FusedMultiplyAdd(-den, rcp, Vector512.Create(2f));
+        }
+        else rcp = Vector512<float>.One / den;
+        var sig = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(x, Vector512<float>.Zero), rcp, v * rcp);
+        grad = Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(20f)), Vector512<float>.One, sig);
+        return sp;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Softplus(Vector512<float> x, out Vector512<float> v)
+    {
+        v = Exp2NonPositive(Vector512.Abs(x) * Vector512.Create(-Log2E));
         // 1/(2 + v) by vrcp14ps and one Newton step (≈ 2^−28): a zmm divide alone cost as much as the rest together.
         var den = v + Vector512.Create(2f);
         Vector512<float> s;
@@ -105,9 +131,24 @@ internal static class FastExp
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Softplus(Vector256<float> x)
+    public static Vector256<float> Softplus(Vector256<float> x) => Softplus(x, out _);
+
+    /// <summary>The 8-lane <see cref="SoftplusWithGrad(Vector512{float}, out Vector512{float})"/>, with a divide (no
+    /// 14-bit reciprocal below AVX-512; the 8-lane softplus divides too).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> SoftplusWithGrad(Vector256<float> x, out Vector256<float> grad)
     {
-        var v = Exp2NonPositive(Vector256.Abs(x) * Vector256.Create(-Log2E));
+        var sp = Softplus(x, out var v);
+        var num = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, Vector256<float>.Zero), Vector256<float>.One, v);
+        var sig = num / (v + Vector256<float>.One);
+        grad = Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(20f)), Vector256<float>.One, sig);
+        return sp;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Softplus(Vector256<float> x, out Vector256<float> v)
+    {
+        v = Exp2NonPositive(Vector256.Abs(x) * Vector256.Create(-Log2E));
         var s = v / (v + Vector256.Create(2f));
         var s2 = s * s;
         var q = Vector256.FusedMultiplyAdd(Vector256.Create(L13), s2, Vector256.Create(L11));

@@ -28,6 +28,9 @@ internal unsafe interface ISimd<TV> where TV : struct
     static abstract TV Softplus(TV x);
     /// <summary>d softplus / dx: sigmoid(x), and 1 above the threshold 20.</summary>
     static abstract TV SoftplusGrad(TV x);
+    /// <summary><see cref="Softplus"/> (the same bits) and, in <paramref name="grad"/>, softplus' from the same
+    /// exponential (within a few ulp of <see cref="SoftplusGrad"/>): the scan's backward, which needs both.</summary>
+    static abstract TV SoftplusWithGrad(TV x, out TV grad);
     static abstract float Sum(TV v);
     /// <summary>sums[n] = Sum(the vector at v + n·Width) for n &lt; 16, each with Sum's own additions (the same bits).</summary>
     static abstract void Sums16(float* v, float* sums);
@@ -53,6 +56,8 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
         var sig = Vector512<float>.One / (Vector512<float>.One + FastExp.Exp(-x));
         return Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(20f)), Vector512<float>.One, sig);
     }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> SoftplusWithGrad(Vector512<float> x, out Vector512<float> grad) => FastExp.SoftplusWithGrad(x, out grad);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> v) => Vector512.Sum(v);
 
     /// <summary>
@@ -104,6 +109,8 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
         var sig = Vector256<float>.One / (Vector256<float>.One + FastExp.Exp(-x));
         return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(20f)), Vector256<float>.One, sig);
     }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> SoftplusWithGrad(Vector256<float> x, out Vector256<float> grad) => FastExp.SoftplusWithGrad(x, out grad);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> v) => Vector256.Sum(v);
 
     /// <summary>
@@ -147,6 +154,12 @@ internal readonly unsafe struct SimdScalar : ISimd<float>
     public static float Softplus(float x) => x > 20f ? x : MathF.Max(x, 0f) + MathF.Log(1f + MathF.Exp(-MathF.Abs(x)));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SoftplusGrad(float x) => x > 20f ? 1f : 1f / (1f + MathF.Exp(-x));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SoftplusWithGrad(float x, out float grad)
+    {
+        grad = SoftplusGrad(x);
+        return Softplus(x);
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(float v) => v;
     public static void Sums16(float* v, float* sums) => Buffer.MemoryCopy(v, sums, 64, 64);
 }

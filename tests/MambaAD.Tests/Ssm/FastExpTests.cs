@@ -94,4 +94,25 @@ public class FastExpTests
         var ys = width == 8 ? Apply256(Simd256.SoftplusGrad, xs) : Apply512(Simd512.SoftplusGrad, xs);
         AssertRelative(xs, ys, x => x > 20 ? 1 : 1 / (1 + Math.Exp(-x)), 1e-6, $"softplus' at {width} lanes");
     }
+
+    /// <summary>
+    /// softplus'(x) = sigmoid(x), 1 above 20, from the softplus' own e^−|x|: 1e-6 relative for x ≥ −10, and below the
+    /// bound of softplus there (sigmoid ≈ e^x, whose exponent carries the float32 product's rounding). The softplus
+    /// returned beside it has exactly the bits of Softplus (the forward's δ).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void SoftplusWithGradMatchesSigmoid(int width)
+    {
+        foreach (var (lo, hi, bound) in new[] { (-10f, 30f, 1e-6), (-30f, -10f, 3e-6) })
+        {
+            var xs = Range(lo, hi, 200_000).ToArray();
+            var grads = width == 8 ? Apply256(x => { Simd256.SoftplusWithGrad(x, out var g); return g; }, xs)
+                : Apply512(x => { Simd512.SoftplusWithGrad(x, out var g); return g; }, xs);
+            AssertRelative(xs, grads, x => x > 20 ? 1 : 1 / (1 + Math.Exp(-x)), bound, $"softplus' at {width} lanes on [{lo}, {hi}]");
+            var values = width == 8 ? Apply256(x => Simd256.SoftplusWithGrad(x, out _), xs) : Apply512(x => Simd512.SoftplusWithGrad(x, out _), xs);
+            var plain = width == 8 ? Apply256(FastExp.Softplus, xs) : Apply512(FastExp.Softplus, xs);
+            Assert.Equal(plain, values);
+        }
+    }
 }
