@@ -19,12 +19,14 @@ namespace MambaAD.Benchmarks;
 /// <param name="ScanNsPerStep">Selective scan per (batch, direction, channel, time) step at the largest stage (S = image/4, d_inner 128, K = 8, N = 16), forward.</param>
 /// <param name="TrainMsPerImage">Forward + backward + AdamW step at the training batch.</param>
 /// <param name="TrainPeakRssMb">Peak resident memory during the training steps.</param>
+/// <param name="TrainRatio">Training ms per image ÷ inference (whole model + map) ms per image, the two timed
+/// alternately, step after pass, so that both see the same machine conditions.</param>
 /// <param name="Threads">libtorch threads.</param>
 /// <param name="ProcessorCount">Logical processors of the machine.</param>
 /// <param name="Scan">The scan method of the model measured.</param>
 public sealed record BenchResult(string Backbone, int ImageSize, int Batch, int TrainBatch, double EncoderMsPerImage,
     double ModelMsPerImage, double Ratio, double ScanNsPerStep, double TrainMsPerImage, double TrainPeakRssMb,
-    int Threads, int ProcessorCount, string Scan);
+    double TrainRatio, int Threads, int ProcessorCount, string Scan);
 
 /// <summary>
 /// The whole-model benchmark behind <c>mambaad bench</c> (issue 14's targets: ratio ≤ 3.5, training ≤ 2.5 × inference
@@ -48,9 +50,9 @@ public static class ModelBenchmark
         log?.Invoke("selective scan at the largest stage…");
         double scanNs = ScanNsPerStep(batch, imageSize / 4, repeats);
         log?.Invoke($"training step, batch {trainBatch}…");
-        var (trainMs, peakMb) = Train(model, trainBatch, imageSize, Math.Clamp(repeats, 2, 3));   // a step is ~10 s: noise averages within it
+        var (trainMs, peakMb, inferenceMs) = Train(model, x, trainBatch, imageSize, Math.Clamp(repeats, 2, 3));   // a step is ~10 s: noise averages within it
         return new BenchResult(EncoderDescriptor.Of(backbone).Name, imageSize, batch, trainBatch, encoder, whole, whole / encoder, scanNs, trainMs, peakMb,
-            get_num_threads(), Environment.ProcessorCount, ScanOrder.Name(model.Config.Scan));
+            trainMs / inferenceMs, get_num_threads(), Environment.ProcessorCount, ScanOrder.Name(model.Config.Scan));
     }
 
     /// <summary>
@@ -136,7 +138,14 @@ public static class ModelBenchmark
         return ms * 1e6 / ((double)batch * k * d * l);
     }
 
-    private static (double MsPerImage, double PeakRssMb) Train(MambaADModel model, int batch, int imageSize, int steps)
+    /// <summary>
+    /// Best training step of <paramref name="steps"/> (ms per image) and its peak RSS, each step followed by an
+    /// inference pass on <paramref name="inferenceInput"/> (best ms per image of those): the training ratio's two
+    /// terms from the same minutes. This VM has slow spells of whole seconds to minutes (docs/performance.md, "Issue
+    /// 14, phase 11"), and a step and a pass timed a minute apart could fall on either side of one.
+    /// </summary>
+    private static (double MsPerImage, double PeakRssMb, double InferenceMsPerImage) Train(MambaADModel model,
+        Tensor inferenceInput, int batch, int imageSize, int steps)
     {
         model.train();
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
@@ -153,10 +162,16 @@ public static class ModelBenchmark
             scope.Dispose();
             HeapTrim.Run();   // as the trainer does after every step
         }
+        void Infer()
+        {
+            model.eval();
+            using (var scope = NewDisposeScope()) model.Predict(inferenceInput);
+            model.train();
+        }
         Step(); // warm-up (allocates optimizer state)
         PeakRss.Reset();
-        double ms = Time(steps, Step) / batch;
+        var (stepMs, inferMs) = TimeInterleaved(steps, Step, Infer);
         model.eval();
-        return (ms, PeakRss.Megabytes());
+        return (stepMs / batch, PeakRss.Megabytes(), inferMs / inferenceInput.shape[0]);
     }
 }

@@ -29,7 +29,7 @@ internal static class BenchCommand
             Console.WriteLine($"  model_ms_per_image    {r.ModelMsPerImage,10:F1}");
             Console.WriteLine($"  ratio                 {r.Ratio,10:F2}   (model ÷ encoder; target ≤ 3.5)");
             Console.WriteLine($"  scan_ns_per_step      {r.ScanNsPerStep,10:F2}   (target ≤ 3)");
-            Console.WriteLine($"  train_ms_per_image    {r.TrainMsPerImage,10:F1}   ({r.TrainMsPerImage / r.ModelMsPerImage:F2} × inference; target ≤ 2.5)");
+            Console.WriteLine($"  train_ms_per_image    {r.TrainMsPerImage,10:F1}   ({r.TrainRatio:F2} × inference, timed alternately with it; target ≤ 2.5)");
             Console.WriteLine($"  train_peak_rss_mb     {r.TrainPeakRssMb,10:F0}   (target ≤ 6000)");
             Console.Error.WriteLine("the same model exported to ONNX, ONNX Runtime beside TorchSharp, interleaved…");
             var (torchMs, ortMs) = ModelBenchmark.OnnxRuntimeVersusTorch(ModelOptions.ParseBackbone(r.Backbone), r.ImageSize, r.Batch, parse.GetValue(repeats));
@@ -41,6 +41,7 @@ internal static class BenchCommand
                     ["backbone"] = r.Backbone, ["image_size"] = r.ImageSize, ["batch"] = r.Batch, ["train_batch"] = r.TrainBatch,
                     ["encoder_ms_per_image"] = r.EncoderMsPerImage, ["model_ms_per_image"] = r.ModelMsPerImage, ["ratio"] = r.Ratio,
                     ["scan_ns_per_step"] = r.ScanNsPerStep, ["train_ms_per_image"] = r.TrainMsPerImage, ["train_peak_rss_mb"] = r.TrainPeakRssMb,
+                    ["train_ratio"] = r.TrainRatio,
                     ["onnxruntime_ms_per_image"] = ortMs, ["onnxruntime_torch_ms_per_image"] = torchMs,
                     ["threads"] = r.Threads, ["processor_count"] = r.ProcessorCount, ["allocator"] = Util.NativeAllocator.Describe(),
                     ["gemm"] = Util.MklVendorCheck.State,
