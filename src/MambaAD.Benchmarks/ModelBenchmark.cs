@@ -73,10 +73,11 @@ public static class ModelBenchmark
         return best;
     }
 
-    /// <summary><see cref="Time"/> of two actions run alternately, so that both see the same machine conditions.</summary>
-    private static (double A, double B) TimeInterleaved(int repeats, Action a, Action b)
+    /// <summary><see cref="Time"/> of two actions run alternately, so that both see the same machine conditions
+    /// (after one warm-up of each, unless the caller has warmed them).</summary>
+    private static (double A, double B) TimeInterleaved(int repeats, Action a, Action b, bool warmUp = true)
     {
-        a(); b();
+        if (warmUp) { a(); b(); }
         double bestA = double.MaxValue, bestB = double.MaxValue;
         for (int i = 0; i < repeats; i++)
         {
@@ -168,9 +169,9 @@ public static class ModelBenchmark
             using (var scope = NewDisposeScope()) model.Predict(inferenceInput);
             model.train();
         }
-        Step(); // warm-up (allocates optimizer state)
+        Step(); // warm-up (allocates optimizer state); Predict is warm from the inference timing
         PeakRss.Reset();
-        var (stepMs, inferMs) = TimeInterleaved(steps, Step, Infer);
+        var (stepMs, inferMs) = TimeInterleaved(steps, Step, Infer, warmUp: false);
         model.eval();
         return (stepMs / batch, PeakRss.Megabytes(), inferMs / inferenceInput.shape[0]);
     }

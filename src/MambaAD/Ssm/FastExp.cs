@@ -8,8 +8,8 @@ namespace MambaAD.Ssm;
 /// The scan's transcendental functions in float32 vectors, inline and branch-free: <c>Exp2NonPositive</c>
 /// (exp(δA) as 2^(δ·A·log2 e), the inner loop's one exp per state and step), <c>Softplus</c> (δ from Δ, spec
 /// §7.3 step 3; <c>SoftplusWithGrad</c> adds softplus' = sigmoid for the backward from the same exponential) and
-/// <c>Exp</c> (e^x: sigmoid, for softplus' and SiLU). Each is within a few float32 ulp of the library functions on the range the
-/// scan uses; the scan tests compare the kernels against a float64 oracle.
+/// <c>Exp</c> (e^x: sigmoid, for softplus' and SiLU). Each is within a few float32 ulp of the library functions on
+/// the range the scan uses; the scan tests compare the kernels against a float64 oracle.
 /// </summary>
 internal static class FastExp
 {
@@ -91,13 +91,7 @@ internal static class FastExp
     {
         var sp = Softplus(x, out var v);
         var den = v + Vector512<float>.One;
-        Vector512<float> rcp;
-        if (Avx512F.IsSupported)
-        {
-            rcp = Avx512F.Reciprocal14(den);
-            rcp *= Vector512.FusedMultiplyAdd(-den, rcp, Vector512.Create(2f));
-        }
-        else rcp = Vector512<float>.One / den;
+        var rcp = Avx512F.IsSupported ? Reciprocal(den) : Vector512<float>.One / den;
         var sig = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(x, Vector512<float>.Zero), rcp, v * rcp);
         grad = Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(20f)), Vector512<float>.One, sig);
         return sp;
@@ -107,16 +101,8 @@ internal static class FastExp
     private static Vector512<float> Softplus(Vector512<float> x, out Vector512<float> v)
     {
         v = Exp2NonPositive(Vector512.Abs(x) * Vector512.Create(-Log2E));
-        // 1/(2 + v) by vrcp14ps and one Newton step (≈ 2^−28): a zmm divide alone cost as much as the rest together.
         var den = v + Vector512.Create(2f);
-        Vector512<float> s;
-        if (Avx512F.IsSupported)
-        {
-            var rcp = Avx512F.Reciprocal14(den);
-            rcp *= Vector512.FusedMultiplyAdd(-den, rcp, Vector512.Create(2f));
-            s = v * rcp;
-        }
-        else s = v / den;
+        var s = Avx512F.IsSupported ? v * Reciprocal(den) : v / den;
         var s2 = s * s;
         var q = Vector512.FusedMultiplyAdd(Vector512.Create(L13), s2, Vector512.Create(L11));
         q = Vector512.FusedMultiplyAdd(q, s2, Vector512.Create(L9));
@@ -128,6 +114,15 @@ internal static class FastExp
         var pos = Avx512F.IsSupported ? Avx512F.Max(x, Vector512<float>.Zero) : Vector512.Max(x, Vector512<float>.Zero);
         var sp = Vector512.FusedMultiplyAdd(s + s, q, pos);
         return Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(20f)), x, sp);
+    }
+
+    /// <summary>1/d by vrcp14ps and one Newton step (≈ 2^−28; AVX-512F only): a zmm divide alone cost as much as the
+    /// rest of the softplus together.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Reciprocal(Vector512<float> d)
+    {
+        var r = Avx512F.Reciprocal14(d);
+        return r * Vector512.FusedMultiplyAdd(-d, r, Vector512.Create(2f));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
