@@ -11,8 +11,9 @@ namespace MambaAD.Model;
 /// The LSS local branches' depth-wise k×k conv (stride 1, padding k/2, no bias, spec §5) under autograd, with its
 /// weight gradient computed here: libtorch's NCHW depth-wise backward spends 10–25 × the forward's time on the
 /// weight gradient (an im2col GEMM per channel), which made the local branches' backward a sixth of a training step
-/// (docs/performance.md, "Issue 14, phase 6"). The forward and the input gradient stay libtorch's (conv2d and
-/// conv_transpose2d); the reference for the weight gradient is libtorch's own (the tests compare the two).
+/// (docs/performance.md, "Issue 14, phase 6"). The forward and the input gradient stay libtorch's: conv2d, and for dx
+/// conv2d of the upstream gradient with the kernel flipped (stride 1, same padding: the transposed conv), which ran in
+/// 0.6–0.8 of conv_transpose2d's time. The reference for both gradients is libtorch's autograd (the tests compare).
 /// </summary>
 internal sealed class DepthwiseConv : torch.autograd.SingleTensorFunction<DepthwiseConv>
 {
@@ -46,12 +47,13 @@ internal sealed class DepthwiseConv : torch.autograd.SingleTensorFunction<Depthw
         var s = ctx.get_saved_variables();
         var (x, weight) = (s[0], s[1]);
         using var scope = NewDisposeScope();
-        var g = grad.contiguous();
+        // g in x's layout: channels-last x (the LSS branches') keeps dx's conv on oneDNN's NHWC kernel.
+        var g = TensorMemory.IsChannelsLast(x) ? grad.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) : grad.contiguous();
         long pad = weight.shape[2] / 2;
         var dx = x.requires_grad
-            ? nn.functional.conv_transpose2d(g, weight, null, padding: [pad, pad], groups: weight.shape[0]).MoveToOuterDisposeScope()
+            ? nn.functional.conv2d(g, weight.flip(2, 3), null, padding: [pad, pad], groups: weight.shape[0]).MoveToOuterDisposeScope()
             : null;
-        var dw = weight.requires_grad ? WeightGrad(x.contiguous(), g, (int)weight.shape[2]).MoveToOuterDisposeScope() : null;
+        var dw = weight.requires_grad ? WeightGrad(x.contiguous(), g.contiguous(), (int)weight.shape[2]).MoveToOuterDisposeScope() : null;
         return [dx!, dw!];
     }
 

@@ -59,12 +59,13 @@ internal sealed class LssModule : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var g = x;
         foreach (var block in smm_blocks) g = block.call(g);                 // global branch, (B, H, W, C)
-        // Inference: (B, C, H, W) views of channels-last memory, so the convs run oneDNN's NHWC kernels (no copy to
-        // NCHW, and the depth-wise 5×5/7×7 are several times faster there) and the outputs stay channels-last.
-        // Training: contiguous NCHW. With channels-last convs under autograd, about one training run in ten got other
-        // gradients in the last bits at the same step (run to run, same inputs), which breaks the promise that a
-        // resumed run equals the uninterrupted one bit for bit (docs/performance.md, "Local branches").
-        var xc = is_grad_enabled() ? x.permute(0, 3, 1, 2).contiguous() : x.permute(0, 3, 1, 2);
+        // (B, C, H, W) views of channels-last memory, so the depth-wise 5×5/7×7 run oneDNN's NHWC kernels (no copy to
+        // NCHW, and several times faster there), the 1×1 convs are GEMMs (Pointwise) and the outputs stay channels-last.
+        // No libtorch conv runs under autograd: with channels-last convs there, about one training run in ten got other
+        // gradients in the last bits at the same step, which breaks the promise that a resumed run equals the
+        // uninterrupted one bit for bit (docs/performance.md, "Local branches"); DepthwiseConv and InstanceNormSilu
+        // have backwards of their own, and the GEMMs' is MKL's, as SS2D's projections.
+        var xc = x.permute(0, 3, 1, 2);
         var l5 = LocalBranch(conv1b5, conv55, conv1a5, xc);
         var l7 = LocalBranch(conv1b7, conv77, conv1a7, xc);
         var merged = Pointwise(cat([g.permute(0, 3, 1, 2), l5, l7], 1), finalconv11.weight!, finalconv11.bias) + xc;
@@ -72,23 +73,18 @@ internal sealed class LssModule : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// One local branch: 1×1, depth-wise k×k and 1×1, each conv → IN → SiLU. Under autograd the branch is recomputed
-    /// in the backward (<see cref="Recompute"/>), so a training step keeps its input and output, not the eight
-    /// tensors in between; without autograd IN and SiLU run as one channels-last pass (<see cref="InstanceNormSilu"/>).
+    /// One local branch: 1×1, depth-wise k×k and 1×1, each conv → IN → SiLU, channels-last throughout. Under autograd
+    /// the branch is recomputed in the backward (<see cref="Recompute"/>), so a training step keeps its input and
+    /// output, not the five tensors in between; without it, the same function runs once.
     /// </summary>
     private static Tensor LocalBranch(Sequential first, Sequential depthwise, Sequential last, Tensor x)
     {
         var (c1, ck, c3) = (ConvOf(first), ConvOf(depthwise), ConvOf(last));
-        if (!is_grad_enabled())
-            return InferenceStep(c3, InferenceStep(ck, InferenceStep(c1, x)));
         return Recompute.Run(t => ConvInSilu(ConvInSilu(ConvInSilu(t[0], t[1], t[2]), t[3], null), t[4], t[5]),
             x, c1.weight!, c1.bias!, ck.weight!, c3.weight!, c3.bias!);
     }
 
     private static Conv2d ConvOf(Sequential convInSilu) => (Conv2d)convInSilu.children().First();
-
-    private static Tensor InferenceStep(Conv2d conv, Tensor x) =>
-        InstanceNormSilu.Forward(conv.weight!.shape[2] == 1 ? Pointwise(x, conv.weight!, conv.bias) : conv.call(x), InEps);
 
     /// <summary>
     /// A 1×1 conv of x (B, C, H, W); on channels-last memory as the GEMM it is (a Linear over each pixel's channels).
@@ -105,11 +101,12 @@ internal sealed class LssModule : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// conv → IN → SiLU as functions of the weights: a 1×1 conv with bias, or the depth-wise k×k without, whose weight
-    /// gradient <see cref="DepthwiseConv"/> computes (libtorch's NCHW one was a sixth of a training step).
+    /// gradient <see cref="DepthwiseConv"/> computes (libtorch's NCHW one was a sixth of a training step); IN + SiLU is
+    /// <see cref="InstanceNormSilu"/>, one kernel each way where libtorch made a batch norm over a copy and a SiLU.
     /// </summary>
     private static Tensor ConvInSilu(Tensor x, Tensor weight, Tensor? bias)
     {
-        var conv = weight.shape[2] > 1 ? DepthwiseConv.Apply(x, weight) : nn.functional.conv2d(x, weight, bias);
-        return nn.functional.silu(nn.functional.instance_norm(conv, eps: InEps));
+        var conv = weight.shape[2] > 1 ? DepthwiseConv.Apply(x, weight) : Pointwise(x, weight, bias);
+        return InstanceNormSilu.Apply(conv, InEps);
     }
 }

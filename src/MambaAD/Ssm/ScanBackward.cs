@@ -165,7 +165,7 @@ internal static unsafe class ScanBackward
     /// The adjoint over the len steps of one chunk (chunk-local scan order) of one block: recomputes a_t and h_t from the
     /// chunk's stored start state into aBuf / hBuf (hBuf[0] = the state before the chunk), then walks back in time. lam
     /// carries a_{t+1}·λ_{t+1} between steps and chunks; dA, dD, dbias accumulate per lane; du and dΔ are written per step;
-    /// dB and dC accumulate per lane into dBacc / dCacc (summed over the blocks by the caller). The two loops are
+    /// dB (adjoint) and dC (recompute) accumulate per lane into dBacc / dCacc, summed over the blocks in block order. The two loops are
     /// methods of their own (and N = 16 has its own written-out adjoint): in one method the JIT ran out of inlining
     /// budget and called the vector helpers.
     /// </summary>
@@ -178,39 +178,44 @@ internal static unsafe class ScanBackward
     {
         int nw = N * TS.Width;
         Buffer.MemoryCopy(hStart, hBuf, nw * 4L, nw * 4L);
-        Recompute<TS, TV>(N, c0, dgp, len, bcStride, bk, uL, dL, a2T, aBuf, hBuf);
+        Recompute<TS, TV>(N, c0, dgp, len, bcStride, bk, uL, gL, dL, a2T, aBuf, hBuf, dCacc);
         var blk = new AdjointBlock(c0, dgp, len, bcStride, bk, ck, uL, gL, dL, sgL, duL, ddL, aT, lam, dA, dVec, dDacc,
-            dBiasAcc, aBuf, hBuf, dBacc, dCacc);
+            dBiasAcc, aBuf, hBuf, dBacc);
         if (N == 16) AdjointLoop16<TS, TV>(blk);
         else AdjointLoop<TS, TV>(N, blk);
     }
 
-    /// <summary>a_t and h_t of the chunk's steps from hBuf[0]: aBuf[i] = a_i, hBuf[i+1] = h_i (chunk-local i).</summary>
+    /// <summary>
+    /// a_t and h_t of the chunk's steps from hBuf[0]: aBuf[i] = a_i, hBuf[i+1] = h_i (chunk-local i); and dC, which needs
+    /// h_t and g only. dC is summed here rather than in the adjoint because the adjoint is held by its loads and stores
+    /// and the recompute by its arithmetic (the exponential): the same sums in the same block order, so the same bits.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Recompute<TS, TV>(int N, int c0, int dgp, int len, int bcStride, float* bk, float* uL,
-        float* dL, float* a2T, float* aBuf, float* hBuf) where TS : ISimd<TV> where TV : struct
+    private static void Recompute<TS, TV>(int N, int c0, int dgp, int len, int bcStride, float* bk, float* uL, float* gL,
+        float* dL, float* a2T, float* aBuf, float* hBuf, float* dCacc) where TS : ISimd<TV> where TV : struct
     {
         int nw = N * TS.Width;
         for (int i = 0; i < len; i++)
         {
             long e = (long)i * dgp + c0;
-            TV dl = TS.Load(dL + e);
+            TV dl = TS.Load(dL + e), g = TS.Load(gL + e);
             TV du = TS.Mul(dl, TS.Load(uL + e));
             float* bt = bk + (long)i * bcStride, hp = hBuf + (long)i * nw, hn = hp + nw, ai = aBuf + (long)i * nw;
-            if (N == 16) Update16<TS, TV>(hp, hn, ai, a2T, dl, du, bt);
-            else for (int n = 0; n < N; n++) Update<TS, TV>(n, hp, hn, ai, a2T, dl, du, bt);
+            float* dc = dCacc + (long)i * nw;
+            if (N == 16) Update16<TS, TV>(hp, hn, ai, a2T, dl, du, bt, g, dc);
+            else for (int n = 0; n < N; n++) Update<TS, TV>(n, hp, hn, ai, a2T, dl, du, bt, g, dc);
         }
     }
 
     /// <summary>Pointers and sizes of one block's chunk adjoint (see <see cref="Adjoint"/>).</summary>
     private readonly struct AdjointBlock(int c0, int dgp, int len, int bcStride, float* bk, float* ck, float* uL,
         float* gL, float* dL, float* sgL, float* duL, float* ddL, float* aT, float* lam, float* dA, float* dVec, float* dDacc,
-        float* dBiasAcc, float* aBuf, float* hBuf, float* dBacc, float* dCacc)
+        float* dBiasAcc, float* aBuf, float* hBuf, float* dBacc)
     {
         public readonly int C0 = c0, Dgp = dgp, Len = len, BcStride = bcStride;
         public readonly float* Bk = bk, Ck = ck, UL = uL, GL = gL, DL = dL, SgL = sgL, DuL = duL, DdL = ddL, AT = aT, Lam = lam;
         public readonly float* DA = dA, DVec = dVec, DDacc = dDacc, DBiasAcc = dBiasAcc, ABuf = aBuf, HBuf = hBuf;
-        public readonly float* DBacc = dBacc, DCacc = dCacc;
+        public readonly float* DBacc = dBacc;
     }
 
     /// <summary>The reverse-time adjoint for any N (the reference of <see cref="AdjointLoop16"/>).</summary>
@@ -224,9 +229,8 @@ internal static unsafe class ScanBackward
             long e = (long)i * b.Dgp + b.C0;
             TV dl = TS.Load(b.DL + e), uv = TS.Load(b.UL + e), g = TS.Load(b.GL + e);
             TV s = TS.Splat(0f), dds = TS.Splat(0f);
-            var st = new AdjointStep<TV>(b.ABuf + (long)i * nw, b.HBuf + (long)i * nw, b.HBuf + (long)(i + 1) * nw, b.Lam, b.AT,
-                b.DA, b.DBacc + (long)i * nw, b.DCacc + (long)i * nw, b.Bk + (long)i * b.BcStride, b.Ck + (long)i * b.BcStride, g, dl,
-                TS.Mul(dl, uv));
+            var st = new AdjointStep<TV>(b.ABuf + (long)i * nw, b.HBuf + (long)i * nw, b.Lam, b.AT, b.DA,
+                b.DBacc + (long)i * nw, b.Bk + (long)i * b.BcStride, b.Ck + (long)i * b.BcStride, g, dl, TS.Mul(dl, uv));
             for (int n = 0; n < N; n++) AdjointState<TS, TV>(n, st, ref s, ref dds);
             StepGrads<TS, TV>(b, e, dl, uv, g, s, dds, dv0, ref dDv, ref dBiasV);
         }
@@ -245,9 +249,8 @@ internal static unsafe class ScanBackward
             long e = (long)i * b.Dgp + b.C0;
             TV dl = TS.Load(b.DL + e), uv = TS.Load(b.UL + e), g = TS.Load(b.GL + e);
             TV s = TS.Splat(0f), dds = s, s1 = s, dds1 = s;
-            var st = new AdjointStep<TV>(b.ABuf + (long)i * nw, b.HBuf + (long)i * nw, b.HBuf + (long)(i + 1) * nw, b.Lam, b.AT,
-                b.DA, b.DBacc + (long)i * nw, b.DCacc + (long)i * nw, b.Bk + (long)i * b.BcStride, b.Ck + (long)i * b.BcStride, g, dl,
-                TS.Mul(dl, uv));
+            var st = new AdjointStep<TV>(b.ABuf + (long)i * nw, b.HBuf + (long)i * nw, b.Lam, b.AT, b.DA,
+                b.DBacc + (long)i * nw, b.Bk + (long)i * b.BcStride, b.Ck + (long)i * b.BcStride, g, dl, TS.Mul(dl, uv));
             AdjointState<TS, TV>(0, st, ref s, ref dds); AdjointState<TS, TV>(1, st, ref s1, ref dds1);
             AdjointState<TS, TV>(2, st, ref s, ref dds); AdjointState<TS, TV>(3, st, ref s1, ref dds1);
             AdjointState<TS, TV>(4, st, ref s, ref dds); AdjointState<TS, TV>(5, st, ref s1, ref dds1);
@@ -275,44 +278,47 @@ internal static unsafe class ScanBackward
     }
 
     /// <summary>
-    /// State n of one recompute step: a = exp(δ·A[n]) (stored in aOut for the adjoint), h_out[n] = a·h_in[n] + δu·B[n].
+    /// State n of one recompute step: a = exp(δ·A[n]) (stored in aOut for the adjoint), h_out[n] = a·h_in[n] + δu·B[n];
+    /// dC += g·h_out (per lane).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Update<TS, TV>(int n, float* hIn, float* hOut, float* aOut, float* a2T, TV dl, TV du, float* bt)
+    private static void Update<TS, TV>(int n, float* hIn, float* hOut, float* aOut, float* a2T, TV dl, TV du, float* bt, TV g, float* dc)
         where TS : ISimd<TV> where TV : struct
     {
         int o = n * TS.Width;
         TV a = TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2T + o)));
         TS.Store(aOut + o, a);
-        TS.Store(hOut + o, TS.Fma(a, TS.Load(hIn + o), TS.Mul(du, TS.SplatLoad(bt + n))));
+        TV h = TS.Fma(a, TS.Load(hIn + o), TS.Mul(du, TS.SplatLoad(bt + n)));
+        TS.Store(hOut + o, h);
+        TS.Store(dc + o, TS.Fma(g, h, TS.Load(dc + o)));
     }
 
     /// <summary><see cref="Update"/> for the 16 states, written out so that every offset is a constant.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Update16<TS, TV>(float* hIn, float* hOut, float* aOut, float* a2T, TV dl, TV du, float* bt)
+    private static void Update16<TS, TV>(float* hIn, float* hOut, float* aOut, float* a2T, TV dl, TV du, float* bt, TV g, float* dc)
         where TS : ISimd<TV> where TV : struct
     {
-        Update<TS, TV>(0, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(1, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(2, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(3, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(4, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(5, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(6, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(7, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(8, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(9, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(10, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(11, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(12, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(13, hIn, hOut, aOut, a2T, dl, du, bt);
-        Update<TS, TV>(14, hIn, hOut, aOut, a2T, dl, du, bt); Update<TS, TV>(15, hIn, hOut, aOut, a2T, dl, du, bt);
+        Update<TS, TV>(0, hIn, hOut, aOut, a2T, dl, du, bt, g, dc); Update<TS, TV>(1, hIn, hOut, aOut, a2T, dl, du, bt, g, dc);
+        Update<TS, TV>(2, hIn, hOut, aOut, a2T, dl, du, bt, g, dc); Update<TS, TV>(3, hIn, hOut, aOut, a2T, dl, du, bt, g, dc);
+        Update<TS, TV>(4, hIn, hOut, aOut, a2T, dl, du, bt, g, dc); Update<TS, TV>(5, hIn, hOut, aOut, a2T, dl, du, bt, g, dc);
+        Update<TS, TV>(6, hIn, hOut, aOut, a2T, dl, du, bt, g, dc); Update<TS, TV>(7, hIn, hOut, aOut, a2T, dl, du, bt, g, dc);
+        Update<TS, TV>(8, hIn, hOut, aOut, a2T, dl, du, bt, g, dc); Update<TS, TV>(9, hIn, hOut, aOut, a2T, dl, du, bt, g, dc);
+        Update<TS, TV>(10, hIn, hOut, aOut, a2T, dl, du, bt, g, dc); Update<TS, TV>(11, hIn, hOut, aOut, a2T, dl, du, bt, g, dc);
+        Update<TS, TV>(12, hIn, hOut, aOut, a2T, dl, du, bt, g, dc); Update<TS, TV>(13, hIn, hOut, aOut, a2T, dl, du, bt, g, dc);
+        Update<TS, TV>(14, hIn, hOut, aOut, a2T, dl, du, bt, g, dc); Update<TS, TV>(15, hIn, hOut, aOut, a2T, dl, du, bt, g, dc);
     }
 
     /// <summary>The per-step operands of <see cref="AdjointState"/> (one chunk row of a block).</summary>
-    private readonly struct AdjointStep<TV>(float* ai, float* hp, float* hn, float* lam, float* aT, float* dA, float* dBi,
-        float* dCi, float* bt, float* ct, TV g, TV dl, TV dlu) where TV : struct
+    private readonly struct AdjointStep<TV>(float* ai, float* hp, float* lam, float* aT, float* dA, float* dBi,
+        float* bt, float* ct, TV g, TV dl, TV dlu) where TV : struct
     {
-        public readonly float* Ai = ai, Hp = hp, Hn = hn, Lam = lam, AT = aT, DA = dA, DBi = dBi, DCi = dCi, Bt = bt, Ct = ct;
+        public readonly float* Ai = ai, Hp = hp, Lam = lam, AT = aT, DA = dA, DBi = dBi, Bt = bt, Ct = ct;
         public readonly TV G = g, Dl = dl, Dlu = dlu;
     }
 
     /// <summary>
     /// State n of one adjoint step: λ = C[n]·g + a_{t+1}λ_{t+1}; s += λ·B[n]; with q = λ·a·h_{t−1}: dds += q·A[n],
-    /// dA += q·δ; dB += λ·δu, dC += g·h_t (per lane); the carry becomes a·λ.
+    /// dA += q·δ; dB += λ·δu (per lane); the carry becomes a·λ. (dC is the recompute's.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AdjointState<TS, TV>(int n, in AdjointStep<TV> p, ref TV s, ref TV dds) where TS : ISimd<TV> where TV : struct
@@ -325,7 +331,6 @@ internal static unsafe class ScanBackward
         dds = TS.Fma(q, TS.Load(p.AT + o), dds);
         TS.Store(p.DA + o, TS.Fma(q, p.Dl, TS.Load(p.DA + o)));
         TS.Store(p.DBi + o, TS.Fma(l, p.Dlu, TS.Load(p.DBi + o)));
-        TS.Store(p.DCi + o, TS.Fma(p.G, TS.Load(p.Hn + o), TS.Load(p.DCi + o)));
         TS.Store(p.Lam + o, TS.Mul(a, l));
     }
 

@@ -13,6 +13,12 @@ internal static unsafe class TensorMemory
             ? (float*)t.storage<float>().data_ptr() + t.storage_offset()
             : throw new InvalidOperationException($"kernel needs a contiguous float32 tensor, got {t.dtype}");
 
+    /// <summary>
+    /// Whether a (B, C, H, W) tensor is a view of (B, H, W, C) memory and not also NCHW-contiguous (a 1×1 map, or one
+    /// channel, is both: the NCHW kernels take those).
+    /// </summary>
+    public static bool IsChannelsLast(Tensor x) => x.dim() == 4 && !x.is_contiguous() && x.permute(0, 2, 3, 1).is_contiguous();
+
     /// <summary>The first element of a contiguous int64 tensor.</summary>
     public static long* Longs(Tensor t) =>
         t.dtype == ScalarType.Int64 && t.is_contiguous()

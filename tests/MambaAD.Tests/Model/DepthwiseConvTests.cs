@@ -5,9 +5,10 @@ using static TorchSharp.torch;
 namespace MambaAD.Tests.Model;
 
 /// <summary>
-/// DepthwiseConv, the LSS local branches' depth-wise conv with its own weight gradient: the forward and the input
-/// gradient are libtorch's, the weight gradient agrees with libtorch's autograd (the reference) to float32 rounding, on
-/// maps whose width is not a whole number of vectors, and two backward passes give the same bits.
+/// DepthwiseConv, the LSS local branches' depth-wise conv with its own weight gradient: the forward is libtorch's, the
+/// input gradient (the flipped kernel's conv) and the weight gradient agree with libtorch's autograd (the reference) to
+/// float32 rounding, in NCHW and channels-last memory, on maps whose width is not a whole number of vectors, and two
+/// backward passes give the same bits.
 /// </summary>
 public class DepthwiseConvTests
 {
@@ -24,12 +25,17 @@ public class DepthwiseConvTests
     private static Tensor Plain(Tensor x, Tensor w) =>
         nn.functional.conv2d(x, w, null, padding: [w.shape[2] / 2, w.shape[2] / 2], groups: w.shape[0]);
 
+    public static IEnumerable<object[]> Layouts() =>
+        from s in Shapes() from channelsLast in new[] { false, true } select (object[])[.. s, channelsLast];
+
     [Theory]
-    [MemberData(nameof(Shapes))]
-    public void Forward_and_gradients_agree_with_libtorch_autograd(int k, int b, int c, int h, int w)
+    [MemberData(nameof(Layouts))]
+    public void Forward_and_gradients_agree_with_libtorch_autograd(int k, int b, int c, int h, int w, bool channelsLast)
     {
         using var scope = NewDisposeScope();
         var (x0, w0, g) = Inputs(k, b, c, h, w);
+        // The LSS branches' x is channels-last memory: the forward and dx then run oneDNN's NHWC kernels.
+        if (channelsLast) x0 = x0.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
         var (xr, wr) = (x0.detach().requires_grad_(true), w0.detach().requires_grad_(true));
         var yr = Plain(xr, wr);
         yr.backward([g]);
@@ -41,6 +47,7 @@ public class DepthwiseConvTests
         y.permute(0, 2, 3, 1).backward([g.permute(0, 2, 3, 1)]);
 
         Close.Check(y.detach(), yr.detach(), 0, 0, "forward");
+        if (channelsLast) Assert.True(x.grad!.permute(0, 2, 3, 1).is_contiguous(), "dx keeps x's channels-last layout");
         Close.Check(x.grad!, xr.grad!, 1e-5, Close.OfMax(xr.grad!, 1e-6), "input gradient");
         Close.Check(wt.grad!, wr.grad!, 1e-5, Close.OfMax(wr.grad!, 1e-6), "weight gradient");
     }
