@@ -238,7 +238,11 @@ public class InferenceServerTests(ServerFixture f) : IClassFixture<ServerFixture
     {
         await using var server = await f.StartAsync(ServerFixture.Limits with { MaxConcurrentRequests = 1, QueueLimit = 0 });
         using var holder = await server.StallAsync("/predict");
-        // The stalled request holds the only slot once it reached its handler; poll until a request is refused.
+        // The stalled request holds the only admission once the server has taken it in (it is then receiving its
+        // body): wait for that, so that no request of ours can take the admission first and get the holder refused.
+        using (var limit = new CancellationTokenSource(TimeSpan.FromMinutes(1)))
+            while ((await server.MetricsAsync())["mambaad_requests_receiving"] < 1)
+                await Task.Delay(20, limit.Token);
         HttpResponseMessage? refused = null;
         for (int i = 0; i < 200 && refused is null; i++)
         {
