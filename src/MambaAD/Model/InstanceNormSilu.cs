@@ -101,10 +101,9 @@ internal sealed unsafe class InstanceNormSilu : torch.autograd.SingleTensorFunct
     }
 
     /// <summary>
-    /// One (image, channel) plane of n = H·W floats: Σx, then Σ(x − mean)² around the mean (no cancellation), then
-    /// y = z·σ(z); or, with an upstream gradient, gz = g·σ(z)·(1 + z·(1 − σ(z))) into dx with Σgz and Σgz·z, then
-    /// dx from them.
-    /// Four accumulators per sum, in a fixed order: the same bits at any thread count.
+    /// One (image, channel) plane of n = H·W floats: Σ(x − x₀), then Σ(x − mean)² around the mean (no cancellation),
+    /// then y = z·σ(z); or, with an upstream gradient, gz = g·σ(z)·(1 + z·(1 − σ(z))) into dx with Σgz and Σgz·z,
+    /// then dx from them. Four accumulators per sum, in a fixed order: the same bits at any thread count.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Plane<TS, TV>(in Args p, int plane) where TS : ISimd<TV> where TV : struct
