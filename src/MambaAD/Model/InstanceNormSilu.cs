@@ -75,7 +75,7 @@ internal sealed unsafe class InstanceNormSilu : torch.autograd.SingleTensorFunct
     /// NCHW: y (g null) or dx, NCHW-contiguous; one task per run of planes of about 16 K floats, each plane in the order
     /// of its own pixels.
     /// </summary>
-    private static Tensor Planes(Tensor x, Tensor? g, double eps, int? width)
+    private static Tensor Planes(Tensor x, Tensor? g, double eps, int width)
     {
         using var scope = NewDisposeScope();
         var (xc, gc) = (x.contiguous(), g?.contiguous());
@@ -83,12 +83,11 @@ internal sealed unsafe class InstanceNormSilu : torch.autograd.SingleTensorFunct
         var p = new Args { X = TensorMemory.Floats(xc), G = gc is null ? null : TensorMemory.Floats(gc), Y = TensorMemory.Floats(y),
             HW = (int)(x.shape[2] * x.shape[3]), Eps = (float)eps };
         int planes = (int)(x.shape[0] * x.shape[1]), perTask = Math.Max(1, 16384 / Math.Max(1, p.HW));
-        int w = width ?? ScanKernels.HardwareWidth;
         ScanWorkers.Run((planes + perTask - 1) / perTask, 0, (task, _) =>
         {
             for (int i = task * perTask, end = Math.Min(planes, i + perTask); i < end; i++)
             {
-                switch (w)
+                switch (width)
                 {
                     case 16: Plane<Simd512, Vector512<float>>(p, i); break;
                     case 8: Plane<Simd256, Vector256<float>>(p, i); break;
@@ -197,7 +196,7 @@ internal sealed unsafe class InstanceNormSilu : torch.autograd.SingleTensorFunct
     /// <summary>
     /// Channels-last x (a (B, C, H, W) view of (B, H, W, C) memory): y (g null) or dx, channels-last; one task per image.
     /// </summary>
-    private static Tensor ChannelsLast(Tensor x, Tensor? g, double eps, int? width)
+    private static Tensor ChannelsLast(Tensor x, Tensor? g, double eps, int width)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], c = x.shape[1];
@@ -206,10 +205,9 @@ internal sealed unsafe class InstanceNormSilu : torch.autograd.SingleTensorFunct
         var y = empty_like(xl);
         var p = new Args { X = TensorMemory.Floats(xl), G = gl is null ? null : TensorMemory.Floats(gl), Y = TensorMemory.Floats(y),
             C = (int)c, HW = (int)(x.shape[2] * x.shape[3]), Eps = (float)eps };
-        int w = width ?? ScanKernels.HardwareWidth;
         ScanWorkers.Run((int)b, 4L * c, (i, buf) =>
         {
-            switch (w)
+            switch (width)
             {
                 case 16: Image<Simd512, Vector512<float>>(p, i, buf); break;
                 case 8: Image<Simd256, Vector256<float>>(p, i, buf); break;
