@@ -24,7 +24,7 @@ internal static class BenchCommand
             if (parse.GetValue(threads) is > 0 and var t) TorchSharp.torch.set_num_threads(t);
             var r = ModelBenchmark.Run(ModelOptions.ParseBackbone(parse.GetValue(backbone)!), parse.GetValue(size), parse.GetValue(batch), parse.GetValue(trainBatch),
                 parse.GetValue(repeats), m => Console.Error.WriteLine(m));
-            Console.WriteLine($"MambaAD bench: {r.Backbone}, {r.ImageSize}², {r.Scan}, inference batch {r.Batch}, training batch {r.TrainBatch}, {r.Threads} threads on {r.ProcessorCount} CPUs, {Util.NativeAllocator.Describe()}, GEMMs: {Util.MklVendorCheck.State}, native ISA: {Util.NativeIsaLimit.State}");
+            Console.WriteLine($"MambaAD bench: {r.Backbone}, {r.ImageSize}², {r.Scan}, inference batch {r.Batch}, training batch {r.TrainBatch}, {r.Threads} threads on {r.ProcessorCount} CPUs, {Util.NativeAllocator.Describe()}, GEMMs: {Util.MklVendorCheck.State}, native ISA: {Util.NativeIsaLimit.State}, our kernels: {Ssm.ScanWorkers.Describe()}");
             Console.WriteLine($"  encoder_ms_per_image  {r.EncoderMsPerImage,10:F1}");
             Console.WriteLine($"  model_ms_per_image    {r.ModelMsPerImage,10:F1}");
             Console.WriteLine($"  ratio                 {r.Ratio,10:F2}   (model ÷ encoder; target ≤ 3.5)");
@@ -46,6 +46,7 @@ internal static class BenchCommand
                     ["threads"] = r.Threads, ["processor_count"] = r.ProcessorCount, ["allocator"] = Util.NativeAllocator.Describe(),
                     ["gemm"] = Util.MklVendorCheck.State,
                     ["native_isa"] = Util.NativeIsaLimit.State,
+                    ["kernels"] = Ssm.ScanWorkers.Describe(),
                 };
                 AtomicFile.WriteAllText(path, JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
                 Console.WriteLine($"wrote {path}");

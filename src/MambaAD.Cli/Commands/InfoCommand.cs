@@ -36,6 +36,7 @@ internal static class InfoCommand
             Console.WriteLine($"  allocator    {Util.NativeAllocator.Describe()}" + (Util.NativeAllocator.Advice is { } advice ? $" ({advice})" : ""));
             Console.WriteLine($"  GEMMs        {Util.MklVendorCheck.State}");
             Console.WriteLine($"  native ISA   {Util.NativeIsaLimit.State}");
+            Console.WriteLine($"  our kernels  {Ssm.ScanWorkers.Describe()}");
             return 0;
         });
         return command;

@@ -1,3 +1,4 @@
+using MambaAD.Ssm;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -32,15 +33,17 @@ internal static class AnomalyMap
         return raw.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Steps 4–5: smooth each map in float64 and take its max. Returns float32 maps as arrays.</summary>
-    public static AnomalyMaps Smooth(Tensor raw)
+    /// <summary>Steps 4–5: smooth each map in float64 and take its max, one map per task on the kernels' workers
+    /// (ScanWorkers: their flush-to-zero cannot touch these values, all far above float64's subnormals). Returns
+    /// float32 maps as arrays.</summary>
+    public static unsafe AnomalyMaps Smooth(Tensor raw)
     {
         long b = raw.shape[0];
         int h = (int)raw.shape[1], w = (int)raw.shape[2];
         using var cpu = raw.detach().to(float64).cpu().contiguous();
         var all = cpu.data<double>().ToArray();
         var scores = new float[b];
-        Parallel.For(0, (int)b, i =>
+        ScanWorkers.Run((int)b, 0, (i, _) =>
         {
             var map = all.AsSpan(i * h * w, h * w);
             GaussianFilter.Apply(map, h, w, Sigma);
