@@ -23,6 +23,7 @@ internal sealed class MambaADModel : nn.Module<Tensor, (Tensor[] Encoder, Tensor
     public MambaADModel(MambaADConfig? config = null) : base("MambaAD")
     {
         Config = (config ?? new MambaADConfig()).Validate();
+        Util.MklVmlDispatch.Resolve();   // before the first exp (SS2D's initialisation): MKL's first call must be single-threaded
         net_t = new ResNetEncoder(Config.Backbone);
         mff_oce = new MffOce(net_t.Descriptor.Channels);
         net_s = new MambaDecoder(Config.Depths, Config.BottleneckSide, Config.Scan, Config.Directions, Config.DState, Config.DropPathRate);
