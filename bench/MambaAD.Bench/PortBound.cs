@@ -16,7 +16,7 @@ internal static unsafe class PortBound
 {
     /// <summary>
     /// Vector ALU operations of the projected forward per vector step (W channels, one step, one direction), N = 16,
-    /// Δ rank R. Per state: δ·A, clamp, the exp2 (16 lanes: vreduceps, 5 FMAs, vscalefps; 8 lanes: add, 2 subtractions,
+    /// Δ rank R. Per state: δ·A, clamp, the exp2 (16 lanes: vreduceps, 5 FMAs, vscalefps; 8 lanes: vroundps, subtraction, addition,
     /// 5 FMAs, shift, multiply), δu·B, the h FMA and the y FMA: 12 at 16 lanes, 15 at 8. Per step: δ·u, D·u and two y
     /// additions (4), and ProjectDelta's R FMAs and softplus (27 at 16 lanes, 24 at 8 with one divide).
     /// </summary>

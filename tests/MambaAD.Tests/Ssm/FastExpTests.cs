@@ -67,6 +67,35 @@ public class FastExpTests
     }
 
     /// <summary>
+    /// The 8-lane 2^x bit for bit: k = x rounded half to even (vroundps), f = x − k, the degree-5 polynomial by FMAs and
+    /// 2^k from k + RoundShift's low bits, written out in scalar float32. Over the ties k + ½ (where an earlier version
+    /// took k from x + RoundShift and so rounded to odd k, with its f and exponent still agreeing: a change of f there
+    /// must change both), a dense range and the clamp.
+    /// </summary>
+    [Fact]
+    public void Exp2NonPositiveAt8LanesHasTheBitsOfItsScalarFormula()
+    {
+        static float Formula(float x)
+        {
+            x = MathF.Max(x, -126f);
+            float k = MathF.Round(x);   // MidpointRounding.ToEven
+            float f = x - k;
+            float p = MathF.FusedMultiplyAdd(FastExp.Q5, f, FastExp.Q4);
+            p = MathF.FusedMultiplyAdd(p, f, FastExp.Q3);
+            p = MathF.FusedMultiplyAdd(p, f, FastExp.Q2);
+            p = MathF.FusedMultiplyAdd(p, f, FastExp.Q1);
+            p = MathF.FusedMultiplyAdd(p, f, FastExp.Q0);
+            return p * BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(k + FastExp.RoundShift) << 23);
+        }
+        var xs = Enumerable.Range(-127, 127).Select(k => k + 0.5f)
+            .Concat(Range(-126f, 0f, 300_000)).Concat(Range(-0.6f, 0f, 50_000)).Concat([-126f, -130f, 0f, -0f]).ToArray();
+        var ys = Apply256(FastExp.Exp2NonPositive, xs);
+        for (int i = 0; i < xs.Length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(ys[i]) == BitConverter.SingleToInt32Bits(Formula(xs[i])),
+                $"2^{xs[i]:R}: {ys[i]:R} at 8 lanes, {Formula(xs[i]):R} by the scalar formula");
+    }
+
+    /// <summary>
     /// softplus(x) = log(1 + e^x), linear above 20 (spec §7.3): 1e-6 relative for x ≥ −10; below, e^x comes from
     /// 2^(x·log2 e) and the float32 product's rounding, |x|·log2 e·2^−24 in the exponent, dominates (≤ 2e-6 at −30).
     /// </summary>
