@@ -8,7 +8,8 @@ namespace MambaAD.Bench;
 
 /// <summary>
 /// Stopwatch harness for the selective-scan kernel: <c>dotnet run -c Release --project bench/MambaAD.Bench -- scan
-/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--what proj,bwd,bound,hash,overstates,reference | mem]</c>.
+/// [--batch 8,16] [--stage 3|2] [--width 16|8|1] [--reps 5] [--threads N] [--keep-heap] [--paths hilbert|sweep|…|random]
+/// [--what proj,bwd,bound,hash,overstates,reference | mem]</c>.
 /// Reports ns per (batch, direction, channel, time) step, the median of the repetitions after one warm-up.
 /// Stage 3 is the 64×64 stage (d_inner 128, L 4096), stage 2 the 32×32 one (d_inner 256, L 1024), 1 and 0 the 16×16 and
 /// 8×8 ones; K = 8, N = 16, R = d_inner/32. <c>proj</c> is the op SS2D calls (ScanAndMergeProjected) without a
@@ -25,6 +26,7 @@ internal static class ScanBench
         int width = int.Parse(Opt(args, "--width", ScanKernels.HardwareWidth.ToString()));
         int reps = int.Parse(Opt(args, "--reps", "5"));
         var what = Opt(args, "--what", "proj,bwd").Split(',').ToHashSet();
+        var pathKind = Opt(args, "--paths", "hilbert");
         if (Opt(args, "--threads", "") is { Length: > 0 } th) torch.set_num_threads(int.Parse(th));
         if (args.Contains("--keep-heap"))
         {
@@ -37,7 +39,7 @@ internal static class ScanBench
             Console.WriteLine("glibc heap: no mmap, no trim");
         }
         var kernel = new SelectiveScanCpu(width);
-        Console.WriteLine($"selective scan, width {width}, {ScanWorkers.Threads} threads (torch {torch.get_num_threads()}, " +
+        Console.WriteLine($"selective scan, width {width}, {pathKind} paths, {ScanWorkers.Threads} threads (torch {torch.get_num_threads()}, " +
                           $"{Environment.ProcessorCount} cores), median of {reps} after 1 warm-up");
         Console.WriteLine($"{"case",-34} {"Bt",3} {"d",4} {"L",5} {"ms",9} {"ns/step",8} {"cpu-ns/st",9}");
         foreach (int stage in stages)
@@ -49,8 +51,7 @@ internal static class ScanBench
             double steps = (double)bt * k * d * l;
             using var scope = NewDisposeScope();
             var xp = ScanSampleInputs.CreateProjected(bt, k, d, n, l, Math.Max(1, d / 32));
-            var gen = new Generator(1);
-            var paths = stack(Enumerable.Range(0, k).Select(_ => randperm(l, generator: gen)).ToArray());
+            var paths = PathsFor(pathKind, l, k);
             if (what.Contains("mem"))
             {
                 // Memory of one forward + backward alone (run it in its own process): the inputs, then the high-water
@@ -207,6 +208,21 @@ internal static class ScanBench
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mallopt")]
     private static extern int Mallopt(int param, int value);
+
+    /// <summary>The K scan orders: the model's own (a Hilbert curve and its flips and transposes, or another
+    /// <see cref="ScanType"/>), or random permutations of the L pixels (every u and y access a cache miss at the
+    /// largest stage: the kernel's worst case).</summary>
+    private static Tensor PathsFor(string kind, int l, int k)
+    {
+        if (kind == "random")
+        {
+            var gen = new Generator(1);
+            return stack(Enumerable.Range(0, k).Select(_ => randperm(l, generator: gen)).ToArray());
+        }
+        int side = (int)Math.Sqrt(l);
+        var type = Enum.Parse<ScanType>(kind, ignoreCase: true);
+        return tensor(ScanOrder.Paths(type, side, k), dtype: ScalarType.Int64).reshape(k, l);
+    }
 
     private static string Opt(string[] args, string name, string dflt)
     {
