@@ -55,9 +55,9 @@ internal static class FastExp
     /// 2^x for x ∈ [−126, 0] without AVX-512 in eleven vector operations, none of them a conversion: k = x rounded to
     /// the nearest integer (ties to even; vroundps), f = x − k ∈ [−0.5, 0.5] exactly, 2^f by a degree-5 minimax
     /// polynomial, and 2^k from t = k + 1.5·2^23 + 127, whose low bits are the biased exponent k + 127: t's bits shifted
-    /// left by 23. t is off the polynomial's path, so f is ready two operations after the clamp (deriving k from t
-    /// instead, x + RoundShift − RoundShift, put a third addition on it: 2–3 % of the 8-lane scan on a Zen 3).
-    /// (Vector256.ConvertToInt32 saturates: four more operations per call.)
+    /// left by 23. t is off the polynomial's path, so f is ready two operations after the clamp (k taken from t instead,
+    /// x + RoundShift − RoundShift, puts a third on it: docs/performance.md, phase 15). (Vector256.ConvertToInt32
+    /// saturates: four more operations per call.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Exp2NonPositive(Vector256<float> x)

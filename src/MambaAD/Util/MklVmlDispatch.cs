@@ -6,10 +6,10 @@ namespace MambaAD.Util;
 /// Makes the first call of each of MKL's vector math (VML) functions a single-threaded one. libtorch computes
 /// exp, log, sqrt, erf and a dozen other elementwise functions of contiguous tensors by MKL's VML, each intra-op
 /// thread on its own chunk, and the MKL in libtorch 2.10 (oneMKL 2024.2) picks each function's kernel on that
-/// function's first call. When the first call runs on several threads at once, one thread can get a less accurate
-/// kernel for its chunk of that one call (pytorch/pytorch#188792). Here that broke bit-exact training about one run
-/// in 200 on a 2-core AMD EPYC Zen 3 VM: SS2D's Δ bias initialisation (exp, log, spec §7.4) came out 1 ulp off in
-/// 55 of the 4,096 values of the second thread's half, so a resumed run no longer matched an uninterrupted one.
+/// function's first call. When the first call runs on several threads at once, one thread can run another kernel
+/// for its chunk of that one call (pytorch/pytorch#188792 saw a less accurate one): SS2D's Δ bias initialisation (exp,
+/// log, spec §7.4) then differs by an ulp in part of one thread's half, and training is no longer the same bit for
+/// bit from the same seed, nor a resumed run the same as an uninterrupted one (docs/performance.md, phase 15).
 /// <see cref="Resolve"/> calls every VML function libtorch 2.10 links (its exported vms*/vmd* symbols) once on one
 /// value in float32 and float64, below libtorch's grain size: one thread, so MKL settles on the kernel it will keep.
 /// </summary>
