@@ -357,7 +357,7 @@ internal static class ModelParts
                 (int)((MambaDecoder.Dims[i] + 15) / 16), model.Config.Depths[i]));
 
         /// <summary>The 8 direction paths of <paramref name="scan"/> over the stage, (8, L) int64.</summary>
-        public Tensor Paths(ScanType scan) => tensor(ScanOrder.Paths(scan, Side, 8), dtype: int64).reshape(8, L);
+        public Tensor Paths(ScanType scan) => PathTensors.Get(scan, Side, 8);
     }
 
     /// <summary>

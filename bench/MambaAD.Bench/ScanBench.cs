@@ -221,7 +221,7 @@ internal static class ScanBench
         }
         int side = (int)Math.Sqrt(l);
         var type = Enum.Parse<ScanType>(kind, ignoreCase: true);
-        return tensor(ScanOrder.Paths(type, side, k), dtype: ScalarType.Int64).reshape(k, l);
+        return PathTensors.Get(type, side, k);
     }
 
     private static string Opt(string[] args, string name, string dflt)

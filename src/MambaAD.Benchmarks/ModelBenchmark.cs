@@ -128,7 +128,7 @@ public static class ModelBenchmark
         int l = side * side;
         using var scope = NewDisposeScope();
         var x = ScanSampleInputs.CreateProjected(batch, k, d, n, l, r);
-        var paths = tensor(ScanOrder.Paths(ScanType.Hilbert, side, k), dtype: int64).reshape(k, l);
+        var paths = PathTensors.Get(ScanType.Hilbert, side, k);
         var scan = SelectiveScan.For(x[0]);
         double ms = Time(repeats, () =>
         {

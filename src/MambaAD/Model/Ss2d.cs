@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using MambaAD.Ssm;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -118,19 +117,5 @@ internal sealed class Ss2d : nn.Module<Tensor, Tensor>
         var paths = PathTensors.Get(ScanType, Side, Directions, u.device);
         var y = SelectiveScan.For(u).ScanAndMergeXProj(u, x_proj_weight, dt_projs_weight, a, Ds, dt_projs_bias.reshape(-1), paths);
         return y.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Direction paths (K, L) as int64 tensors, one per (scan, side, K, device), built once.</summary>
-    private static class PathTensors
-    {
-        private static readonly ConcurrentDictionary<(ScanType, int, int, string), Tensor> Cache = new();
-
-        public static Tensor Get(ScanType type, int side, int k, Device device) =>
-            Cache.GetOrAdd((type, side, k, device.ToString()), key =>
-            {
-                var t = tensor(ScanOrder.Paths(type, side, k), dtype: int64).reshape(k, -1).to(device);
-                t.DetachFromDisposeScope();
-                return t;
-            });
     }
 }
