@@ -67,17 +67,7 @@ internal static unsafe class OpenMpTeam
     {
         if (!OperatingSystem.IsLinux()) return null;
         _ = TorchSharp.torch.get_num_threads();   // loads libtorch, and with it libgomp
-        string? path;
-        try
-        {
-            path = File.ReadLines("/proc/self/maps")
-                .Select(line => line.IndexOf('/') is var slash and >= 0 ? line[slash..] : null)
-                .FirstOrDefault(file => file is not null && Path.GetFileName(file).StartsWith("libgomp", StringComparison.Ordinal));
-        }
-        catch (IOException)
-        {
-            return null;
-        }
+        string? path = LoadedLibraries.Find(name => name.StartsWith("libgomp", StringComparison.Ordinal));
         if (path is null || !NativeLibrary.TryLoad(path, out var lib) || !NativeLibrary.TryGetExport(lib, "GOMP_parallel", out var parallel))
             return null;
         return (delegate* unmanaged<delegate* unmanaged<void*, void>, void*, uint, uint, void>)parallel;
