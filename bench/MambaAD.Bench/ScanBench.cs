@@ -219,9 +219,7 @@ internal static class ScanBench
             var gen = new Generator(1);
             return stack(Enumerable.Range(0, k).Select(_ => randperm(l, generator: gen)).ToArray());
         }
-        int side = (int)Math.Sqrt(l);
-        var type = Enum.Parse<ScanType>(kind, ignoreCase: true);
-        return PathTensors.Get(type, side, k);
+        return PathTensors.Get(ScanOrder.Parse(kind), (int)Math.Sqrt(l), k);
     }
 
     private static string Opt(string[] args, string name, string dflt)
