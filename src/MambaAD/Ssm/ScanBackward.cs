@@ -21,7 +21,6 @@
 // dA, dD, dbias and dWdt are written per batch element and summed by the caller: deterministic.
 
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace MambaAD.Ssm;
 
@@ -99,7 +98,10 @@ internal static unsafe class ScanBackward
                 for (int cb = 0; cb < nb; cb++)
                 {
                     float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;   // the chunk's start state
-                    if (c > 0) Prefetch(hk - nw, nw);
+                    // The block's next start state (the chunk before, in the walk back): the blocks' start states of one
+                    // chunk lie NChunks states apart in a buffer larger than the caches, and each block's first read
+                    // (the copy of its start state) otherwise waited on memory (docs/performance.md, phase 11).
+                    if (c > 0) CachePrefetch.ToL2(hk - nw, nw);
                     Adjoint<TS, TV>(N, cb * w, cs, len, rs, cbk, cck, hk, uL, gL, dL, sgL, duL, ddL, aT + (long)cb * nw,
                         a2T + (long)cb * nw, lam + (long)cb * nw, dAacc + (long)cb * nw, dVec + (long)cb * w,
                         dDacc + (long)cb * w, dBiasAcc + (long)cb * w, aBuf, hBuf, dBacc, dCacc);
@@ -115,19 +117,6 @@ internal static unsafe class ScanBackward
             int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
             ScanRows.RowsOut<TS, TV>(duT + c0, L, p.Dg, nc, p.dU + cl + c0, dgp);
         }
-    }
-
-    /// <summary>
-    /// Asks for the block's next start state (the chunk before, in the walk back) while this chunk is worked on: the
-    /// blocks' start states of one chunk lie NChunks states apart in a buffer larger than the caches, so each
-    /// block's first read (the copy of its start state) otherwise waited on memory (docs/performance.md, "Issue 14,
-    /// phase 11").
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Prefetch(float* h, int floats)
-    {
-        if (!Sse.IsSupported) return;
-        for (int o = 0; o < floats; o += 16) Sse.Prefetch1(h + o);
     }
 
     /// <summary>δ = softplus(Δ) and softplus'(Δ) of the chunk's len steps, scan order, every block: (len, cs) each. Δ

@@ -17,7 +17,7 @@ internal static unsafe class ScanForward
     public static void Run<TS, TV>(ScanParams p) where TS : ISimd<TV> where TV : struct
     {
         int w = TS.Width, nb = ScanKernels.Blocks(p.Dg, w);
-        long work = 3L * p.L * w + (long)p.N * w;
+        long work = 2L * p.L * w + (long)(ScanKernels.Segment + p.N) * w;
         using var lanes = ParamLanes.Build(p, w);
         ScanWorkers.Run(p.Bt * nb, work, (task, buf) => BlockTask<TS, TV>(p, lanes, task / nb, task % nb, buf));
     }
@@ -28,8 +28,8 @@ internal static unsafe class ScanForward
     {
         int w = TS.Width, L = p.L, N = p.N, rs = p.R + 2 * N, nb = ScanKernels.Blocks(p.Dg, w);
         int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
-        // Scratch: u, δ and y of the block (L, W); h (N, W).
-        float* uT = buf, dT = uT + (long)L * w, yT = dT + (long)L * w, h = yT + (long)L * w;
+        // Scratch: u and y of the block (L, W); δ of one segment (Segment, W); h (N, W).
+        float* uT = buf, yT = uT + (long)L * w, dSeg = yT + (long)L * w, h = dSeg + ScanKernels.Segment * w;
         long bl = (long)b * L * p.Dg;
         ScanRows.RowsIn<TS, TV>(p.U + bl + c0, L, p.Dg, nc, uT);
         new Span<float>(yT, L * w).Clear();
@@ -45,6 +45,7 @@ internal static unsafe class ScanForward
             for (int t0 = 0; t0 < L; t0 += ScanKernels.Segment)
             {
                 int t1 = Math.Min(L, t0 + ScanKernels.Segment);
+                float* dT = dSeg - (long)t0 * w;   // δ_t at dT + t·W for the segment's t: the rows of dSeg, in L1
                 ProjectDelta<TS, TV>(proj, t0, t1, rs, dT);
                 // With states to store, the recurrence stops at each chunk start (Segment is a multiple of Chunk).
                 int run = hk == null ? ScanKernels.Segment : p.Chunk;
@@ -145,7 +146,16 @@ internal static unsafe class ScanForward
         return hn;
     }
 
-    /// <summary>δ_t of steps t0…t1−1 into dT[t] from the rows at proj.X + t·rowStride.</summary>
+    /// <summary>
+    /// Whether <see cref="ProjectDelta"/> asks for the next segment's x_proj rows ahead, non-temporally. A block task
+    /// streams its direction's rows (L·(R + 2N) floats, 590 KB at the 64×64 stage) past its u and y, which it reads at
+    /// every step and again in every direction (L·W floats each, 256 KB at 16 lanes): in a 1 MB L2 the stream pushed u
+    /// and y out. At 8 lanes, with half the u and y, the hint did not pay (docs/performance.md, "Issue 14, phase 17").
+    /// </summary>
+    private static bool RowsAheadNonTemporal<TS, TV>() where TS : ISimd<TV> where TV : struct => TS.Width == 16;
+
+    /// <summary>δ_t of steps t0…t1−1 into dT[t] from the rows at proj.X + t·rowStride; at 16 lanes it also asks for
+    /// the rows one segment ahead (<see cref="RowsAheadNonTemporal"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ProjectDelta<TS, TV>(in Projection<TV> proj, int t0, int t1, int rowStride, float* dT)
         where TS : ISimd<TV> where TV : struct
@@ -153,6 +163,8 @@ internal static unsafe class ScanForward
         int w = TS.Width, t = t0;
         for (; t + 3 < t1; t += 4)
         {
+            // Past the direction's last row this asks for the next direction's first (or past the tensor: a hint, no fault).
+            if (RowsAheadNonTemporal<TS, TV>()) CachePrefetch.NonTemporal(proj.X + (long)(t + ScanKernels.Segment) * rowStride, 4 * rowStride);
             Projection<TV>.Raw4<TS>(proj, proj.X + (long)t * rowStride, rowStride, out TV a0, out TV a1, out TV a2, out TV a3);
             float* d = dT + (long)t * w;
             TS.Store(d, TS.Softplus(a0));
