@@ -154,8 +154,8 @@ internal static unsafe class ScanForward
     /// </summary>
     private static bool RowsAheadNonTemporal<TS, TV>() where TS : ISimd<TV> where TV : struct => TS.Width == 16;
 
-    /// <summary>δ_t of steps t0…t1−1 into dT[t] from the rows at proj.X + t·rowStride; at 16 lanes it also asks for
-    /// the rows one segment ahead (<see cref="RowsAheadNonTemporal"/>).</summary>
+    /// <summary>δ_t of steps t0…t1−1 into dT[t] from the rows at proj.X + t·rowStride; where
+    /// <see cref="RowsAheadNonTemporal"/> says so, it also asks for the rows one segment ahead.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ProjectDelta<TS, TV>(in Projection<TV> proj, int t0, int t1, int rowStride, float* dT)
         where TS : ISimd<TV> where TV : struct
