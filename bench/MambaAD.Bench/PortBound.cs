@@ -16,13 +16,13 @@ internal static unsafe class PortBound
 {
     /// <summary>
     /// Vector ALU operations of the projected forward per vector step (W channels, one step, one direction), N = 16,
-    /// Δ rank R. Per state: δ·A, clamp, the exp2 (16 lanes: vreduceps, 5 FMAs, vscalefps; 8 lanes: vroundps, subtraction, addition,
-    /// 5 FMAs, shift, multiply), δu·B, the h FMA and the y FMA: 12 at 16 lanes, 15 at 8. Per step: δ·u, D·u and two y
-    /// additions (4), and ProjectDelta's R FMAs and softplus (27 at 16 lanes, 24 at 8 with one divide).
+    /// Δ rank R. Per state: δ·A, the exp2 (16 lanes: vreduceps, 5 FMAs, vscalefps; 8 lanes: clamp, vroundps, subtraction,
+    /// addition, 5 FMAs, shift, multiply), δu·B, the h FMA and the y FMA: 11 at 16 lanes, 15 at 8. Per step: δ·u, D·u and
+    /// two y additions (4), and ProjectDelta's R FMAs and softplus (26 at 16 lanes, 24 at 8 with one divide).
     /// </summary>
     public static int ForwardOpsPerVectorStep(int width, int r) => width switch
     {
-        16 => 16 * 12 + 4 + r + 27,
+        16 => 16 * 11 + 4 + r + 26,
         8 => 16 * 15 + 4 + r + 24,
         _ => throw new ArgumentException("the bound is counted for 16 and 8 lanes"),
     };

@@ -18,17 +18,19 @@ internal static class FastExp
         P4 = 0.00898934009f, P5 = 0.00187757667f;
 
     /// <summary>
-    /// 2^x for x ∈ [−126, 0] in seven vector operations: f = x − ⌊x⌋ by vreduceps, 2^f by the degree-5 minimax
-    /// polynomial, and vscalefps multiplies by 2^⌊x⌋ itself (it floors its second operand). The clamp at −126 keeps
-    /// results normal (denormal FMA operands cost microcode assists). Cheaper than round-to-nearest by vrndscaleps (two
-    /// µops on port 0) with a Taylor polynomial (docs/performance.md).
+    /// 2^x for x ≤ 0 in seven vector operations: f = x − ⌊x⌋ by vreduceps, 2^f by the degree-5 minimax polynomial, and
+    /// vscalefps multiplies by 2^⌊x⌋ itself (it floors its second operand). No clamp: below −126 vscalefps returns the
+    /// subnormal 2^x or 0, and the scan's workers flush subnormals to zero anyway (<see cref="FlushToZero"/>), so a
+    /// clamp at −126 changed no state's bits and cost 8 % of the 64×64 stage's forward (docs/performance.md, phase 18).
+    /// Cheaper than round-to-nearest by vrndscaleps (two µops on port 0) with a Taylor polynomial.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp2NonPositive(Vector512<float> x)
     {
-        x = Vector512.Max(x, Vector512.Create(-126f));
         // Without AVX-512 (the 16-lane kernel forced on other hardware, e.g. by the tests) Vector512 is emulated and
-        // the intrinsics below do not exist: floor and an exponent-field scale instead (JIT-time branch, no cost).
+        // the intrinsics below do not exist: floor and an exponent-field scale instead (JIT-time branch, no cost),
+        // which needs ⌊x⌋ ≥ −126 for a normal exponent.
+        if (!Avx512F.IsSupported) x = Vector512.Max(x, Vector512.Create(-126f));
         var f = Avx512DQ.IsSupported ? Avx512DQ.Reduce(x, 0x09) : x - Vector512.Floor(x);   // imm: 0 fraction bits, round down, quiet
         var p = Vector512.FusedMultiplyAdd(Vector512.Create(P5), f, Vector512.Create(P4));
         p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(P3));
