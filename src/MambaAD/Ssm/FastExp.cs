@@ -21,8 +21,8 @@ internal static class FastExp
     /// 2^x for x ≤ 0 in seven vector operations: f = x − ⌊x⌋ by vreduceps, 2^f by the degree-5 minimax polynomial, and
     /// vscalefps multiplies by 2^⌊x⌋ itself (it floors its second operand). No clamp: below −126 vscalefps returns the
     /// subnormal 2^x or 0, and the scan's workers flush subnormals to zero anyway (<see cref="FlushToZero"/>), so a
-    /// clamp at −126 changed no state's bits and cost 8 % of the 64×64 stage's forward (docs/performance.md, phase 18).
-    /// Cheaper than round-to-nearest by vrndscaleps (two µops on port 0) with a Taylor polynomial.
+    /// clamp at −126 changed no state's bits, only the recurrence's time (docs/performance.md, phase 18). Cheaper than
+    /// round-to-nearest by vrndscaleps (two µops on port 0) with a Taylor polynomial.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp2NonPositive(Vector512<float> x)
