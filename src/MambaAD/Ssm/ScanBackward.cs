@@ -354,8 +354,10 @@ internal static unsafe class ScanBackward
     }
 
     /// <summary>dΔ of the chunk (ddL, scan order) → dWdt per lane (Σ_t dΔ·x_r) and d x_r per step (Σ_d Wdt·dΔ).
-    /// Both sums keep eight r in registers (<see cref="Wdt8"/>, <see cref="Xr8"/>); every sum runs in the order it
-    /// always did (steps ascending, blocks ascending), so the bits are those of the one-r-at-a-time loops.</summary>
+    /// Both sums keep eight r in registers (<see cref="Wdt8"/>, <see cref="Xr8"/>), then four (R = 4 at the 64×64
+    /// stage), then one: each r's sum is one FMA chain, and independent chains side by side keep the FMA units busy
+    /// where one chain waits on each FMA. Every sum runs in the order it always did (steps ascending, blocks
+    /// ascending), so the bits are those of the one-r-at-a-time loops.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ProjectionGrads<TS, TV>(float* xc, int rs, int R, int len, int nb, int cs, float* ddL,
         float* wT, float* dWacc, in PixelRows dRows, long* path) where TS : ISimd<TV> where TV : struct
@@ -366,6 +368,7 @@ internal static unsafe class ScanBackward
             float* dd = ddL + cb * w, dwb = dWacc + (long)cb * rw;
             int r = 0;
             for (; r + 7 < R; r += 8) Wdt8<TS, TV>(xc + r, rs, len, dd, cs, dwb + r * w);
+            for (; r + 3 < R; r += 4) Wdt4<TS, TV>(xc + r, rs, len, dd, cs, dwb + r * w);
             for (; r < R; r++)
             {
                 TV acc = TS.Load(dwb + r * w);
@@ -378,6 +381,7 @@ internal static unsafe class ScanBackward
             float* dd = ddL + (long)i * cs, drow = dRows.Of(path[i]);
             int r = 0;
             for (; r + 7 < R; r += 8) Xr8<TS, TV>(dd, nb, wT + r * w, rw, drow + r);
+            for (; r + 3 < R; r += 4) Xr4<TS, TV>(dd, nb, wT + r * w, rw, drow + r);
             for (; r < R; r++)
             {
                 TV acc = TS.Splat(0f);
@@ -405,6 +409,38 @@ internal static unsafe class ScanBackward
         }
         TS.Store(dw, a0); TS.Store(dw + w, a1); TS.Store(dw + 2 * w, a2); TS.Store(dw + 3 * w, a3);
         TS.Store(dw + 4 * w, a4); TS.Store(dw + 5 * w, a5); TS.Store(dw + 6 * w, a6); TS.Store(dw + 7 * w, a7);
+    }
+
+    /// <summary><see cref="Wdt8"/> for four r.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Wdt4<TS, TV>(float* x, int rs, int len, float* dd, int cs, float* dw) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        TV a0 = TS.Load(dw), a1 = TS.Load(dw + w), a2 = TS.Load(dw + 2 * w), a3 = TS.Load(dw + 3 * w);
+        for (int i = 0; i < len; i++)
+        {
+            TV d = TS.Load(dd + (long)i * cs);
+            float* xi = x + (long)i * rs;
+            a0 = TS.Fma(d, TS.Splat(xi[0]), a0); a1 = TS.Fma(d, TS.Splat(xi[1]), a1);
+            a2 = TS.Fma(d, TS.Splat(xi[2]), a2); a3 = TS.Fma(d, TS.Splat(xi[3]), a3);
+        }
+        TS.Store(dw, a0); TS.Store(dw + w, a1); TS.Store(dw + 2 * w, a2); TS.Store(dw + 3 * w, a3);
+    }
+
+    /// <summary><see cref="Xr8"/> for four r.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Xr4<TS, TV>(float* dd, int nb, float* wT, int rw, float* drow) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        TV a0 = TS.Splat(0f), a1 = a0, a2 = a0, a3 = a0;
+        for (int cb = 0; cb < nb; cb++)
+        {
+            TV d = TS.Load(dd + cb * w);
+            float* wb = wT + (long)cb * rw;
+            a0 = TS.Fma(d, TS.Load(wb), a0); a1 = TS.Fma(d, TS.Load(wb + w), a1);
+            a2 = TS.Fma(d, TS.Load(wb + 2 * w), a2); a3 = TS.Fma(d, TS.Load(wb + 3 * w), a3);
+        }
+        drow[0] = TS.Sum(a0); drow[1] = TS.Sum(a1); drow[2] = TS.Sum(a2); drow[3] = TS.Sum(a3);
     }
 
     /// <summary>d x_r[r…r+7] of one step = Σ_cb Wdt[cb, r]·dΔ[cb] over the blocks (Wdt of block cb at wT + cb·rw),

@@ -31,7 +31,7 @@ public class ProjectedScanTests
     // (fewer channels than a vector); L 1, 7 (one partial chunk of 32), 33, 64, 65 and 130 (whole and partial chunks;
     // 64-step segments of two chunks and their remainders in the forward) and 600 (19 chunks); R odd and even, below
     // and above 8 (the Δ projection takes four steps at a time and the rest one by one; the backward's dWdt and d x_r
-    // take eight r at a time and the rest one by one); N 16, 4 and 5 (the recurrence unrolls states by 4: N = 5 takes
+    // take eight r at a time, then four, then the rest one by one); N 16, 4 and 5 (the recurrence unrolls states by 4: N = 5 takes
     // its remainder loop; N = 16 sums dB and dC sixteen states at a time). Dg 16 works in u's own rows, the others in
     // copies.
     private static readonly int[][] Shapes =
@@ -39,6 +39,7 @@ public class ProjectedScanTests
         [2, 8, 16, 16, 64, 4], [1, 4, 20, 16, 65, 3], [1, 2, 5, 16, 1, 1], [2, 4, 33, 16, 130, 8],
         [1, 2, 3, 4, 7, 3], [1, 8, 9, 5, 33, 2], [1, 2, 17, 16, 600, 4],   // L = 600: 19 chunks of 32, the last partial
         [1, 2, 32, 16, 70, 11],   // R = 11: one group of eight r and three alone
+        [1, 4, 48, 16, 97, 13],   // R = 13: eight r, four, and one alone
     ];
 
     public static IEnumerable<object[]> Cases() =>
