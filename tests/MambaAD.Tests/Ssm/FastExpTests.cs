@@ -53,8 +53,8 @@ public class FastExpTests
 
     public static IEnumerable<object[]> Widths() => [[8], [16]];
 
-    /// <summary>2^x on [−126, 0] (degree-5 polynomials, ≤ 1.6e-7 evaluated in float32); below −126 in [0, 2^−126]: the
-    /// 8-lane exponent field is clamped there, the 16-lane vscalefps gives the subnormal 2^x or 0.</summary>
+    /// <summary>2^x on [−126, 0] (degree-5 polynomials, ≤ 1.6e-7 evaluated in float32); below −126 2^−126 at 8 lanes
+    /// (the exponent field is clamped there) and in [0, 2^−126] at 16 (vscalefps gives the subnormal 2^x or 0).</summary>
     [Theory]
     [MemberData(nameof(Widths))]
     public void Exp2NonPositiveIsWithinItsPolynomialError(int width)
@@ -64,7 +64,8 @@ public class FastExpTests
         AssertRelative(xs, ys, x => Math.Pow(2, x), 2e-7, $"exp2 at {width} lanes");
         float[] below = [-126.5f, -140f, -1000f, float.MinValue];
         var tiny = width == 8 ? Apply256(FastExp.Exp2NonPositive, below) : Apply512(FastExp.Exp2NonPositive, below);
-        foreach (var y in tiny) Assert.InRange(y, 0f, 1.01f * MathF.Pow(2, -126));
+        float low = width == 8 ? 0.99f * MathF.Pow(2, -126) : 0f;
+        foreach (var y in tiny) Assert.InRange(y, low, 1.01f * MathF.Pow(2, -126));
     }
 
     /// <summary>
