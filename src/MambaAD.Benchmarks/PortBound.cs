@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using MambaAD.Ssm;
 
-namespace MambaAD.Bench;
+namespace MambaAD.Benchmarks;
 
 /// <summary>
 /// The scan's port bound on this machine, measured in the same run as the kernel: the rate of independent vector FMAs
