@@ -35,7 +35,7 @@ internal static class BenchCommand
             Console.WriteLine($"  train_peak_rss_mb     {r.TrainPeakRssMb,10:F0}   (target ≤ 6000)");
             Console.Error.WriteLine("the same model exported to ONNX, ONNX Runtime beside TorchSharp, interleaved…");
             var (torchMs, ortMs) = ModelBenchmark.OnnxRuntimeVersusTorch(ModelOptions.ParseBackbone(r.Backbone), r.ImageSize, r.Batch, parse.GetValue(repeats));
-            Console.WriteLine($"  onnxruntime_ms_per_image {ortMs,7:F1}   ({ortMs / torchMs:F2} × TorchSharp's {torchMs:F1} in the same run: a portable target, not a faster one)");
+            Console.WriteLine($"  onnxruntime_ms_per_image {ortMs,7:F1}   ({ortMs / torchMs:F2} × TorchSharp's {torchMs:F1} in the same run)");
             if (parse.GetValue(json) is { } path)
             {
                 var doc = new Dictionary<string, object?>

@@ -19,7 +19,7 @@ internal static unsafe class ScanWorkers
 
     /// <summary>For <c>mambaad info</c> and the bench's record: the kernels' vector width and where their workers run.</summary>
     public static string Describe() =>
-        $"C# SIMD, {ScanKernels.HardwareWidth} lanes, {Threads} workers on {(OnOpenMpTeam ? "libtorch's OpenMP team" : ".NET's thread pool")}";
+        $"{(ScanKernels.HardwareWidth > 1 ? $"C# SIMD, {ScanKernels.HardwareWidth} lanes" : "C# scalar (no 256-bit vectors here)")}, {Threads} workers on {(OnOpenMpTeam ? "libtorch's OpenMP team" : ".NET's thread pool")}";
 
     public delegate void TaskBody(int task, float* scratch);
 
