@@ -11,23 +11,28 @@ namespace MambaAD.Model;
 /// The LSS local branches' depth-wise k×k conv (stride 1, padding k/2, no bias, spec §5) under autograd, with its
 /// weight gradient computed here: libtorch's NCHW depth-wise backward spends 10–25 × the forward's time on the
 /// weight gradient (an im2col GEMM per channel), which made the local branches' backward a sixth of a training step
-/// (docs/performance.md, "Issue 14, phase 6"). The forward and the input gradient stay libtorch's: conv2d, and for dx
-/// conv2d of the upstream gradient with the kernel flipped (stride 1, same padding: the transposed conv), which ran in
-/// 0.6–0.8 of conv_transpose2d's time. The reference for both gradients is libtorch's autograd (the tests compare).
+/// (docs/performance.md, "Issue 14, phase 6"). The kernel reads x and dy channels-last, as the branches hold them, with
+/// the channels as vector lanes (an NCHW kernel needed both copied first: twice its own time; phase 20). The forward
+/// and the input gradient stay libtorch's: conv2d, and for dx conv2d of the upstream gradient with the kernel flipped
+/// (stride 1, same padding: the transposed conv), which ran in 0.6–0.8 of conv_transpose2d's time. The reference for
+/// both gradients is libtorch's autograd (the tests compare).
 /// </summary>
 internal sealed class DepthwiseConv : torch.autograd.SingleTensorFunction<DepthwiseConv>
 {
     public override string Name => "MambaAD.DepthwiseConv";
 
     /// <summary>
-    /// conv2d(x, weight, padding k/2, groups C) for x (B, C, H, W) and weight (C, 1, k, k), k odd ≤ 7; through this
+    /// conv2d(x, weight, padding k/2, groups C) for x (B, C, H, W) and weight (C, 1, k, k), k = 3, 5 or 7; through this
     /// node when a gradient is wanted of float32 CPU tensors, through libtorch's own autograd otherwise.
     /// </summary>
     public static Tensor Apply(Tensor x, Tensor weight) => TakesThisNode(x, weight) ? apply(x, weight) : Conv(x, weight);
 
     internal static bool TakesThisNode(Tensor x, Tensor weight) =>
         is_grad_enabled() && (x.requires_grad || weight.requires_grad) && x.dtype == ScalarType.Float32
-        && x.device_type == DeviceType.CPU && weight.shape[2] <= 7;
+        && x.device_type == DeviceType.CPU && x.dim() == 4
+        && weight.shape.SequenceEqual([x.shape[1], 1L, weight.shape[2], weight.shape[2]]) && IsOddUpTo7(weight.shape[2]);
+
+    private static bool IsOddUpTo7(long k) => k is 3 or 5 or 7;
 
     private static Tensor Conv(Tensor x, Tensor weight)
     {
@@ -53,92 +58,110 @@ internal sealed class DepthwiseConv : torch.autograd.SingleTensorFunction<Depthw
         var dx = x.requires_grad
             ? nn.functional.conv2d(g, weight.flip(2, 3), null, padding: [pad, pad], groups: weight.shape[0]).MoveToOuterDisposeScope()
             : null;
-        var dw = weight.requires_grad ? WeightGrad(x.contiguous(), g.contiguous(), (int)weight.shape[2]).MoveToOuterDisposeScope() : null;
+        var dw = weight.requires_grad ? WeightGrad(x, g, (int)weight.shape[2]).MoveToOuterDisposeScope() : null;
         return [dx!, dw!];
     }
 
+    /// <summary>Image rows per weight-gradient task.</summary>
+    internal const int BandRows = 16;
+
+    /// <summary>Channels per weight-gradient task: tasks at the deep stages' small maps even at batch 1.</summary>
+    internal const int GroupChannels = 64;
+
     /// <summary>
     /// dW[c, 0, i, j] = Σ_b Σ_y Σ_x dy[b, c, y, x] · x[b, c, y + i − k/2, x + j − k/2] (zero outside the map), for
-    /// contiguous float32 (B, C, H, W) x and dy and odd k ≤ 7. One task per channel, so the sums run in a fixed order:
-    /// deterministic. Per kernel row i, the k taps of a row are k vector accumulators that share each dy load.
+    /// float32 (B, C, H, W) x and dy in any memory format (read channels-last, the LSS branches' layout: no copy there)
+    /// and odd k ≤ 7. Vector lanes are channels. Tasks are (image, band of rows, channel group); each writes its own
+    /// partial sums, added in image and band order: the same bits at any thread count. <paramref name="width"/> forces
+    /// the vector width (16, 8 or 1) for tests.
     /// </summary>
-    internal static unsafe Tensor WeightGrad(Tensor x, Tensor dy, int k)
+    internal static unsafe Tensor WeightGrad(Tensor x, Tensor dy, int k, int? width = null)
     {
-        if (!x.shape.SequenceEqual(dy.shape) || x.dim() != 4 || k % 2 == 0 || k > 7)
-            throw new ArgumentException($"depth-wise weight gradient: x and dy of one (B, C, H, W) shape and an odd k ≤ 7, got k = {k}");
-        var dw = empty(x.shape[1], 1, k, k);
-        // The scan's vector widths (System.Numerics' Vector<T> stays at 8 lanes on AVX-512 hardware).
-        switch (ScanKernels.HardwareWidth)
+        if (!x.shape.SequenceEqual(dy.shape) || x.dim() != 4 || !IsOddUpTo7(k))
+            throw new ArgumentException($"depth-wise weight gradient: x and dy of one (B, C, H, W) shape and k = 3, 5 or 7, got k = {k}");
+        using var scope = NewDisposeScope();
+        int b = (int)x.shape[0], c = (int)x.shape[1], h = (int)x.shape[2], w = (int)x.shape[3], pad = k / 2;
+        var xl = x.permute(0, 2, 3, 1).contiguous();    // (B, H, W, C): a view for channels-last x
+        var gl = dy.permute(0, 2, 3, 1).contiguous();
+        int bands = (h + BandRows - 1) / BandRows, groups = (c + GroupChannels - 1) / GroupChannels;
+        var partial = empty(b * bands, k * k, c);
+        var p = new Args
         {
-            case 16: WeightGrad<Simd512, Vector512<float>>(x, dy, k, dw); break;
-            case 8: WeightGrad<Simd256, Vector256<float>>(x, dy, k, dw); break;
-            default: WeightGrad<SimdScalar, float>(x, dy, k, dw); break;
-        }
-        return dw;
-    }
-
-    private static unsafe void WeightGrad<TS, TV>(Tensor x, Tensor dy, int k, Tensor dw) where TS : ISimd<TV> where TV : struct
-    {
-        int b = (int)x.shape[0], c = (int)x.shape[1], h = (int)x.shape[2], w = (int)x.shape[3];
-        // Scratch per channel: its x rows with pad zeros before and enough zeros after for every shifted read (wp),
-        // and its dy rows zero-padded to whole vectors (wd).
-        int v = TS.Width, wd = (w + v - 1) / v * v, wp = wd + 2 * (k / 2) + v;
-        float* px = TensorMemory.Floats(x), pdy = TensorMemory.Floats(dy), pdw = TensorMemory.Floats(dw);
-        ScanWorkers.Run(c, (long)b * h * (wp + wd), (ch, scratch) => Channel<TS, TV>(px, pdy, pdw, b, c, h, w, wd, wp, k, ch, scratch));
-    }
-
-    /// <summary>One channel: its x and dy planes copied with their zero padding into scratch, then the k kernel rows.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Channel<TS, TV>(float* px, float* pdy, float* pdw, int b, int c, int h, int w, int wd, int wp, int k,
-        int ch, float* scratch) where TS : ISimd<TV> where TV : struct
-    {
-        int pad = k / 2;
-        float* xs = scratch, dys = xs + (long)b * h * wp;
-        for (int r = 0; r < b * h; r++)
+            X = TensorMemory.Floats(xl), G = TensorMemory.Floats(gl), Partial = TensorMemory.Floats(partial),
+            H = h, W = w, C = c, K = k,
+        };
+        int lanes = width ?? ScanKernels.HardwareWidth;
+        // Scratch: the band's x rows and k − 1 halo rows, each with k/2 zero pixels either side, at up to 16 lanes.
+        ScanWorkers.Run(b * bands * groups, (long)(BandRows + 2 * pad) * (w + 2 * pad) * 16, (task, scratch) =>
         {
-            long at = ((long)(r / h) * c + ch) * h * w + (long)(r % h) * w;   // row r % h of image r / h, channel ch
-            float* row = xs + (long)r * wp, drow = dys + (long)r * wd;
-            new Span<float>(row, pad).Clear();
-            new ReadOnlySpan<float>(px + at, w).CopyTo(new Span<float>(row + pad, w));
-            new Span<float>(row + pad + w, wp - pad - w).Clear();
-            new ReadOnlySpan<float>(pdy + at, w).CopyTo(new Span<float>(drow, w));
-            new Span<float>(drow + w, wd - w).Clear();
-        }
-        for (int i = 0; i < k; i++) KernelRow<TS, TV>(xs, dys, b, h, wd, wp, k, i, pdw + ((long)ch * k + i) * k);
+            int nb = task / groups, c0 = task % groups * GroupChannels, c1 = Math.Min(c, c0 + GroupChannels);
+            int y0 = nb % bands * BandRows, y1 = Math.Min(h, y0 + BandRows), n = nb / bands;
+            float* part = p.Partial + (long)nb * k * k * c;
+            int ch = c0;
+            if (lanes == 16) for (; ch + 16 <= c1; ch += 16) Block<Simd512, Vector512<float>>(p, n, y0, y1, ch, part, scratch);
+            if (lanes >= 8) for (; ch + 8 <= c1; ch += 8) Block<Simd256, Vector256<float>>(p, n, y0, y1, ch, part, scratch);
+            for (; ch < c1; ch++) Block<SimdScalar, float>(p, n, y0, y1, ch, part, scratch);
+        });
+        var dw = OrderedSum.OverRows(partial).t().reshape(c, 1, k, k);
+        GC.KeepAlive(xl); GC.KeepAlive(gl);
+        return dw.MoveToOuterDisposeScope();
     }
 
-    /// <summary>dW[c, 0, i, ·] of one channel from its padded planes: taps j &lt; k of kernel row i.</summary>
+    private unsafe struct Args
+    {
+        public float* X, G, Partial;   // (B, H, W, C) ×2, (B·bands, k·k, C)
+        public int H, W, C, K;
+    }
+
+    /// <summary>
+    /// The rows y0…y1−1 of image n for the channels c…c + lanes − 1: the x rows y0 − k/2 … y1 − 1 + k/2 copied with
+    /// their zero padding (zero rows outside the map), then per kernel row i the k taps as k vector accumulators
+    /// sharing each dy load; the task's sums go to its own partial rows.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void KernelRow<TS, TV>(float* xs, float* dys, int b, int h, int wd, int wp, int k, int i, float* dwRow)
+    private static unsafe void Block<TS, TV>(in Args p, int n, int y0, int y1, int c, float* partial, float* scratch)
         where TS : ISimd<TV> where TV : struct
     {
-        int v = TS.Width, pad = k / 2;
-        TV a0 = TS.Splat(0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
-        int y0 = Math.Max(0, pad - i), y1 = Math.Min(h, h + pad - i);   // rows whose y + i − pad lies in the map
-        for (int n = 0; n < b; n++)
-        for (int y = y0; y < y1; y++)
+        int lanes = TS.Width, w = p.W, C = p.C, k = p.K, pad = k / 2;
+        long row = (long)(w + 2 * pad) * lanes;
+        long image = (long)n * p.H * w * C + c;   // pixel (0, 0) of image n, channel c, in the (B, H, W, C) tensors
+        for (int r = y0 - pad; r < y1 + pad; r++)
         {
-            float* dRow = dys + ((long)n * h + y) * wd, xRow = xs + ((long)n * h + y + i - pad) * wp;
-            for (int xo = 0; xo < wd; xo += v)
-            {
-                // x[y + i − pad, xo + j − pad] sits at xRow[xo + j]; dy past w is zero, so reads past x's end add 0.
-                TV d = TS.Load(dRow + xo);
-                float* p = xRow + xo;
-                a0 = TS.Fma(d, TS.Load(p), a0);
-                a1 = TS.Fma(d, TS.Load(p + 1), a1);
-                a2 = TS.Fma(d, TS.Load(p + 2), a2);
-                if (k == 3) continue;
-                a3 = TS.Fma(d, TS.Load(p + 3), a3);
-                a4 = TS.Fma(d, TS.Load(p + 4), a4);
-                if (k == 5) continue;
-                a5 = TS.Fma(d, TS.Load(p + 5), a5);
-                a6 = TS.Fma(d, TS.Load(p + 6), a6);
-            }
+            float* slot = scratch + (r - y0 + pad) * row;
+            if (r < 0 || r >= p.H) { new Span<float>(slot, (int)row).Clear(); continue; }
+            new Span<float>(slot, pad * lanes).Clear();
+            new Span<float>(slot + (pad + w) * lanes, pad * lanes).Clear();
+            float* src = p.X + image + (long)r * w * C;
+            for (int px = 0; px < w; px++) TS.Store(slot + (px + pad) * lanes, TS.Load(src + (long)px * C));
         }
-        dwRow[0] = TS.Sum(a0); dwRow[1] = TS.Sum(a1); dwRow[2] = TS.Sum(a2);
-        if (k == 3) return;
-        dwRow[3] = TS.Sum(a3); dwRow[4] = TS.Sum(a4);
-        if (k == 5) return;
-        dwRow[5] = TS.Sum(a5); dwRow[6] = TS.Sum(a6);
+        for (int i = 0; i < k; i++)
+        {
+            TV a0 = TS.Splat(0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
+            for (int y = y0; y < y1; y++)
+            {
+                // x[y + i − pad, px + j − pad] sits at xRow[(px + j)·lanes]: the slot of row y + i − pad.
+                float* xRow = scratch + (y - y0 + i) * row, gRow = p.G + image + (long)y * w * C;
+                for (int px = 0; px < w; px++)
+                {
+                    TV d = TS.Load(gRow + (long)px * C);
+                    float* q = xRow + px * lanes;
+                    a0 = TS.Fma(d, TS.Load(q), a0);
+                    a1 = TS.Fma(d, TS.Load(q + lanes), a1);
+                    a2 = TS.Fma(d, TS.Load(q + 2 * lanes), a2);
+                    if (k == 3) continue;
+                    a3 = TS.Fma(d, TS.Load(q + 3 * lanes), a3);
+                    a4 = TS.Fma(d, TS.Load(q + 4 * lanes), a4);
+                    if (k == 5) continue;
+                    a5 = TS.Fma(d, TS.Load(q + 5 * lanes), a5);
+                    a6 = TS.Fma(d, TS.Load(q + 6 * lanes), a6);
+                }
+            }
+            float* taps = partial + (long)i * k * C + c;   // partial rows i·k + j, channel c
+            TS.Store(taps, a0); TS.Store(taps + C, a1); TS.Store(taps + 2 * C, a2);
+            if (k == 3) continue;
+            TS.Store(taps + 3 * C, a3); TS.Store(taps + 4 * C, a4);
+            if (k == 5) continue;
+            TS.Store(taps + 5 * C, a5); TS.Store(taps + 6 * C, a6);
+        }
     }
 }
