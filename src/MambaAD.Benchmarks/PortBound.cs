@@ -34,45 +34,27 @@ internal static unsafe class PortBound
         var sw = Stopwatch.StartNew();
         ScanWorkers.Run(workers, 1, (_, _) =>
         {
-            float r = width == 16 ? Chains512(itersPerWorker) : Chains256(itersPerWorker);
+            float r = width == 16 ? Chains<Simd512, Vector512<float>>(itersPerWorker) : Chains<Simd256, Vector256<float>>(itersPerWorker);
             if (r == 42f) Console.Write("");   // keep the result alive
         });
         return 12.0 * itersPerWorker * workers / (sw.Elapsed.TotalMilliseconds * 1e6);
     }
 
+    /// <summary>12 independent FMA chains, <paramref name="iters"/> FMAs each: enough in flight for two FMA ports of
+    /// four-cycle latency.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static float Chains512(long iters)
+    private static float Chains<TS, TV>(long iters) where TS : ISimd<TV> where TV : struct
     {
-        var m = Vector512.Create(0.9999999f); var c = Vector512.Create(1e-7f);
-        Vector512<float> a0 = Vector512.Create(1f), a1 = a0 + c, a2 = a1 + c, a3 = a2 + c, a4 = a3 + c, a5 = a4 + c;
-        Vector512<float> a6 = a5 + c, a7 = a6 + c, a8 = a7 + c, a9 = a8 + c, a10 = a9 + c, a11 = a10 + c;
+        TV m = TS.Splat(0.9999999f), c = TS.Splat(1e-7f);
+        TV a0 = TS.Splat(1f), a1 = TS.Add(a0, c), a2 = TS.Add(a1, c), a3 = TS.Add(a2, c), a4 = TS.Add(a3, c), a5 = TS.Add(a4, c);
+        TV a6 = TS.Add(a5, c), a7 = TS.Add(a6, c), a8 = TS.Add(a7, c), a9 = TS.Add(a8, c), a10 = TS.Add(a9, c), a11 = TS.Add(a10, c);
         for (long i = 0; i < iters; i++)
         {
-            a0 = Vector512.FusedMultiplyAdd(a0, m, c); a1 = Vector512.FusedMultiplyAdd(a1, m, c);
-            a2 = Vector512.FusedMultiplyAdd(a2, m, c); a3 = Vector512.FusedMultiplyAdd(a3, m, c);
-            a4 = Vector512.FusedMultiplyAdd(a4, m, c); a5 = Vector512.FusedMultiplyAdd(a5, m, c);
-            a6 = Vector512.FusedMultiplyAdd(a6, m, c); a7 = Vector512.FusedMultiplyAdd(a7, m, c);
-            a8 = Vector512.FusedMultiplyAdd(a8, m, c); a9 = Vector512.FusedMultiplyAdd(a9, m, c);
-            a10 = Vector512.FusedMultiplyAdd(a10, m, c); a11 = Vector512.FusedMultiplyAdd(a11, m, c);
+            a0 = TS.Fma(a0, m, c); a1 = TS.Fma(a1, m, c); a2 = TS.Fma(a2, m, c); a3 = TS.Fma(a3, m, c);
+            a4 = TS.Fma(a4, m, c); a5 = TS.Fma(a5, m, c); a6 = TS.Fma(a6, m, c); a7 = TS.Fma(a7, m, c);
+            a8 = TS.Fma(a8, m, c); a9 = TS.Fma(a9, m, c); a10 = TS.Fma(a10, m, c); a11 = TS.Fma(a11, m, c);
         }
-        return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static float Chains256(long iters)
-    {
-        var m = Vector256.Create(0.9999999f); var c = Vector256.Create(1e-7f);
-        Vector256<float> a0 = Vector256.Create(1f), a1 = a0 + c, a2 = a1 + c, a3 = a2 + c, a4 = a3 + c, a5 = a4 + c;
-        Vector256<float> a6 = a5 + c, a7 = a6 + c, a8 = a7 + c, a9 = a8 + c, a10 = a9 + c, a11 = a10 + c;
-        for (long i = 0; i < iters; i++)
-        {
-            a0 = Vector256.FusedMultiplyAdd(a0, m, c); a1 = Vector256.FusedMultiplyAdd(a1, m, c);
-            a2 = Vector256.FusedMultiplyAdd(a2, m, c); a3 = Vector256.FusedMultiplyAdd(a3, m, c);
-            a4 = Vector256.FusedMultiplyAdd(a4, m, c); a5 = Vector256.FusedMultiplyAdd(a5, m, c);
-            a6 = Vector256.FusedMultiplyAdd(a6, m, c); a7 = Vector256.FusedMultiplyAdd(a7, m, c);
-            a8 = Vector256.FusedMultiplyAdd(a8, m, c); a9 = Vector256.FusedMultiplyAdd(a9, m, c);
-            a10 = Vector256.FusedMultiplyAdd(a10, m, c); a11 = Vector256.FusedMultiplyAdd(a11, m, c);
-        }
-        return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+        return TS.Sum(TS.Add(TS.Add(TS.Add(a0, a1), TS.Add(a2, a3)), TS.Add(TS.Add(TS.Add(a4, a5), TS.Add(a6, a7)),
+            TS.Add(TS.Add(a8, a9), TS.Add(a10, a11)))));
     }
 }

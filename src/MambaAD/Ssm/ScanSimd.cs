@@ -22,7 +22,8 @@ internal unsafe interface ISimd<TV> where TV : struct
     static abstract TV Mul(TV a, TV b);
     /// <summary>a·b + c, fused where the hardware has it.</summary>
     static abstract TV Fma(TV a, TV b, TV c);
-    /// <summary>2^x for −126 ≤ x ≤ 0 (inputs below −126 give 2^−126): the scan's exp(δA) as exp2(δ·A·log2 e).</summary>
+    /// <summary>2^x for −126 ≤ x ≤ 0 (below −126: 2^−126 at 8 lanes, 0 or the subnormal 2^x at 16, which the scan's
+    /// flush-to-zero workers read as 0; <see cref="FastExp"/>): the scan's exp(δA) as exp2(δ·A·log2 e).</summary>
     static abstract TV Exp2NonPositive(TV x);
     /// <summary>softplus with β = 1 and the linear pass-through above 20 (torch's threshold, spec §7.3 step 3).</summary>
     static abstract TV Softplus(TV x);
