@@ -71,7 +71,7 @@ internal sealed class DepthwiseConv : torch.autograd.SingleTensorFunction<Depthw
     /// <summary>
     /// dW[c, 0, i, j] = Σ_b Σ_y Σ_x dy[b, c, y, x] · x[b, c, y + i − k/2, x + j − k/2] (zero outside the map), for
     /// float32 (B, C, H, W) x and dy in any memory format (read channels-last, the LSS branches' layout: no copy there)
-    /// and odd k ≤ 7. Vector lanes are channels. Tasks are (image, band of rows, channel group); each writes its own
+    /// and k = 3, 5 or 7. Vector lanes are channels. Tasks are (image, band of rows, channel group); each writes its own
     /// partial sums, added in image and band order: the same bits at any thread count. <paramref name="width"/> forces
     /// the vector width (16, 8 or 1) for tests.
     /// </summary>
