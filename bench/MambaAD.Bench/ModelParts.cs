@@ -215,7 +215,7 @@ internal static class ModelParts
                 if (k > 0) bestMs = Math.Min(bestMs, sw.Elapsed.TotalMilliseconds);
             }
             scanMs += blocks * bestMs;
-            if (width >= 8) scanBoundMs += blocks * PortBound.ForwardOpsPerVectorStep(width, r) / (double)width * batch * 8.0 * d * l / fmaPerNs / 1e6;
+            if (width >= 8) scanBoundMs += blocks * PortBound.NsPerStep(width, r, fmaPerNs) * batch * 8.0 * d * l / 1e6;
         }
 
         double scanBwdMs = grad ? ScanWithGrad(model, batch, reps).Backward : double.NaN;

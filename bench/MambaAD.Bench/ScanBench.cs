@@ -83,21 +83,14 @@ internal static class ScanBench
                 }));
             if (what.Contains("bound"))
             {
-                // Kernel and FMA probe alternately, best of each (load only ever adds time): kernel ÷ port bound.
+                // Kernel and FMA probe alternately: kernel ÷ port bound.
                 int r = Math.Max(1, d / 32);
-                double best = double.MaxValue, bestRate = 0;
-                for (int i = 0; i <= reps; i++)
+                var (best, bestRate) = PortBound.AlternatedWithKernel(width, reps, () =>
                 {
-                    double rate = PortBound.FmaPerNs(width);
-                    var sw = Stopwatch.StartNew();
                     using (no_grad()) kernel.ScanAndMergeProjected(xp[0], xp[1], xp[2], xp[3], xp[4], xp[5], paths).Dispose();
-                    double ms = sw.Elapsed.TotalMilliseconds;
-                    if (i == 0) continue;   // warm-up
-                    best = Math.Min(best, ms);
-                    bestRate = Math.Max(bestRate, rate);
-                }
+                });
                 double ops = PortBound.ForwardOpsPerVectorStep(width, r) / (double)width;
-                double boundNs = ops / bestRate, kernelNs = best * 1e6 / steps;
+                double boundNs = PortBound.NsPerStep(width, r, bestRate), kernelNs = best * 1e6 / steps;
                 Console.WriteLine($"bound: {ops:F1} vector ops per step, {bestRate:F2} FMA/ns ({ScanWorkers.Threads} workers) → " +
                                   $"port bound {boundNs:F2} ns/step; kernel {kernelNs:F2} ns/step = {kernelNs / boundNs:F2} × bound (best of {reps})");
             }

@@ -116,8 +116,7 @@ public static class ModelBenchmark
 
     /// <summary>
     /// The op SS2D calls (Δ projected inside, R = ⌈64/16⌉ = 4 at this stage), forward, in ns per step, and its port
-    /// bound: kernel and FMA probe alternately, the best of each (load only ever adds time), so that the ratio compares
-    /// the two under the same conditions.
+    /// bound, measured alternately with it.
     /// </summary>
     private static (double KernelNs, double BoundNs) ScanNsPerStep(int batch, int side, int repeats)
     {
@@ -127,19 +126,13 @@ public static class ModelBenchmark
         var x = ScanSampleInputs.CreateProjected(batch, k, d, n, l, r);
         var paths = PathTensors.Get(ScanType.Hilbert, side, k);
         var scan = SelectiveScan.For(x[0]);
-        double best = double.MaxValue, rate = 0;
-        for (int i = 0; i <= repeats; i++)   // the first round warms up
+        var (best, rate) = PortBound.AlternatedWithKernel(width, repeats, () =>
         {
-            double probe = width >= 8 ? PortBound.FmaPerNs(width) : double.NaN;
-            var sw = Stopwatch.StartNew();
-            using (no_grad())
-            using (NewDisposeScope())
-                scan.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
-            if (i == 0) continue;
-            best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
-            rate = Math.Max(rate, probe);
-        }
-        double bound = width >= 8 ? PortBound.ForwardOpsPerVectorStep(width, r) / (double)width / rate : double.NaN;
+            using var _ = no_grad();
+            using var s = NewDisposeScope();
+            scan.ScanAndMergeProjected(x[0], x[1], x[2], x[3], x[4], x[5], paths);
+        });
+        double bound = width >= 8 ? PortBound.NsPerStep(width, r, rate) : double.NaN;
         return (best * 1e6 / ((double)batch * k * d * l), bound);
     }
 

@@ -27,6 +27,29 @@ internal static unsafe class PortBound
         _ => throw new ArgumentException("the bound is counted for 16 and 8 lanes"),
     };
 
+    /// <summary>The port bound in ns per (batch, direction, channel, step) at Δ rank R for a probed FMA rate.</summary>
+    public static double NsPerStep(int width, int r, double fmaPerNs) => ForwardOpsPerVectorStep(width, r) / (double)width / fmaPerNs;
+
+    /// <summary>
+    /// The kernel and the FMA probe run alternately, a warm-up round and then <paramref name="repeats"/> rounds, the best
+    /// of each kept (load only ever adds time), so that the kernel ÷ bound compares the two under the same conditions.
+    /// Returns the kernel's best ms and the best rate (NaN below 8 lanes, where no bound is counted).
+    /// </summary>
+    public static (double KernelMs, double FmaPerNs) AlternatedWithKernel(int width, int repeats, Action kernel)
+    {
+        double best = double.MaxValue, rate = width >= 8 ? 0 : double.NaN;
+        for (int i = 0; i <= repeats; i++)
+        {
+            double probe = width >= 8 ? FmaPerNs(width) : double.NaN;
+            var sw = Stopwatch.StartNew();
+            kernel();
+            if (i == 0) continue;
+            best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
+            rate = Math.Max(rate, probe);
+        }
+        return (best, rate);
+    }
+
     /// <summary>Vector FMAs per ns over <see cref="ScanWorkers.Threads"/> workers, each running 12 independent FMA chains.</summary>
     public static double FmaPerNs(int width, long itersPerWorker = 20_000_000)
     {

@@ -28,7 +28,7 @@ internal static class AnomalyMap
             // Both channels-last (the decoder's already are): libtorch's reduction over the channels then runs along
             // contiguous memory, 5–10 × faster than over NCHW's strided channels even with the encoder's copy
             // (docs/performance.md, "Issue 14, phase 20"); the sums' order, so the last bits, differ from NCHW's.
-            var m = 1 - nn.functional.cosine_similarity(ChannelsLast(encoder[s]), ChannelsLast(decoder[s]), dim: 1, eps: 1e-8);   // (B, H_s, W_s)
+            var m = 1 - nn.functional.cosine_similarity(TensorMemory.ChannelsLast(encoder[s]), TensorMemory.ChannelsLast(decoder[s]), dim: 1, eps: 1e-8);   // (B, H_s, W_s)
             var up = nn.functional.interpolate(m.unsqueeze(1), size: [size, size], mode: InterpolationMode.Bilinear,
                 align_corners: true);
             sum = sum is null ? up : sum + up;
@@ -36,9 +36,6 @@ internal static class AnomalyMap
         var raw = (sum! / (encoder.Count * 3.0)).squeeze(1);
         return raw.MoveToOuterDisposeScope();
     }
-
-    private static Tensor ChannelsLast(Tensor x) =>
-        x.dim() != 4 || TensorMemory.IsChannelsLast(x) ? x : x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 
     /// <summary>Steps 4–5: smooth each map in float64 and take its max, one map per task on the kernels' workers
     /// (ScanWorkers: their flush-to-zero cannot touch these values, all far above float64's subnormals). Returns

@@ -53,7 +53,7 @@ internal sealed class DepthwiseConv : torch.autograd.SingleTensorFunction<Depthw
         var (x, weight) = (s[0], s[1]);
         using var scope = NewDisposeScope();
         // g in x's layout: channels-last x (the LSS branches') keeps dx's conv on oneDNN's NHWC kernel.
-        var g = TensorMemory.IsChannelsLast(x) ? grad.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) : grad.contiguous();
+        var g = TensorMemory.IsChannelsLast(x) ? TensorMemory.ChannelsLast(grad) : grad.contiguous();
         long pad = weight.shape[2] / 2;
         var dx = x.requires_grad
             ? nn.functional.conv2d(g, weight.flip(2, 3), null, padding: [pad, pad], groups: weight.shape[0]).MoveToOuterDisposeScope()

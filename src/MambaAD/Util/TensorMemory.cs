@@ -19,6 +19,9 @@ internal static unsafe class TensorMemory
     /// </summary>
     public static bool IsChannelsLast(Tensor x) => x.dim() == 4 && !x.is_contiguous() && x.permute(0, 2, 3, 1).is_contiguous();
 
+    /// <summary>A (B, C, H, W) tensor as a view of (B, H, W, C) memory: itself when it already is one, else a copy.</summary>
+    public static Tensor ChannelsLast(Tensor x) => x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+
     /// <summary>The first element of a contiguous int64 tensor.</summary>
     public static long* Longs(Tensor t) =>
         t.dtype == ScalarType.Int64 && t.is_contiguous()

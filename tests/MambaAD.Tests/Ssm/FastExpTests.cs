@@ -116,8 +116,9 @@ public class FastExpTests
         static double Log1pExp(double x) => x > 20 ? x : x < -20 ? Math.Exp(x) - Math.Exp(2 * x) / 2 : Math.Log(1 + Math.Exp(x));
     }
 
-    /// <summary>softplus'(x) = sigmoid(x), 1 above 20: 1e-6 relative down to −87 (e^x range-reduced exactly, so no
-    /// loss for very negative x); below, where float32's sigmoid is subnormal or 0, at most e^−87.3 ≈ 1.2e-38.</summary>
+    /// <summary>softplus'(x) = sigmoid(x), 1 above 20: 1e-6 relative down to −87 (1/(1 + e^−x), e^−x range-reduced
+    /// exactly, so no loss for very negative x); below, where float32's sigmoid is subnormal or 0, at most 1.3e-38
+    /// (e^−x is clamped at e^88.3: 1/(1 + e^87.5) ≈ 1.0e-38).</summary>
     [Theory]
     [MemberData(nameof(Widths))]
     public void SoftplusGradMatchesSigmoid(int width)
