@@ -20,12 +20,22 @@ internal sealed class DropPath : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        if (!training || Probability == 0) return x.alias();
+        using var mask = Mask(x);
+        return mask is null ? x.alias() : x * mask;
+    }
+
+    /// <summary>
+    /// The per-sample factors (B, 1, …, 1) that <see cref="forward"/> multiplies x by, 0 or 1/(1 − p), drawn from the
+    /// global generator as timm draws them; null when the module is the identity (eval, or p = 0). Shaped like x's
+    /// batch, so it can be drawn before x's branch is computed (<see cref="HssBlock"/>).
+    /// </summary>
+    public Tensor? Mask(Tensor x)
+    {
+        if (!training || Probability == 0) return null;
         double keep = 1 - Probability;
         var shape = new long[x.dim()];
         Array.Fill(shape, 1L);
         shape[0] = x.shape[0];
-        using var mask = empty(shape, dtype: x.dtype, device: x.device).bernoulli_(keep).div_(keep);
-        return x * mask;
+        return empty(shape, dtype: x.dtype, device: x.device).bernoulli_(keep).div_(keep);
     }
 }
