@@ -29,19 +29,19 @@ public class HssBlockTests
 
         manual_seed(seed);
         var (y, grads) = OutputAndGrads(block, x0, weights, x => block.call(x));
-        manual_seed(seed);
+        // The reference is the spec's formula as the block computed it before: DropPath applied to the whole batch's
+        // branch, its mask drawn after the branch (the same draws, since the branch draws none).
         using var reference = new DropPath(p);
         reference.train();
-        Tensor? mask = null;
-        var (yRef, gradsRef) = OutputAndGrads(block, x0, weights, x =>
-        {
-            mask = reference.Mask(x)!;   // drawn first, as the block draws it
-            return x + block.SelfAttention.call(block.Ln1.call(x)) * mask;
-        });
+        manual_seed(seed);
+        var (yRef, gradsRef) = OutputAndGrads(block, x0, weights,
+            x => x + reference.call(block.SelfAttention.call(block.Ln1.call(x))));
+        manual_seed(seed);
+        using var mask = reference.Mask(x0)!;
 
         double scale = yRef.abs().max().item<float>();
         Assert.True((y - yRef).abs().max().item<float>() <= 1e-6 * scale, "outputs differ");
-        var dropped = (mask!.flatten() == 0).nonzero().flatten();
+        var dropped = (mask.flatten() == 0).nonzero().flatten();
         Assert.InRange(dropped.shape[0], 1, Batch - 1);
         Assert.True((y.index_select(0, dropped) == x0.index_select(0, dropped)).all().item<bool>(), "a dropped sample's output is not x");
         Assert.Equal(gradsRef.Count, grads.Count);
