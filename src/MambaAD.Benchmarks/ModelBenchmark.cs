@@ -24,12 +24,15 @@ namespace MambaAD.Benchmarks;
 /// <param name="TrainPeakRssMb">Peak resident memory during the training steps.</param>
 /// <param name="TrainRatio">Training ms per image ÷ inference (whole model + map) ms per image, the two timed
 /// alternately, step after pass, so that both see the same machine conditions.</param>
+/// <param name="TrainCachedMsPerImage">The training step from kept encoder features (the trainer's cache, every epoch
+/// after the first when the features fit), timed alternately with the other two.</param>
+/// <param name="TrainCachedRatio">That step ÷ inference ms per image.</param>
 /// <param name="Threads">libtorch threads.</param>
 /// <param name="ProcessorCount">Logical processors of the machine.</param>
 /// <param name="Scan">The scan method of the model measured.</param>
 public sealed record BenchResult(string Backbone, int ImageSize, int Batch, int TrainBatch, double EncoderMsPerImage,
     double ModelMsPerImage, double Ratio, double ScanNsPerStep, double ScanPortBoundNs, int KernelWidth, double TrainMsPerImage,
-    double TrainPeakRssMb, double TrainRatio, int Threads, int ProcessorCount, string Scan)
+    double TrainPeakRssMb, double TrainRatio, double TrainCachedMsPerImage, double TrainCachedRatio, int Threads, int ProcessorCount, string Scan)
 {
     /// <summary>The scan ÷ its port bound (issue 14's target ≤ 1.3 at 8 and at 16 lanes).</summary>
     public double ScanTimesBound => ScanNsPerStep / ScanPortBoundNs;
@@ -57,9 +60,9 @@ public static class ModelBenchmark
         log?.Invoke("selective scan at the largest stage…");
         var (scanNs, boundNs) = ScanNsPerStep(batch, imageSize / 4, repeats);
         log?.Invoke($"training step, batch {trainBatch}…");
-        var (trainMs, peakMb, inferenceMs) = Train(model, x, trainBatch, imageSize, Math.Clamp(repeats, 2, 3));   // a step is ~10 s: noise averages within it
+        var (trainMs, cachedMs, peakMb, inferenceMs) = Train(model, x, trainBatch, imageSize, Math.Clamp(repeats, 2, 3));   // a step is ~4 s: noise averages within it
         return new BenchResult(EncoderDescriptor.Of(backbone).Name, imageSize, batch, trainBatch, encoder, whole, whole / encoder, scanNs, boundNs, ScanKernels.HardwareWidth, trainMs, peakMb,
-            trainMs / inferenceMs, get_num_threads(), Environment.ProcessorCount, ScanOrder.Name(model.Config.Scan));
+            trainMs / inferenceMs, cachedMs, cachedMs / inferenceMs, get_num_threads(), Environment.ProcessorCount, ScanOrder.Name(model.Config.Scan));
     }
 
     /// <summary>
@@ -70,18 +73,23 @@ public static class ModelBenchmark
     /// </summary>
     private static (double A, double B) TimeInterleaved(int repeats, Action a, Action b, bool warmUp = true)
     {
-        if (warmUp) { a(); b(); }
-        double bestA = double.MaxValue, bestB = double.MaxValue;
+        var best = TimeInterleaved(repeats, [a, b], warmUp);
+        return (best[0], best[1]);
+    }
+
+    /// <summary>Best wall times in ms of the actions run in turn, as the two-action form.</summary>
+    private static double[] TimeInterleaved(int repeats, Action[] actions, bool warmUp = true)
+    {
+        if (warmUp) foreach (var a in actions) a();
+        var best = Enumerable.Repeat(double.MaxValue, actions.Length).ToArray();
         for (int i = 0; i < repeats; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            a();
-            bestA = Math.Min(bestA, sw.Elapsed.TotalMilliseconds);
-            sw.Restart();
-            b();
-            bestB = Math.Min(bestB, sw.Elapsed.TotalMilliseconds);
-        }
-        return (bestA, bestB);
+            for (int j = 0; j < actions.Length; j++)
+            {
+                var sw = Stopwatch.StartNew();
+                actions[j]();
+                best[j] = Math.Min(best[j], sw.Elapsed.TotalMilliseconds);
+            }
+        return best;
     }
 
     /// <summary>
@@ -137,23 +145,25 @@ public static class ModelBenchmark
     }
 
     /// <summary>
-    /// Best training step of <paramref name="steps"/> (ms per image) and its peak RSS, each step followed by an
-    /// inference pass on <paramref name="inferenceInput"/> (best ms per image of those): the training ratio's two
-    /// terms from the same minutes. This VM has slow spells of whole seconds to minutes (docs/performance.md, "Issue
+    /// Best training step of <paramref name="steps"/> (ms per image), from the images and from kept encoder features,
+    /// and the peak RSS, each pair of steps followed by an inference pass on <paramref name="inferenceInput"/> (best ms
+    /// per image of those): the training ratios' terms from the same minutes. This VM has slow spells of whole seconds to minutes (docs/performance.md, "Issue
     /// 14, phase 11"), and a step and a pass timed a minute apart could fall on either side of one.
     /// </summary>
-    private static (double MsPerImage, double PeakRssMb, double InferenceMsPerImage) Train(MambaADModel model,
+    private static (double MsPerImage, double CachedMsPerImage, double PeakRssMb, double InferenceMsPerImage) Train(MambaADModel model,
         Tensor inferenceInput, int batch, int imageSize, int steps)
     {
         model.train();
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
         using var optimizer = optim.AdamW(trainable, 0.005);
         using var x = randn(batch, 3, imageSize, imageSize);
-        void Step()
+        using var featureScope = NewDisposeScope();
+        var features = model.Encoder.call(x);
+        void Step(bool cached)
         {
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
-            var loss = model.Loss(x);
+            var loss = cached ? model.Loss(features) : model.Loss(x);
             loss.backward();
             nn.utils.clip_grad_norm_(trainable, 5.0);
             optimizer.step();
@@ -166,10 +176,10 @@ public static class ModelBenchmark
             using (var scope = NewDisposeScope()) model.Predict(inferenceInput);
             model.train();
         }
-        Step(); // warm-up (allocates optimizer state); Predict is warm from the inference timing
+        Step(cached: false); // warm-up (allocates optimizer state); Predict is warm from the inference timing
         PeakRss.Reset();
-        var (stepMs, inferMs) = TimeInterleaved(steps, Step, Infer, warmUp: false);
+        var best = TimeInterleaved(steps, [() => Step(cached: false), () => Step(cached: true), Infer], warmUp: false);
         model.eval();
-        return (stepMs / batch, PeakRss.Megabytes(), inferMs / inferenceInput.shape[0]);
+        return (best[0] / batch, best[1] / batch, PeakRss.Megabytes(), best[2] / inferenceInput.shape[0]);
     }
 }

@@ -43,7 +43,7 @@ internal static class ProgressDisplay
                 task.MaxValue = p.Iterations;
                 task.Value = p.Iteration;
             }
-            if (p.Phase == TrainingPhase.Train)
+            if (p.Phase == TrainingPhase.Train && p.Message is null)
                 task.Description = $"epoch {p.Epoch}/{p.Epochs} · it {p.Iteration}/{p.Iterations} · loss {p.Loss:F4} · {p.ImagesPerSecond:F1} img/s";
             else if (p.Phase == TrainingPhase.Test && p.Message is { } m && m.StartsWith("testing")) task.Description = m;
             if (p.Message is { } msg && !msg.StartsWith("testing")) AnsiConsole.MarkupLineInterpolated($"[grey]{msg}[/]");

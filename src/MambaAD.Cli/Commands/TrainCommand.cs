@@ -27,11 +27,13 @@ internal static class TrainCommand
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "cpu, or cuda with a CUDA build of libtorch", DefaultValueFactory = _ => "cpu" };
         var workers = new Option<int>("--workers") { Description = "Parallel image decoders (0: one per core)", DefaultValueFactory = _ => 0 };
+        var featureCache = new Option<double?>("--feature-cache")
+        { Description = "GB of memory for keeping the encoder's features of the training images after their first epoch, so later epochs skip the encoder and the image decoding (same weights; used only if all fit, 1.75 MB per 256² image). Default: a third of the memory; 0: off" };
         var calibrate = new Option<bool>("--calibrate") { Description = "After training, choose thresholds from the final test and store them in last/ (use mambaad calibrate for best/)" };
         var display = ProgressDisplay.Option();
 
         var command = new Command("train", "Train one MambaAD model on the normal images of all selected classes (spec §11, §13).")
-        { outDir, resume, weights, epochs, iterations, minutes, batch, lr, seed, testEvery, threads, device, workers, calibrate, display };
+        { outDir, resume, weights, epochs, iterations, minutes, batch, lr, seed, testEvery, threads, device, workers, featureCache, calibrate, display };
         data.AddTo(command);
         model.AddTo(command);
         command.SetAction((parse, ct) => Task.FromResult(Run(parse, ct)));
@@ -59,6 +61,7 @@ internal static class TrainCommand
                     TimeLimit = parse.GetValue(minutes) is { } m ? TimeSpan.FromMinutes(m) : null,
                     LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), TestEvery = parse.GetValue(testEvery),
                     Threads = parse.GetValue(threads), Device = parse.GetValue(device)!, Workers = parse.GetValue(workers),
+                    FeatureCacheGb = parse.GetValue(featureCache),
                 };
                 var request = new TrainRequest(root, dir, config, weightsPath, options, data.Read(parse));
                 Console.WriteLine($"training MambaAD ({config}) on {root} → {dir}");

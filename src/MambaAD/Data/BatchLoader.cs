@@ -91,6 +91,12 @@ internal sealed class BatchLoader
     private Batch Load(int[] idx, int number, CancellationToken ct)
     {
         int s = _o.ImageSize, plane = s * s;
+        if (_o.PixelsNotNeeded is { } notNeeded && !_o.LoadMasks)
+        {
+            var batchSamples = idx.Select(i => _samples[i]).ToList();
+            if (notNeeded(batchSamples))
+                return new Batch([], null, [.. batchSamples.Select(x => x.MaskPath is not null || !x.IsFolderAnomalous)], batchSamples, number);
+        }
         var images = new float[idx.Length * 3 * plane];
         var masks = _o.LoadMasks ? new byte[idx.Length * plane] : null;
         var known = new bool[idx.Length];

@@ -29,14 +29,12 @@ internal sealed class HssBlock : nn.Module<Tensor, Tensor>
         // and backward, changes nothing but the time (the decoder's 16 blocks drop 2.7–20 % of their samples each).
         // With every sample kept, or none (its parameters must still get their zero gradient), the whole batch runs.
         var mask = drop_path.Mask(x);
-        var keptIndex = mask?.flatten().nonzero().flatten();
-        long kept = keptIndex?.shape[0] ?? x.shape[0];
+        if (mask is null) return (x + self_attention.call(ln_1.call(x))).MoveToOuterDisposeScope();
+        var keptIndex = mask.flatten().nonzero().flatten();
+        long kept = keptIndex.shape[0];
         if (kept == x.shape[0] || kept == 0)
-        {
-            var branch = self_attention.call(ln_1.call(x));
-            return (mask is null ? x + branch : x + branch * mask).MoveToOuterDisposeScope();
-        }
-        var keptBranch = self_attention.call(ln_1.call(x.index_select(0, keptIndex!))) * mask!.index_select(0, keptIndex);
+            return (x + self_attention.call(ln_1.call(x)) * mask).MoveToOuterDisposeScope();
+        var keptBranch = self_attention.call(ln_1.call(x.index_select(0, keptIndex))) * mask.index_select(0, keptIndex);
         return x.index_add(0, keptIndex, keptBranch, 1).MoveToOuterDisposeScope();
     }
 

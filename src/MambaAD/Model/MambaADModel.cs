@@ -48,8 +48,18 @@ internal sealed class MambaADModel : nn.Module<Tensor, (Tensor[] Encoder, Tensor
     public Tensor Loss(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var (f, d) = forward(x);
-        return ReconstructionLoss.Compute(f, d).MoveToOuterDisposeScope();
+        return Loss(net_t.call(x)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The training loss for a batch given its encoder features [F1, F2, F3], as <see cref="Encoder"/> returns them: the
+    /// encoder is frozen and in eval mode, so features kept from an earlier epoch give the same loss (the trainer's cache).
+    /// </summary>
+    public Tensor Loss(Tensor[] encoderFeatures)
+    {
+        using var scope = NewDisposeScope();
+        var d = net_s.call(mff_oce.call(encoderFeatures));
+        return ReconstructionLoss.Compute(encoderFeatures, d).MoveToOuterDisposeScope();
     }
 
     /// <summary>Anomaly maps and image scores for a batch x (B, 3, S, S), in eval mode without gradients (spec §12).</summary>

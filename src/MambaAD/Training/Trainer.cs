@@ -268,6 +268,8 @@ public static class Trainer
         private readonly Stopwatch _clock = new();                     // optimisation time in this process (tests and saves excluded)
         private readonly double _secondsBefore = info.Training!.TrainingSeconds; // … and in the processes before it
         private long _total, _decayAt;
+        private EncoderFeatureCache? _cache;
+        private bool _servedFromCache;                               // a step has taken its features from the cache
         private readonly Lazy<HashSet<string>> _testFiles = new(() =>
             dataset.Test.SelectMany(s => s.MaskPath is { } m ? new[] { s.ImagePath, m } : [s.ImagePath]).ToHashSet());
 
@@ -276,8 +278,12 @@ public static class Trainer
             foreach (var w in dataset.Warnings) Warn(progress, w);
             var device = new Device(_o.Device);
             model.to(device);
+            using var cache = EncoderFeatureCache.For(dataset.Train.Count, model.Encoder.Descriptor, model.Config.ImageSize, _o.FeatureCacheGb, out var decision);
+            if (decision is not null)
+                progress?.Report(new TrainingProgress(TrainingPhase.Train, 0, 0, 0, 0, null, 0, null, decision));
+            _cache = cache;
             var loader = new BatchLoader(dataset.Train, new LoaderOptions(_o.BatchSize, model.Config.ImageSize, _info.Normalization,
-                Shuffle: true, Seed: _o.Seed, DropLast: true, Workers: _o.Workers, SkipBad: _skipBad));
+                Shuffle: true, Seed: _o.Seed, DropLast: true, Workers: _o.Workers, SkipBad: _skipBad, PixelsNotNeeded: cache is null ? null : cache.HoldsAll));
             if (loader.BatchesPerEpoch == 0)
                 throw new MambaADException($"{dataset.Root}: {dataset.Train.Count} training images are fewer than one batch of {_o.BatchSize}; lower the batch size", nameof(TrainingOptions.BatchSize));
             int perEpoch = loader.BatchesPerEpoch;
@@ -313,10 +319,13 @@ public static class Trainer
                     foreach (var batch in loader.Epoch(epoch, ct, batchIndex))
                     {
                         double lr = iteration < _decayAt ? _o.LearningRate : _o.LearningRate * _o.LrDecayFactor;
+                        bool wasServing = _servedFromCache;
                         double loss = Step(batch, lr, device);
                         if (!double.IsFinite(loss)) throw Diverged($"the loss became {loss}", iteration + 1, epoch + 1);
                         iteration++;
                         batchIndex = batch.Index + 1;
+                        if (_servedFromCache && !wasServing && probe is not null)
+                            probe = (iteration - startIteration, _clock.Elapsed.TotalSeconds); // steps from kept features are faster: measure afresh
                         if (_o.TimeLimit is { } limit && iteration < _decayAt && RefitDue(iteration - startIteration))
                         {
                             // Fit the plan into what is left of the time budget at the speed measured so far (after the
@@ -387,17 +396,30 @@ public static class Trainer
         private double StepCore(Batch batch, double lr, Device device)
         {
             using var scope = NewDisposeScope();
-            int size = model.Config.ImageSize;
-            var x = tensor(batch.Images, [batch.Count, 3, size, size]).to(device);
             foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
             optimizer.zero_grad();
-            var loss = model.Loss(x);
+            var loss = model.Loss(EncoderFeatures(batch, device));
             double value = loss.item<float>();
             if (!double.IsFinite(value)) return value; // nothing is stepped: the last checkpoint stays good
             loss.backward();
             nn.utils.clip_grad_norm_(trainable, _o.ClipGradNorm);
             optimizer.step();
             return value;
+        }
+
+        /// <summary>The batch's encoder features: from the cache when it holds them all, else from the encoder (and then kept).</summary>
+        private Tensor[] EncoderFeatures(Batch batch, Device device)
+        {
+            if (_cache is not null && _cache.HoldsAll(batch.Samples))
+            {
+                _servedFromCache = true;
+                return _cache.Get(batch.Samples, device);
+            }
+            if (!batch.HasPixels) throw new InvalidOperationException("a batch without pixels whose features are not cached");
+            int size = model.Config.ImageSize;
+            var features = model.Encoder.call(tensor(batch.Images, [batch.Count, 3, size, size]).to(device));
+            _cache?.Add(batch.Samples, features);
+            return features;
         }
 
         private MambaADException Diverged(string what, long iteration, int epoch) => new(

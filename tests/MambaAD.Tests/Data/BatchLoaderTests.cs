@@ -57,6 +57,25 @@ public class BatchLoaderTests
     }
 
     [Fact]
+    public void Batches_whose_pixels_are_not_needed_are_not_decoded()
+    {
+        using var d = new TinyData("mvtec");
+        d.MvtecClass("bottle");
+        var bad = d.P("bottle", "train", "good", "001.png");
+        File.WriteAllBytes(bad, [1, 2, 3]); // would fail if it were opened
+        var ds = Dataset.Open(d.Root);
+        var asked = new List<string>();
+        var loader = new BatchLoader(ds.Train, new LoaderOptions(BatchSize: 1, ImageSize: 16,
+            PixelsNotNeeded: samples => { lock (asked) asked.AddRange(samples.Select(s => s.Stem)); return samples.All(s => s.ImagePath == bad); }));
+        var batches = loader.Epoch().ToList();
+        Assert.Equal(ds.Train.Select(s => s.Stem).Order(), asked.Order());
+        Assert.Equal(ds.Train, batches.SelectMany(b => b.Samples));
+        Assert.All(batches, b => Assert.Equal(b.Samples[0].ImagePath != bad, b.HasPixels));
+        Assert.All(batches.Where(b => b.HasPixels), b => Assert.Equal(3 * 16 * 16, b.Images.Length));
+        Assert.Empty(loader.Warnings);
+    }
+
+    [Fact]
     public void Mask_of_another_size_is_named()
     {
         using var d = new TinyData("mvtec");
