@@ -14,7 +14,7 @@ internal static class SettingFlags
         ["TestEvery"] = "--test-every", ["OutDir"] = "--out", ["RunDir"] = "--resume", ["NormalQuantile"] = "--normal-quantile",
         ["MaxImagePixels"] = "--max-image-pixels", ["SaveMapsDir"] = "--save-maps", ["JsonPath"] = "--json", ["CsvPath"] = "--csv",
         ["ReportPath"] = "--report",
-        ["Shard"] = "--shard", ["GalleryPerClass"] = "--report-gallery",
+        ["Shard"] = "--shard", ["GalleryPerClass"] = "--report-gallery", ["FeatureCacheGb"] = "--feature-cache",
     };
 
     /// <summary>Settings that do not cause an error but avoid it: the error line ends with the option that would have.</summary>

@@ -22,14 +22,16 @@ public class SettingFlagsTests
         Assert.Equal("x.png: not a readable image", SettingFlags.Describe(new MambaADException("x.png: not a readable image")));
     }
 
-    [Fact]
-    public void Train_with_a_bad_value_prints_the_flag_and_exits_2()
+    [Theory]
+    [InlineData("--lr", "-1", "error: --lr: the learning rate -1 must be positive")]
+    [InlineData("--feature-cache", "-1", "error: --feature-cache: the feature cache of -1 GB must be 0 (off) or a positive number of GB")]
+    public void Train_with_a_bad_value_prints_the_flag_and_exits_2(string flag, string value, string expected)
     {
         using var d = new TinyData("mvtec");
         d.MvtecClass("bottle");
-        var (code, _, err) = CliRunner.Run("train", "--data", d.Root, "--out", Path.Combine(d.Root, "..", "run"), "--lr", "-1");
+        var (code, _, err) = CliRunner.Run("train", "--data", d.Root, "--out", Path.Combine(d.Root, "..", "run"), flag, value);
         Assert.Equal(2, code);
-        Assert.Equal("error: --lr: the learning rate -1 must be positive", err.Trim());
+        Assert.Equal(expected, err.Trim());
     }
 
     [Fact]
