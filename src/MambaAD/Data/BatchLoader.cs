@@ -88,6 +88,9 @@ internal sealed class BatchLoader
         }
     }
 
+    /// <summary>False for a defect image that has no mask file (its all-zero mask says nothing).</summary>
+    private static bool MaskKnown(Sample sample) => sample.MaskPath is not null || !sample.IsFolderAnomalous;
+
     private Batch Load(int[] idx, int number, CancellationToken ct)
     {
         int s = _o.ImageSize, plane = s * s;
@@ -95,7 +98,7 @@ internal sealed class BatchLoader
         {
             var batchSamples = idx.Select(i => _samples[i]).ToList();
             if (notNeeded(batchSamples))
-                return new Batch([], null, [.. batchSamples.Select(x => x.MaskPath is not null || !x.IsFolderAnomalous)], batchSamples, number);
+                return new Batch([], null, [.. batchSamples.Select(MaskKnown)], batchSamples, number);
         }
         var images = new float[idx.Length * 3 * plane];
         var masks = _o.LoadMasks ? new byte[idx.Length * plane] : null;
@@ -110,7 +113,7 @@ internal sealed class BatchLoader
             {
                 var img = ImageDecoder.DecodeRgb(sample.ImagePath);
                 Preprocess.Image(img, s, _norm, images.AsSpan(i * 3 * plane, 3 * plane));
-                known[i] = sample.MaskPath is not null || !sample.IsFolderAnomalous;
+                known[i] = MaskKnown(sample);
                 if (masks is not null && sample.MaskPath is not null)
                 {
                     var m = Preprocess.Mask(sample.MaskPath, sample.ImagePath, img.Width, img.Height, s);

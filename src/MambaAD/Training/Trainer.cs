@@ -407,15 +407,17 @@ public static class Trainer
             return value;
         }
 
-        /// <summary>The batch's encoder features: from the cache when it holds them all, else from the encoder (and then kept).</summary>
+        /// <summary>
+        /// The batch's encoder features: from the cache when the loader left its images undecoded (it asks the cache,
+        /// <see cref="LoaderOptions.PixelsNotNeeded"/>, which only grows), else from the encoder (and then kept).
+        /// </summary>
         private Tensor[] EncoderFeatures(Batch batch, Device device)
         {
-            if (_cache is not null && _cache.HoldsAll(batch.Samples))
+            if (!batch.HasPixels)
             {
                 _servedFromCache = true;
-                return _cache.Get(batch.Samples, device);
+                return _cache!.Get(batch.Samples, device);
             }
-            if (!batch.HasPixels) throw new InvalidOperationException("a batch without pixels whose features are not cached");
             int size = model.Config.ImageSize;
             var features = model.Encoder.call(tensor(batch.Images, [batch.Count, 3, size, size]).to(device));
             _cache?.Add(batch.Samples, features);

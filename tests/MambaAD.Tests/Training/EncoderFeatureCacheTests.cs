@@ -1,8 +1,6 @@
 using MambaAD.Checkpoints;
 using MambaAD.Data;
-using MambaAD.Demo;
 using MambaAD.Encoders;
-using MambaAD.IO;
 using MambaAD.Model;
 using MambaAD.Training;
 using TorchSharp;
@@ -12,19 +10,12 @@ namespace MambaAD.Tests.Training;
 
 /// <summary>
 /// The trainer's encoder-feature cache: a step from kept features is the step from the images, bit for bit (loss and
-/// every gradient, in another batch order); the cache is all or nothing within its budget; and a run that keeps the
-/// features trains the same weights as one that does not, without reading the training images after the first epoch.
+/// every gradient, in another batch order), and the cache is all or nothing within its budget. A run that keeps the
+/// features against one that does not: <see cref="EndToEndTests"/>.
 /// </summary>
 [Collection("Torch")]
-public sealed class EncoderFeatureCacheTests : IDisposable
+public sealed class EncoderFeatureCacheTests
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "mambaad-cache-" + Guid.NewGuid().ToString("N")[..8]);
-
-    public void Dispose()
-    {
-        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
-    }
-
     private static Sample Fake(int i) => new($"/nonexistent/{i:000}.png", "c", "good", null, false);
 
     [Fact]
@@ -79,43 +70,5 @@ public sealed class EncoderFeatureCacheTests : IDisposable
         using var cache = EncoderFeatureCache.For(2, encoder, 256, 1, out _)!;
         Assert.False(cache.HoldsAll([Fake(0)]));
         Assert.Throws<InvalidOperationException>(() => cache.Get([Fake(0)], CPU));
-    }
-
-    [Fact]
-    public void A_run_that_keeps_the_features_trains_the_same_weights_without_reading_the_images_again()
-    {
-        string Data(string name) => SyntheticDataset.Generate(Path.Combine(_root, name),
-            new SyntheticDatasetOptions(Seed: 3, ImageSize: 64, TrainPerClass: 8, TestGoodPerClass: 1, TestDefectPerType: 1, Classes: ["carpet", "washer"])).Root;
-        TrainRequest Request(string data, string run, double? cacheGb) => new(data, Path.Combine(_root, run),
-            new MambaADConfig { Backbone = Backbone.ResNet18, ImageSize = 64, Depths = [2, 2, 2, 2] }, "embedded",
-            new TrainingOptions { Iterations = 12, BatchSize = 4, TestEvery = 0, Threads = 2, Workers = 2, FeatureCacheGb = cacheGb });
-
-        var plain = Trainer.Train(Request(Data("a"), "plain", cacheGb: 0));
-        Assert.True(plain.Completed);
-
-        // With the cache, the training images are deleted once the first epoch (4 iterations of 4 images) has seen them all.
-        var data = Data("b");
-        var train = Dataset.Open(data).Train.Select(s => s.ImagePath).ToList();
-        var messages = new List<string>();
-        var kept = Trainer.Train(Request(data, "kept", cacheGb: null), new Progress(p =>
-        {
-            if (p.Message is { } m) messages.Add(m);
-            if (p.Phase == TrainingPhase.Train && p.Iteration == 4 && p.StepLoss is not null) train.ForEach(File.Delete);
-        }));
-        Assert.True(kept.Completed);
-        Assert.Contains(messages, m => m.Contains("encoder features kept in memory"));
-        Assert.All(train, f => Assert.False(File.Exists(f)));
-
-        using var a = Checkpoint.Load(plain.LastCheckpoint);
-        using var b = Checkpoint.Load(kept.LastCheckpoint);
-        var wb = StateDict.Ordered(b.Model).ToDictionary(e => e.Name, e => e.Tensor);
-        foreach (var (name, t) in StateDict.Ordered(a.Model))
-            Assert.True(t.allclose(wb[name], 0, 0), $"{name} differs between the runs with and without the cache");
-    }
-
-    /// <summary>Reports synchronously, on the training thread (System.Progress would post to the thread pool).</summary>
-    private sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 }

@@ -26,22 +26,29 @@ public sealed class EndToEndTests : IDisposable
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
     }
 
-    private string Data() => SyntheticDataset.Generate(Path.Combine(_root, "data"),
+    private string Data(string name = "data") => SyntheticDataset.Generate(Path.Combine(_root, name),
         new SyntheticDatasetOptions(Seed: 3, ImageSize: 64, TrainPerClass: 8, TestGoodPerClass: 2, TestDefectPerType: 1, Classes: ["carpet", "washer"])).Root;
 
     private static TrainRequest Request(string data, string outDir) => new(data, outDir,
         new MambaADConfig { Backbone = Backbone.ResNet18, ImageSize = 64, Depths = [2, 2, 2, 2] }, "embedded",
         new TrainingOptions { Iterations = 8, BatchSize = 4, TestEvery = 0, Threads = 2, Workers = 2 });
 
-    /// <summary>Collects each step's loss; cancels after <paramref name="stopAfter"/> steps when given.</summary>
-    private sealed class Recorder(CancellationTokenSource? cancel = null, long stopAfter = long.MaxValue) : IProgress<TrainingProgress>
+    /// <summary>
+    /// Collects each step's loss and every message; cancels after <paramref name="stopAfter"/> steps when given; calls
+    /// <paramref name="afterStep"/> with each step's iteration, on the training thread.
+    /// </summary>
+    private sealed class Recorder(CancellationTokenSource? cancel = null, long stopAfter = long.MaxValue, Action<long>? afterStep = null)
+        : IProgress<TrainingProgress>
     {
         public readonly List<(long Iteration, double Loss)> Steps = [];
+        public readonly List<string> Messages = [];
 
         public void Report(TrainingProgress p)
         {
+            if (p.Message is { } m) Messages.Add(m);
             if (p.Phase != TrainingPhase.Train || p.StepLoss is not { } loss) return;
             Steps.Add((p.Iteration, loss));
+            afterStep?.Invoke(p.Iteration);
             if (p.Iteration >= stopAfter) cancel?.Cancel();
         }
     }
@@ -122,6 +129,30 @@ public sealed class EndToEndTests : IDisposable
         var wb = StateDict.Ordered(mb.Model).ToDictionary(e => e.Name, e => e.Tensor);
         foreach (var (name, t) in StateDict.Ordered(ma.Model))
             Assert.True(t.allclose(wb[name], 0, 0), $"{name} differs after resume");
+    }
+
+    [Fact]
+    public void A_run_that_keeps_the_encoder_features_trains_the_same_weights_without_reading_the_images_again()
+    {
+        var off = Request(Data("a"), Path.Combine(_root, "plain"));
+        var plain = Trainer.Train(off with { Options = off.Options with { FeatureCacheGb = 0 } });
+        Assert.True(plain.Completed);
+
+        // With the cache (on by default), the training images are deleted once the first epoch (4 iterations of 4
+        // images) has seen them all.
+        var data = Data("b");
+        var train = Dataset.Open(data).Train.Select(s => s.ImagePath).ToList();
+        var rec = new Recorder(afterStep: iteration => { if (iteration == 4) train.ForEach(File.Delete); });
+        var kept = Trainer.Train(Request(data, Path.Combine(_root, "kept")), rec);
+        Assert.True(kept.Completed);
+        Assert.Contains(rec.Messages, m => m.Contains("encoder features kept in memory"));
+        Assert.All(train, f => Assert.False(File.Exists(f)));
+
+        using var a = Checkpoint.Load(plain.LastCheckpoint);
+        using var b = Checkpoint.Load(kept.LastCheckpoint);
+        var wb = StateDict.Ordered(b.Model).ToDictionary(e => e.Name, e => e.Tensor);
+        foreach (var (name, t) in StateDict.Ordered(a.Model))
+            Assert.True(t.allclose(wb[name], 0, 0), $"{name} differs between the runs with and without the cache");
     }
 
     [Fact]
