@@ -28,7 +28,7 @@ internal static class TrainCommand
         var device = new Option<string>("--device") { Description = "cpu, or cuda with a CUDA build of libtorch", DefaultValueFactory = _ => "cpu" };
         var workers = new Option<int>("--workers") { Description = "Parallel image decoders (0: one per core)", DefaultValueFactory = _ => 0 };
         var featureCache = new Option<double?>("--feature-cache")
-        { Description = "GB of memory for keeping the encoder's features of the training images after their first epoch, so later epochs skip the encoder and the image decoding (same weights; used only if all fit, 1.75 MB per 256² image). Default: a third of the memory; 0: off" };
+        { Description = "GB of memory for keeping the encoder's features of the training images after their first epoch, so later epochs skip the encoder and the image decoding (same weights; 1.75 MB per 256² image). When they do not all fit, they go to a temporary file in the run folder if its disk has room. Default: a third of the memory; 0: no cache" };
         var calibrate = new Option<bool>("--calibrate") { Description = "After training, choose thresholds from the final test and store them in last/ (use mambaad calibrate for best/)" };
         var display = ProgressDisplay.Option();
 

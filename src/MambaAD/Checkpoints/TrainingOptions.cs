@@ -63,8 +63,9 @@ public sealed record TrainingOptions
 
     /// <summary>
     /// Memory in GB for keeping the frozen encoder's features of the training images from the first epoch on, so that
-    /// later epochs skip the encoder and the image decoding (the same weights result). Used only when every image's
-    /// features fit (1.75 MB per 256² image); null: a third of the memory available; 0: off.
+    /// later epochs skip the encoder and the image decoding (the same weights result). When not every image's features
+    /// fit (1.75 MB per 256² image), they go to a temporary file in the run folder if its disk has room; null: a third
+    /// of the memory available; 0: no cache at all.
     /// </summary>
     public double? FeatureCacheGb { get; init; }
 

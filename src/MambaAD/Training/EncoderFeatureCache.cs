@@ -1,68 +1,100 @@
 using System.Collections.Concurrent;
 using MambaAD.Data;
 using MambaAD.Encoders;
+using MambaAD.Util;
 using static TorchSharp.torch;
 
 namespace MambaAD.Training;
 
 /// <summary>
-/// The frozen encoder's features [F1, F2, F3] of the training images, kept in memory from their first epoch on, so
-/// that later epochs skip the encoder and the decoding of the images. The encoder is frozen and always in eval mode
-/// (spec §2) and training has no augmentation (§13), so an image's features are the same in every epoch; an image's
-/// features do not depend on the other images of its batch either (same batch size, bit for bit), so a run with the
-/// cache trains the same weights as one without it, and a resumed run (whose cache starts empty) the same as an
-/// uninterrupted one.
+/// The frozen encoder's features [F1, F2, F3] of the training images, kept from their first epoch on, so that later
+/// epochs skip the encoder and the decoding of the images. The encoder is frozen and always in eval mode (spec §2) and
+/// training has no augmentation (§13), so an image's features are the same in every epoch; an image's features do not
+/// depend on the other images of its batch either (same batch size, bit for bit), so a run with the cache trains the
+/// same weights as one without it, and a resumed run (whose cache starts empty) the same as an uninterrupted one.
 /// </summary>
 /// <remarks>
-/// All or nothing: the cache is used only when the features of every training image fit its budget, so its memory is
-/// known when the run starts (a partial cache would rarely hold all 16 images of a shuffled batch, and a batch runs
-/// the encoder unless it holds all of them). It lives in this process only: nothing is written, so a kill loses
-/// nothing but the time to fill it again.
+/// All or nothing: the cache is used only when the features of every training image fit, so what it takes is known
+/// when the run starts (a partial cache would rarely hold all 16 images of a shuffled batch, and a batch runs the
+/// encoder unless it holds all of them). It keeps them in memory when they fit the memory budget, else in a
+/// <see cref="FeatureFile"/> in the run folder when its disk has room: a file with no name, gone when the process is,
+/// read through the page cache. Either way a kill loses nothing but the time to fill it again. A write that fails
+/// (a disk that filled although the file's blocks were asked for) stops the cache taking features; the run goes on.
 /// </remarks>
-internal sealed class EncoderFeatureCache : IDisposable
+internal sealed unsafe class EncoderFeatureCache : IDisposable
 {
-    private readonly ConcurrentDictionary<string, Tensor[]> _features = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _slots = new(StringComparer.Ordinal);   // image → slot, once whole
+    private readonly Tensor[]?[] _inMemory;       // by slot, when in memory
+    private readonly FeatureFile? _file;          // else slots of the file
+    private readonly int _capacity;               // the training images
+    private Stage[]? _stages;                     // the encoder's output layout, from the first batch kept
+    private int _next;                            // the next free slot
 
-    private EncoderFeatureCache() { }
+    /// <summary>One stage's features per image: C·H·W floats at <paramref name="Offset"/> bytes into a slot, stored in the
+    /// order of the encoder's memory format (channels-last features as (H, W, C)).</summary>
+    private sealed record Stage(long[] Shape, bool ChannelsLast, long Offset, long Floats);
+
+    private EncoderFeatureCache(int images, FeatureFile? file) =>
+        (_capacity, _inMemory, _file) = (images, file is null ? new Tensor[images][] : [], file);
+
+    /// <summary>A cache over <paramref name="file"/> (tests: a file where a real fault happens).</summary>
+    internal static EncoderFeatureCache OnFile(FeatureFile file) => new(file.Slots, file);
 
     /// <summary>Bytes of float32 features per image: Σ C_s · (S / stride_s)² over the three stages.</summary>
     public static long BytesPerImage(EncoderDescriptor encoder, int imageSize) =>
         4L * encoder.Channels.Zip(encoder.Strides, (c, s) => (long)c * ((imageSize + s - 1) / s) * ((imageSize + s - 1) / s)).Sum();
 
-    /// <summary>The budget when none is given: a third of the memory available to this process (a container's limit included).</summary>
+    /// <summary>The memory budget when none is given: a third of the memory available to this process (a container's limit included).</summary>
     public static long DefaultBudgetBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 3;
 
     /// <summary>
-    /// A cache for <paramref name="images"/> training images when their features fit <paramref name="budgetGb"/> (null:
-    /// <see cref="DefaultBudgetBytes"/>; 0: off), else null; <paramref name="decision"/> says which, and why, in one line
-    /// (null when the cache was turned off).
+    /// A cache for <paramref name="images"/> training images: in memory when their features fit
+    /// <paramref name="budgetGb"/> (null: <see cref="DefaultBudgetBytes"/>; 0: no cache at all), else in a file in
+    /// <paramref name="fileDirectory"/> (null: none) when its disk has room, else null. <paramref name="decision"/>
+    /// says which, and why, in one line (null when the cache was turned off).
     /// </summary>
-    public static EncoderFeatureCache? For(int images, EncoderDescriptor encoder, int imageSize, double? budgetGb, out string? decision)
+    public static EncoderFeatureCache? For(int images, EncoderDescriptor encoder, int imageSize, double? budgetGb,
+        string? fileDirectory, out string? decision)
     {
         decision = null;
         if (budgetGb is 0) return null;
-        long need = images * BytesPerImage(encoder, imageSize);
+        long perImage = BytesPerImage(encoder, imageSize), need = images * perImage;
         long budget = budgetGb is { } gb ? (long)(gb * (1L << 30)) : DefaultBudgetBytes;
-        string sizes = $"{Gb(need)} for {images} training images; budget {Gb(budget)}{(budgetGb is null ? ", a third of the memory" : "")}";
-        if (need > budget)
+        string sizes = $"{Gb(need)} for {images} training images; memory budget {Gb(budget)}{(budgetGb is null ? ", a third of the memory" : "")}";
+        const string skips = "later epochs skip the encoder and the image decoding";
+        if (need <= budget)
         {
-            decision = $"encoder features not kept between epochs ({sizes}): every epoch runs the encoder; --feature-cache GB raises the budget";
-            return null;
+            decision = $"encoder features kept in memory from the first epoch on ({sizes}): {skips}";
+            return new EncoderFeatureCache(images, null);
         }
-        decision = $"encoder features kept in memory from the first epoch on ({sizes}): later epochs skip the encoder and the image decoding";
-        return new EncoderFeatureCache();
+        string? whyNot = "no run folder";
+        if (fileDirectory is not null && FeatureFile.Create(fileDirectory, images, perImage, out whyNot) is { } file)
+        {
+            decision = $"encoder features kept in a temporary file in {fileDirectory} from the first epoch on ({sizes}; the file " +
+                       $"goes when the run ends, however it ends): {skips}";
+            return OnFile(file);
+        }
+        decision = $"encoder features not kept between epochs ({sizes}; not on disk either: {whyNot}): every epoch runs the " +
+                   "encoder; --feature-cache GB raises the memory budget";
+        return null;
     }
 
-    private static string Gb(long bytes) => $"{bytes / (double)(1L << 30):F2} GB";
+    internal static string Gb(long bytes) => $"{bytes / (double)(1L << 30):F2} GB";
 
     /// <summary>Images whose features are held.</summary>
-    public int Count => _features.Count;
+    public int Count => _slots.Count;
+
+    /// <summary>Whether the features are in a file rather than in memory.</summary>
+    public bool OnDisk => _file is not null;
+
+    /// <summary>Why the cache stopped taking features (a failed write), or null.</summary>
+    public string? Stopped { get; private set; }
 
     /// <summary>Whether the features of every sample are held (safe to call from the loader's threads).</summary>
     public bool HoldsAll(IReadOnlyList<Sample> samples)
     {
         foreach (var s in samples)
-            if (!_features.ContainsKey(s.ImagePath)) return false;
+            if (!_slots.ContainsKey(s.ImagePath)) return false;
         return true;
     }
 
@@ -70,28 +102,79 @@ internal sealed class EncoderFeatureCache : IDisposable
     /// <exception cref="InvalidOperationException">A sample whose features are not held (check <see cref="HoldsAll"/>).</exception>
     public Tensor[] Get(IReadOnlyList<Sample> samples, Device device)
     {
-        var held = samples.Select(s => _features.TryGetValue(s.ImagePath, out var f) ? f
+        var slots = samples.Select(s => _slots.TryGetValue(s.ImagePath, out int slot) ? slot
             : throw new InvalidOperationException($"no cached features for {s.ImagePath}")).ToList();
-        // cat keeps the encoder's memory format, so the bottleneck's convolutions run the same kernels as on fresh features.
-        return Enumerable.Range(0, held[0].Length).Select(stage => cat(held.Select(f => f[stage]).ToList(), 0).to(device)).ToArray();
+        // Either way the features come back in the encoder's memory format, so the bottleneck's convolutions run the
+        // same kernels as on fresh features (cat keeps its inputs' format).
+        if (_file is null)
+            return Enumerable.Range(0, _stages!.Length).Select(stage => cat(slots.Select(i => _inMemory[i]![stage]).ToList(), 0).to(device)).ToArray();
+        return _stages!.Select(stage =>
+        {
+            var stored = empty(StoredShape(stage, slots.Count));
+            for (int i = 0; i < slots.Count; i++)
+                _file.Read(slots[i], stage.Offset, new Span<byte>(TensorMemory.Floats(stored) + i * stage.Floats, checked((int)(stage.Floats * 4))));
+            return (stage.ChannelsLast ? stored.permute(0, 3, 1, 2) : stored).to(device);
+        }).ToArray();
     }
 
-    /// <summary>Keeps the features of the samples not held yet (<paramref name="features"/>: the encoder's output for the batch).</summary>
-    public void Add(IReadOnlyList<Sample> samples, Tensor[] features)
+    /// <summary>
+    /// Keeps the features of the samples not held yet (<paramref name="features"/>: the encoder's output for the batch),
+    /// from the training thread. A failed write stops the cache (<see cref="Stopped"/>) and returns why, once.
+    /// </summary>
+    public string? Add(IReadOnlyList<Sample> samples, Tensor[] features)
     {
+        if (Stopped is not null) return null;
+        using var scope = NewDisposeScope();
+        _stages ??= Layout(features);
+        var stored = _file is null ? null : features.Zip(_stages, (f, stage) => Stored(f.cpu(), stage)).ToArray();
         for (int i = 0; i < samples.Count; i++)
         {
-            if (_features.ContainsKey(samples[i].ImagePath)) continue;
-            var own = features.Select(f => f.narrow(0, i, 1).clone().cpu().DetachFromDisposeScope()).ToArray();
-            if (!_features.TryAdd(samples[i].ImagePath, own))
-                foreach (var t in own) t.Dispose();
+            if (_slots.ContainsKey(samples[i].ImagePath) || _next == _capacity) continue;
+            int slot = _next;
+            if (_file is null)
+                _inMemory[slot] = features.Select(f => f.narrow(0, i, 1).clone().cpu().DetachFromDisposeScope()).ToArray();
+            else
+            {
+                try
+                {
+                    for (int s = 0; s < _stages.Length; s++)
+                        _file.Write(slot, _stages[s].Offset, new ReadOnlySpan<byte>(TensorMemory.Floats(stored![s]) + i * _stages[s].Floats, checked((int)(_stages[s].Floats * 4))));
+                }
+                catch (IOException e)
+                {
+                    Stopped = $"the encoder-feature file in {System.IO.Path.GetDirectoryName(_file.Path)} could not take more ({e.Message}): " +
+                              $"{Count} images' features kept, the others run the encoder in every epoch";
+                    return Stopped;
+                }
+            }
+            _next++;
+            _slots[samples[i].ImagePath] = slot;   // published once whole: the loader's threads read _slots
         }
+        return null;
     }
+
+    /// <summary>The stages' shapes and memory formats, and their offsets in a slot.</summary>
+    private static Stage[] Layout(Tensor[] features)
+    {
+        long offset = 0;
+        return features.Select(f =>
+        {
+            var stage = new Stage(f.shape[1..], TensorMemory.IsChannelsLast(f), offset, f.shape[1..].Aggregate(1L, (a, b) => a * b));
+            offset += stage.Floats * 4;
+            return stage;
+        }).ToArray();
+    }
+
+    /// <summary>The features in the order they are stored: (B, H, W, C) for channels-last, else (B, C, H, W), contiguous.</summary>
+    private static Tensor Stored(Tensor f, Stage stage) => stage.ChannelsLast ? f.permute(0, 2, 3, 1).contiguous() : f.contiguous();
+
+    private static long[] StoredShape(Stage stage, int count) =>
+        stage.ChannelsLast ? [count, stage.Shape[1], stage.Shape[2], stage.Shape[0]] : [count, .. stage.Shape];
 
     public void Dispose()
     {
-        foreach (var f in _features.Values)
-            foreach (var t in f) t.Dispose();
-        _features.Clear();
+        foreach (var f in _inMemory)
+            foreach (var t in f ?? []) t.Dispose();
+        _file?.Dispose();
     }
 }

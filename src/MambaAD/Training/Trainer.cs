@@ -278,7 +278,7 @@ public static class Trainer
             foreach (var w in dataset.Warnings) Warn(progress, w);
             var device = new Device(_o.Device);
             model.to(device);
-            using var cache = EncoderFeatureCache.For(dataset.Train.Count, model.Encoder.Descriptor, model.Config.ImageSize, _o.FeatureCacheGb, out var decision);
+            using var cache = EncoderFeatureCache.For(dataset.Train.Count, model.Encoder.Descriptor, model.Config.ImageSize, _o.FeatureCacheGb, runDir, out var decision);
             if (decision is not null)
                 progress?.Report(new TrainingProgress(TrainingPhase.Train, 0, 0, 0, 0, null, 0, null, decision));
             _cache = cache;
@@ -420,7 +420,7 @@ public static class Trainer
             }
             int size = model.Config.ImageSize;
             var features = model.Encoder.call(tensor(batch.Images, [batch.Count, 3, size, size]).to(device));
-            _cache?.Add(batch.Samples, features);
+            if (_cache?.Add(batch.Samples, features) is { } stopped) AddWarning(stopped);
             return features;
         }
 

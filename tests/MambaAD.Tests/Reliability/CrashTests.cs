@@ -6,6 +6,8 @@ namespace MambaAD.Tests.Reliability;
 /// kill -9 at every step of a save (through the crash seam, <c>MAMBAAD_TEST_CRASH_AT</c>), at random moments, and a
 /// save that meets a full disk (a file-size limit): after each, the run folder holds whole checkpoints only, the next
 /// start recovers or cleans what the kill left, and the run resumed to its end has the uninterrupted run's weights.
+/// The chain keeps its encoder features in the file (a memory budget too small for them): no kill leaves that file in
+/// the run folder, and the file-size limit stops the file at its first batch while the run goes on to the save.
 /// </summary>
 [Collection("Reliability")]
 public sealed class CrashTests(TrainingRunFixture run)
@@ -44,7 +46,7 @@ public sealed class CrashTests(TrainingRunFixture run)
         for (int i = 0; i < chain.Length; i++)
         {
             var step = chain[i];
-            var args = i == 0 ? run.TrainArgs(dir) : TrainingRunFixture.ResumeArgs(dir);
+            string[] args = i == 0 ? [.. run.TrainArgs(dir), "--feature-cache", "0.000001"] : TrainingRunFixture.ResumeArgs(dir);
             var env = step.CrashAt is { } at ? new Dictionary<string, string> { ["MAMBAAD_TEST_CRASH_AT"] = at } : null;
             using var p = CliProcess.Start(args, env, step.FileSizeLimitKb);
             if (step.KillAfterMs is { } ms)
@@ -56,8 +58,10 @@ public sealed class CrashTests(TrainingRunFixture run)
             int code = p.WaitForExit(Limit);
             long at_ = File.Exists(Path.Combine(dir, "last", Checkpoint.InfoFile)) ? TrainingRunFixture.State(dir).Iteration : -1;
             log.Add($"{i + 1}. {step.What}: exit {code}, last/ at iteration {at_}");
-            // Whatever a kill hit, no stack trace ever reached the terminal.
+            // Whatever a kill hit, no stack trace ever reached the terminal, and the feature file had no name to leave.
             Assert.DoesNotContain(p.Stderr, l => l.TrimStart().StartsWith("at ") || l.Contains("Unhandled exception"));
+            Assert.Empty(Directory.GetFiles(dir, ".encoder-features*"));
+            if (i == 0) Assert.Contains(p.Stdout, l => l.Contains("kept in a temporary file"));
             if (step.FileSizeLimitKb is not null)
             {
                 // One line, a non-zero exit, the previous checkpoint intact, nothing left behind.
@@ -65,6 +69,7 @@ public sealed class CrashTests(TrainingRunFixture run)
                 var error = Assert.Single(p.Stderr, l => l.StartsWith("error: "));
                 Assert.Contains("cannot save", error);
                 Assert.Contains("size limit", error);
+                Assert.Contains("could not take more", p.Transcript());   // the feature file met the limit first
                 Assert.False(Directory.Exists(Path.Combine(dir, ".last.new")), "the partial set stayed on the full disk");
                 TrainingRunFixture.AssertConsistent(dir);
                 continue;

@@ -1,0 +1,101 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace MambaAD.Training;
+
+/// <summary>
+/// Fixed-size slots of bytes in a scratch file whose blocks are reserved when it is created: where
+/// <see cref="EncoderFeatureCache"/> keeps features that do not fit its memory budget. The file has no name while it is
+/// used (Unix: unlinked right after it is opened; Windows: deleted on close), so no run, however it ends, kill -9
+/// included, leaves it behind, and its space returns to the disk when the process exits. Reads go through the page
+/// cache: what the machine's free memory holds costs no disk reads.
+/// </summary>
+internal sealed class FeatureFile : IDisposable
+{
+    /// <summary>
+    /// Free space the file must leave on its disk: checkpoints, the run's logs and everything else on the disk still
+    /// need room, and a training run must never be the one that fills it.
+    /// </summary>
+    public const long ReserveBytes = 2L << 30;
+
+    private readonly SafeFileHandle _handle;
+
+    private FeatureFile(SafeFileHandle handle, string path, long slotBytes, int slots) =>
+        (_handle, Path, SlotBytes, Slots) = (handle, path, slotBytes, slots);
+
+    /// <summary>Where the file was created (it has no name any more on Unix).</summary>
+    public string Path { get; }
+
+    public long SlotBytes { get; }
+
+    public int Slots { get; }
+
+    /// <summary>
+    /// A file of <paramref name="slots"/> × <paramref name="slotBytes"/> in <paramref name="directory"/> when its disk
+    /// has room for it and <see cref="ReserveBytes"/> more, else null; <paramref name="whyNot"/> then says why.
+    /// </summary>
+    public static FeatureFile? Create(string directory, int slots, long slotBytes, out string? whyNot)
+    {
+        long bytes = slots * slotBytes;
+        try
+        {
+            long free = new DriveInfo(System.IO.Path.GetFullPath(directory)).AvailableFreeSpace;
+            if (free < bytes + ReserveBytes)
+            {
+                whyNot = $"{directory} has {EncoderFeatureCache.Gb(free)} free, and the features need {EncoderFeatureCache.Gb(bytes)} plus {EncoderFeatureCache.Gb(ReserveBytes)} left free";
+                return null;
+            }
+            whyNot = null;
+            return Open(System.IO.Path.Combine(directory, $".encoder-features-{Environment.ProcessId}-{Guid.NewGuid():N}.tmp"), slots, slotBytes);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            whyNot = $"{directory}: {e.Message}";   // a full disk at the reservation: "…because the disk was full"
+            return null;
+        }
+    }
+
+    /// <summary>The file at <paramref name="path"/>, its blocks reserved where the file system can (a full disk throws
+    /// <see cref="IOException"/> here rather than at a write), then unlinked on Unix.</summary>
+    internal static FeatureFile Open(string path, int slots, long slotBytes)
+    {
+        var options = OperatingSystem.IsWindows() ? FileOptions.DeleteOnClose : FileOptions.None;
+        var handle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.None, options, slots * slotBytes);
+        if (!OperatingSystem.IsWindows()) File.Delete(path);
+        return new FeatureFile(handle, path, slotBytes, slots);
+    }
+
+    /// <summary>Writes <paramref name="bytes"/> at <paramref name="offset"/> within slot <paramref name="slot"/>.</summary>
+    /// <exception cref="IOException">The write failed: a disk that filled although the blocks were asked for (some file
+    /// systems do not reserve them), or the process's file-size limit (<c>ulimit -f</c>), which a reservation passes.</exception>
+    public void Write(int slot, long offset, ReadOnlySpan<byte> bytes)
+    {
+        long at = At(slot, offset, bytes.Length);
+        try
+        {
+            RandomAccess.Write(_handle, bytes, at);
+        }
+        catch (ArgumentOutOfRangeException e)   // EFBIG, as .NET reports it
+        {
+            throw new IOException($"the file would pass this process's file-size limit: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Reads <paramref name="bytes"/>.Length bytes at <paramref name="offset"/> within slot <paramref name="slot"/>.</summary>
+    public void Read(int slot, long offset, Span<byte> bytes)
+    {
+        long at = At(slot, offset, bytes.Length);
+        for (int done = 0; done < bytes.Length;)
+        {
+            int n = RandomAccess.Read(_handle, bytes[done..], at + done);
+            if (n == 0) throw new IOException($"the encoder-feature file {Path} ended before slot {slot} (it has no name and cannot have been changed: a disk fault)");
+            done += n;
+        }
+    }
+
+    private long At(int slot, long offset, int length) =>
+        (uint)slot < (uint)Slots && offset >= 0 && offset + length <= SlotBytes
+            ? slot * SlotBytes + offset
+            : throw new InvalidOperationException($"slot {slot}, bytes {offset}…{offset + length}: outside {Slots} slots of {SlotBytes} bytes");
+
+    public void Dispose() => _handle.Dispose();
+}
