@@ -18,8 +18,9 @@ namespace MambaAD.Training;
 /// when the run starts (a partial cache would rarely hold all 16 images of a shuffled batch, and a batch runs the
 /// encoder unless it holds all of them). It keeps them in memory when they fit the memory budget, else in a
 /// <see cref="FeatureFile"/> in the run folder when its disk has room: a file with no name, gone when the process is,
-/// read through the page cache. Either way a kill loses nothing but the time to fill it again. A write that fails
-/// (a disk that filled although the file's blocks were asked for) stops the cache taking features; the run goes on.
+/// read through the page cache. Either way a kill loses nothing but the time to fill it again. A write that fails (a
+/// file system that did not reserve the file's blocks, a file-size limit) stops the cache taking features; the run
+/// goes on.
 /// </remarks>
 internal sealed unsafe class EncoderFeatureCache : IDisposable
 {
