@@ -31,14 +31,21 @@ internal sealed class FeatureFile : IDisposable
 
     /// <summary>
     /// A file of <paramref name="slots"/> × <paramref name="slotBytes"/> in <paramref name="directory"/> when its disk
-    /// has room for it and <see cref="ReserveBytes"/> more, else null; <paramref name="whyNot"/> then says why.
+    /// has room for it and <see cref="ReserveBytes"/> more and is a disk (not tmpfs), else null; <paramref name="whyNot"/>
+    /// then says why.
     /// </summary>
     public static FeatureFile? Create(string directory, int slots, long slotBytes, out string? whyNot)
     {
         long bytes = slots * slotBytes;
         try
         {
-            long free = new DriveInfo(System.IO.Path.GetFullPath(directory)).AvailableFreeSpace;
+            var drive = new DriveInfo(System.IO.Path.GetFullPath(directory));
+            if (drive.DriveFormat is "tmpfs" or "ramfs")
+            {
+                whyNot = $"{directory} is on {drive.DriveFormat}, which is memory: the file would take what the budget keeps free";
+                return null;
+            }
+            long free = drive.AvailableFreeSpace;
             if (free < bytes + ReserveBytes)
             {
                 whyNot = $"{directory} has {EncoderFeatureCache.Gb(free)} free, and the features need {EncoderFeatureCache.Gb(bytes)} plus {EncoderFeatureCache.Gb(ReserveBytes)} left free";

@@ -15,7 +15,7 @@ namespace MambaAD.Tests.Reliability;
 /// </summary>
 public sealed class TrainingRunFixture : IDisposable
 {
-    public string Root { get; } = Directory.CreateTempSubdirectory("mambaad-reliability").FullName;
+    public string Root { get; } = DiskTemp.Create("mambaad-reliability");   // a disk: the crash chain keeps its features in a file
     public string Data { get; }
     private readonly Lazy<string> _reference;
 

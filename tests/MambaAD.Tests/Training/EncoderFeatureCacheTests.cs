@@ -17,7 +17,7 @@ namespace MambaAD.Tests.Training;
 [Collection("Torch")]
 public sealed class EncoderFeatureCacheTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("mambaad-feature-cache-").FullName;
+    private readonly string _dir = DiskTemp.Create("mambaad-feature-cache-");
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
@@ -81,6 +81,12 @@ public sealed class EncoderFeatureCacheTests : IDisposable
         // 28 TB of features: more than this disk has free, so not on disk either, and the line says so.
         Assert.Null(EncoderFeatureCache.For(1_000_000, encoder, 1024, 100 * perImage / gb, _dir, out var noRoom));
         Assert.Contains("free", noRoom);
+        if (Directory.Exists("/dev/shm") && new DriveInfo("/dev/shm").DriveFormat == "tmpfs")
+        {
+            // A run folder in memory would hold the features in memory after all, past the budget.
+            Assert.Null(EncoderFeatureCache.For(101, encoder, 256, 100 * perImage / gb, "/dev/shm", out var inMemory));
+            Assert.Contains("tmpfs", inMemory);
+        }
         Assert.Null(EncoderFeatureCache.For(1, encoder, 256, 0, _dir, out var off));
         Assert.Null(off);
         Assert.Throws<MambaADException>(() => new TrainingOptions { FeatureCacheGb = -1 }.Validate());

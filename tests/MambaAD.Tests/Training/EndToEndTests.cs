@@ -19,7 +19,7 @@ namespace MambaAD.Tests.Training;
 [Collection("Torch")]
 public sealed class EndToEndTests : IDisposable
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "mambaad-e2e-" + Guid.NewGuid().ToString("N")[..8]);
+    private readonly string _root = DiskTemp.Create("mambaad-e2e-");   // a disk: one run keeps its features in a file
 
     public void Dispose()
     {
