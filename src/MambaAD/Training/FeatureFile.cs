@@ -67,7 +67,15 @@ internal sealed class FeatureFile : IDisposable
     {
         var options = OperatingSystem.IsWindows() ? FileOptions.DeleteOnClose : FileOptions.None;
         var handle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.None, options, slots * slotBytes);
-        if (!OperatingSystem.IsWindows()) File.Delete(path);
+        try
+        {
+            if (!OperatingSystem.IsWindows()) File.Delete(path);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
         return new FeatureFile(handle, path, slotBytes, slots);
     }
 
