@@ -30,6 +30,7 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
     private readonly int _capacity;               // the training images
     private Stage[]? _stages;                     // the encoder's output layout, from the first batch kept
     private int _next;                            // the next free slot
+    private bool _stopped;                        // a write failed: no more features are taken
 
     /// <summary>One stage's features per image: C·H·W floats at <paramref name="Offset"/> bytes into a slot, stored in the
     /// order of the encoder's memory format (channels-last features as (H, W, C)).</summary>
@@ -88,9 +89,6 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
     /// <summary>Whether the features are in a file rather than in memory.</summary>
     public bool OnDisk => _file is not null;
 
-    /// <summary>Why the cache stopped taking features (a failed write), or null.</summary>
-    public string? Stopped { get; private set; }
-
     /// <summary>Whether the features of every sample are held (safe to call from the loader's threads).</summary>
     public bool HoldsAll(IReadOnlyList<Sample> samples)
     {
@@ -120,11 +118,11 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
 
     /// <summary>
     /// Keeps the features of the samples not held yet (<paramref name="features"/>: the encoder's output for the batch),
-    /// from the training thread. A failed write stops the cache (<see cref="Stopped"/>) and returns why, once.
+    /// from the training thread. A failed write stops the cache taking more and returns why, once.
     /// </summary>
     public string? Add(IReadOnlyList<Sample> samples, Tensor[] features)
     {
-        if (Stopped is not null) return null;
+        if (_stopped) return null;
         using var scope = NewDisposeScope();
         _stages ??= Layout(features);
         var stored = _file is null ? null : features.Zip(_stages, (f, stage) => Stored(f.cpu(), stage)).ToArray();
@@ -143,9 +141,9 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
                 }
                 catch (IOException e)
                 {
-                    Stopped = $"the encoder-feature file in {System.IO.Path.GetDirectoryName(_file.Path)} could not take more ({e.Message}): " +
-                              $"{Count} images' features kept, the others run the encoder in every epoch";
-                    return Stopped;
+                    _stopped = true;
+                    return $"the encoder-feature file in {System.IO.Path.GetDirectoryName(_file.Path)} could not take more ({e.Message}): " +
+                           $"{Count} images' features kept, the others run the encoder in every epoch";
                 }
             }
             _next++;
