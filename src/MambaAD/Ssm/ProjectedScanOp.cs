@@ -56,8 +56,11 @@ internal static unsafe class ProjectedScanOp
         p.H = Floats(h); p.Paths = Longs(p64);
         p.dU = Floats(du); p.dXDbl = Floats(dXDbl); p.dA = Floats(dA); p.dD = Floats(dD); p.dBias = Floats(dBias);
         p.dWdt = Floats(dW);
+        p.Whole = ScanBackward.WholeElements(p, w, ScanWorkers.Threads);
+        var duK = p.Whole < p.Bt ? empty(ScanBackward.SplitFloats(p, w)) : null;
+        p.DUK = duK is null ? null : Floats(duK);
         ScanKernels.Backward(p, w);
-        GC.KeepAlive(new object[] { uc, gc, xs, wc, ac, dd, bc, p64, h });
+        GC.KeepAlive(new object?[] { uc, gc, xs, wc, ac, dd, bc, p64, h, duK });
         var res = new[] { du, dXDbl, dW.sum(0L, false), dA.sum(0L, false), dD.sum(0L, false), dBias.sum(0L, false) };
         foreach (var t in res) t.MoveToOuterDisposeScope();
         return res;

@@ -9,8 +9,9 @@
 //     dB_t[n] = Σ_d λ_t·δ_t·u_p                     dC_t[n] = Σ_d g_p·h_t
 //
 // Memory: the forward stores h only at chunk boundaries (every ScanKernels.Chunk steps). Tasks are one batch element
-// each (u is shared by the K directions, so du accumulates over k in the task's own buffer). Per direction, chunks are
-// walked in reverse; per chunk:
+// each (u is shared by the K directions, so du accumulates over k in the task's own buffer), except the elements that
+// would leave workers idle in a last round: their directions are tasks with a du each (WholeElements). Per direction,
+// chunks are walked in reverse; per chunk:
 //   1. u and g rows of the chunk are gathered into scan order (their pixels are scattered over buffers larger than L2),
 //      δ and softplus'(Δ) are recomputed from the step rows (no (Bt, K, d, L) δ is ever kept);
 //   2. per block, Adjoint recomputes a_t and h_t of the chunk from its stored start state and walks back in time;
@@ -28,12 +29,48 @@ internal static unsafe class ScanBackward
 {
     public static void Run<TS, TV>(ScanParams p) where TS : ISimd<TV> where TV : struct
     {
-        int w = TS.Width, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk, N = p.N, R = p.R;
-        long work = (InOwnRows(p, dgp) ? 0 : 3L * p.L * dgp) + (long)nb * (2L * N * w + 2L * w + (long)R * w) + (4L * ch + 1) * N * w
-                    + 6L * ch * ChunkRowStride(dgp, w);
+        int w = TS.Width, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w;
+        long work = (InOwnRows(p, dgp) ? 0 : 3L * p.L * dgp) + Scratch.Floats(p, nb, w);
         using var lanes = ParamLanes.Build(p, w);
-        ScanWorkers.Run(p.Bt, work, (b, buf) => BatchTask<TS, TV>(p, lanes, b, buf));
+        int whole = p.Whole;
+        if (whole == p.Bt)
+        {
+            ScanWorkers.Run(p.Bt, work, (b, buf) => BatchTask<TS, TV>(p, lanes, b, buf));
+            return;
+        }
+        // The last elements' directions are tasks of their own, each with its own du (p.DUK), summed afterwards in
+        // direction order from +0: the sum BatchTask's one du makes, so the same bits.
+        if (p.DUK == null || whole < 0 || whole > p.Bt) throw new InvalidOperationException("a split backward needs DUK (SplitFloats)");
+        int K = p.K;
+        long ld = (long)p.L * dgp;
+        ScanWorkers.Run(whole + (p.Bt - whole) * K, work, (task, buf) =>
+        {
+            if (task < whole)
+            {
+                BatchTask<TS, TV>(p, lanes, task, buf);
+                return;
+            }
+            int s = task - whole, b = whole + s / K;
+            float* du = p.DUK + s * ld;
+            new Span<float>(du, checked((int)ld)).Clear();
+            long cl = (long)b * p.L * p.Dg;
+            Direction<TS, TV>(p, lanes, b, s % K, p.U + cl, p.G + cl, du, new Scratch(p, nb, w, buf));
+        });
+        SumDirections<TS, TV>(p, whole, ld);
     }
+
+    /// <summary>Floats of <see cref="ScanParams.DUK"/> for <paramref name="p"/>'s <see cref="ScanParams.Whole"/>: a du
+    /// per direction of each element past it.</summary>
+    public static long SplitFloats(in ScanParams p, int w) => (long)(p.Bt - p.Whole) * p.K * p.L * ScanKernels.Blocks(p.Dg, w) * w;
+
+    /// <summary>
+    /// Batch elements done as one task each (all K directions, one du): the largest multiple of the workers, so that
+    /// those tasks fill whole rounds; the remainder's directions are tasks of their own. Batch 3 on 2 workers otherwise
+    /// takes as long as batch 4, and batch 16 on 12 workers as long as 24 (docs/performance.md, "Issue 14, phase 24").
+    /// Only in the tensors' own rows (Dg a multiple of the width: every MambaAD model); else every element is one task.
+    /// </summary>
+    internal static int WholeElements(in ScanParams p, int w, int workers) =>
+        p.Dg % w != 0 || p.K == 1 || workers <= 1 ? p.Bt : p.Bt - p.Bt % workers;
 
     /// <summary>
     /// Row stride of the chunk's scan-order buffers: one vector more than dgp. A block walks its column of these rows,
@@ -47,25 +84,40 @@ internal static unsafe class ScanBackward
     /// </summary>
     private static bool InOwnRows(in ScanParams p, int dgp) => p.Dg == dgp;
 
+    /// <summary>A task's scratch after its whole-sequence rows: per block the λ carry, dA (N·W each), dD, dbias (W
+    /// each) and dWdt (R·W); per chunk a_t, h_t (one more), dB and dC per lane (N·W per step each), and in scan order
+    /// u, g, δ, softplus'(Δ), du and dΔ (rows of <see cref="ChunkRowStride"/> floats).</summary>
+    private readonly struct Scratch
+    {
+        public readonly float* Lam, DAacc, DDacc, DBiasAcc, DWacc, ABuf, HBuf, DBacc, DCacc, UL, GL, DL, SgL, DuL, DdL;
+
+        public Scratch(in ScanParams p, int nb, int w, float* start)
+        {
+            int nw = p.N * w, ch = p.Chunk;
+            long lc = (long)ch * ChunkRowStride(nb * w, w);
+            Lam = start; DAacc = Lam + (long)nb * nw; DDacc = DAacc + (long)nb * nw; DBiasAcc = DDacc + (long)nb * w;
+            DWacc = DBiasAcc + (long)nb * w;
+            ABuf = DWacc + (long)nb * p.R * w; HBuf = ABuf + (long)ch * nw; DBacc = HBuf + (long)(ch + 1) * nw;
+            DCacc = DBacc + (long)ch * nw;
+            UL = DCacc + (long)ch * nw; GL = UL + lc; DL = GL + lc; SgL = DL + lc; DuL = SgL + lc; DdL = DuL + lc;
+        }
+
+        public static long Floats(in ScanParams p, int nb, int w) =>
+            (long)nb * (2L * p.N * w + 2L * w + (long)p.R * w) + (4L * p.Chunk + 1) * p.N * w + 6L * p.Chunk * ChunkRowStride(nb * w, w);
+    }
+
+    /// <summary>Batch element b, all K directions, du accumulated over them in one buffer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BatchTask<TS, TV>(in ScanParams p, in ParamLanes lanes, int b, float* buf)
         where TS : ISimd<TV> where TV : struct
     {
-        int w = TS.Width, L = p.L, N = p.N, R = p.R, rs = R + 2 * N, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk;
-        int nw = N * w, rw = R * w, cs = ChunkRowStride(dgp, w);
-        long ld = (long)L * dgp, lc = (long)ch * cs;
+        int w = TS.Width, L = p.L, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w;
+        long ld = (long)L * dgp;
         long cl = (long)b * L * p.Dg;   // channels-last batch offset of u, g, du
         // Whole sequence, all blocks side by side (rows of dgp floats): u, g, du in pixel order (InOwnRows).
         bool own = InOwnRows(p, dgp);
         float* uT = own ? p.U + cl : buf, gT = own ? p.G + cl : uT + ld, duT = own ? p.dU + cl : gT + ld;
-        // Scratch. Per block: the λ carry and dA (N·W each); dD, dbias (W each); dWdt (R·W).
-        float* lam = own ? buf : duT + ld, dAacc = lam + (long)nb * nw;
-        float* dDacc = dAacc + (long)nb * nw, dBiasAcc = dDacc + (long)nb * w, dWacc = dBiasAcc + (long)nb * w;
-        // Per chunk: a_t, h_t (one more), dB and dC per lane (N·W per step each).
-        float* aBuf = dWacc + (long)nb * rw, hBuf = aBuf + (long)ch * nw;
-        float* dBacc = hBuf + (long)(ch + 1) * nw, dCacc = dBacc + (long)ch * nw;
-        // Per chunk, scan order: u, g, δ, softplus'(Δ), du, dΔ (rows of cs floats).
-        float* uL = dCacc + (long)ch * nw, gL = uL + lc, dL = gL + lc, sgL = dL + lc, duL = sgL + lc, ddL = duL + lc;
+        var scratch = new Scratch(p, nb, w, own ? buf : duT + ld);
         for (int cb = 0; cb < nb && !own; cb++)
         {
             int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
@@ -73,50 +125,78 @@ internal static unsafe class ScanBackward
             ScanRows.RowsIn<TS, TV>(p.G + cl + c0, L, p.Dg, nc, gT + c0, dgp);
         }
         new Span<float>(duT, checked((int)ld)).Clear();
-        for (int k = 0; k < p.K; k++)
-        {
-            // Direction k's parameter lanes, blocks side by side (ParamLanes).
-            float* aT = lanes.AOf(k), a2T = lanes.A2Of(k), dVec = lanes.DOf(k), biasVec = lanes.BiasOf(k), wT = lanes.WdtOf(k);
-            new Span<float>(lam, nb * nw).Clear();
-            new Span<float>(dAacc, nb * nw).Clear();
-            new Span<float>(dDacc, nb * w).Clear();
-            new Span<float>(dBiasAcc, nb * w).Clear();
-            new Span<float>(dWacc, nb * rw).Clear();
-            float* xk = p.XS + ((long)b * p.K + k) * L * rs;
-            long* path = p.Paths + (long)k * L;
-            var dRows = new PixelRows(p.dXDbl + (long)b * L * p.K * rs + (long)k * rs, (long)p.K * rs);
-            for (int c = p.NChunks - 1; c >= 0; c--)
-            {
-                int t0 = c * ch, len = Math.Min(ch, L - t0);
-                float* xc = xk + (long)t0 * rs, cbk = xc + R, cck = cbk + N;
-                ScanRows.GatherRows(uT, uL, path + t0, len, dgp, cs);
-                ScanRows.GatherRows(gT, gL, path + t0, len, dgp, cs);
-                new Span<float>(duL, checked(len * cs)).Clear();
-                ChunkDelta<TS, TV>(xc, rs, R, len, nb, cs, wT, biasVec, dL, sgL);
-                new Span<float>(dBacc, len * nw).Clear();
-                new Span<float>(dCacc, len * nw).Clear();
-                for (int cb = 0; cb < nb; cb++)
-                {
-                    float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;   // the chunk's start state
-                    // The block's next start state (the chunk before, in the walk back): the blocks' start states of one
-                    // chunk lie NChunks states apart in a buffer larger than the caches, and each block's first read
-                    // (the copy of its start state) otherwise waited on memory (docs/performance.md, phase 11).
-                    if (c > 0) CachePrefetch.ToL2(hk - nw, nw);
-                    Adjoint<TS, TV>(N, cb * w, cs, len, rs, cbk, cck, hk, uL, gL, dL, sgL, duL, ddL, aT + (long)cb * nw,
-                        a2T + (long)cb * nw, lam + (long)cb * nw, dAacc + (long)cb * nw, dVec + (long)cb * w,
-                        dDacc + (long)cb * w, dBiasAcc + (long)cb * w, aBuf, hBuf, dBacc, dCacc);
-                }
-                BcGradsToRows<TS, TV>(N, R, len, dBacc, dCacc, dRows, path + t0);
-                ProjectionGrads<TS, TV>(xc, rs, R, len, nb, cs, ddL, wT, dWacc, dRows, path + t0);
-                ScanRows.AddRowsAt<TS, TV>(duL, cs, duT, path + t0, len, dgp);
-            }
-            for (int cb = 0; cb < nb; cb++) ScanRows.StoreParamPartials(p, b, k, cb, w, dDacc, dBiasAcc, dAacc, dWacc);
-        }
+        for (int k = 0; k < p.K; k++) Direction<TS, TV>(p, lanes, b, k, uT, gT, duT, scratch);
         for (int cb = 0; cb < nb && !own; cb++)
         {
             int c0 = cb * w, nc = Math.Min(w, p.Dg - c0);
             ScanRows.RowsOut<TS, TV>(duT + c0, L, p.Dg, nc, p.dU + cl + c0, dgp);
         }
+    }
+
+    /// <summary>Direction k of batch element b: its chunks walked back, du added into duT (rows of dgp floats, pixel
+    /// order), its d rows written, its parameter partials stored.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void Direction<TS, TV>(in ScanParams p, in ParamLanes lanes, int b, int k, float* uT, float* gT, float* duT,
+        in Scratch s) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, L = p.L, N = p.N, R = p.R, rs = R + 2 * N, nb = ScanKernels.Blocks(p.Dg, w), dgp = nb * w, ch = p.Chunk;
+        int nw = N * w, rw = R * w, cs = ChunkRowStride(dgp, w);
+        // Direction k's parameter lanes, blocks side by side (ParamLanes).
+        float* aT = lanes.AOf(k), a2T = lanes.A2Of(k), dVec = lanes.DOf(k), biasVec = lanes.BiasOf(k), wT = lanes.WdtOf(k);
+        new Span<float>(s.Lam, nb * nw).Clear();
+        new Span<float>(s.DAacc, nb * nw).Clear();
+        new Span<float>(s.DDacc, nb * w).Clear();
+        new Span<float>(s.DBiasAcc, nb * w).Clear();
+        new Span<float>(s.DWacc, nb * rw).Clear();
+        float* xk = p.XS + ((long)b * p.K + k) * L * rs;
+        long* path = p.Paths + (long)k * L;
+        var dRows = new PixelRows(p.dXDbl + (long)b * L * p.K * rs + (long)k * rs, (long)p.K * rs);
+        for (int c = p.NChunks - 1; c >= 0; c--)
+        {
+            int t0 = c * ch, len = Math.Min(ch, L - t0);
+            float* xc = xk + (long)t0 * rs, cbk = xc + R, cck = cbk + N;
+            ScanRows.GatherRows(uT, s.UL, path + t0, len, dgp, cs);
+            ScanRows.GatherRows(gT, s.GL, path + t0, len, dgp, cs);
+            new Span<float>(s.DuL, checked(len * cs)).Clear();
+            ChunkDelta<TS, TV>(xc, rs, R, len, nb, cs, wT, biasVec, s.DL, s.SgL);
+            new Span<float>(s.DBacc, len * nw).Clear();
+            new Span<float>(s.DCacc, len * nw).Clear();
+            for (int cb = 0; cb < nb; cb++)
+            {
+                float* hk = p.H + ((((long)b * p.K + k) * nb + cb) * p.NChunks + c) * nw;   // the chunk's start state
+                // The block's next start state (the chunk before, in the walk back): the blocks' start states of one
+                // chunk lie NChunks states apart in a buffer larger than the caches, and each block's first read
+                // (the copy of its start state) otherwise waited on memory (docs/performance.md, phase 11).
+                if (c > 0) CachePrefetch.ToL2(hk - nw, nw);
+                Adjoint<TS, TV>(N, cb * w, cs, len, rs, cbk, cck, hk, s.UL, s.GL, s.DL, s.SgL, s.DuL, s.DdL, aT + (long)cb * nw,
+                    a2T + (long)cb * nw, s.Lam + (long)cb * nw, s.DAacc + (long)cb * nw, dVec + (long)cb * w,
+                    s.DDacc + (long)cb * w, s.DBiasAcc + (long)cb * w, s.ABuf, s.HBuf, s.DBacc, s.DCacc);
+            }
+            BcGradsToRows<TS, TV>(N, R, len, s.DBacc, s.DCacc, dRows, path + t0);
+            ProjectionGrads<TS, TV>(xc, rs, R, len, nb, cs, s.DdL, wT, s.DWacc, dRows, path + t0);
+            ScanRows.AddRowsAt<TS, TV>(s.DuL, cs, duT, path + t0, len, dgp);
+        }
+        for (int cb = 0; cb < nb; cb++) ScanRows.StoreParamPartials(p, b, k, cb, w, s.DDacc, s.DBiasAcc, s.DAacc, s.DWacc);
+    }
+
+    /// <summary>du of the split elements (whole…Bt−1, own rows): Σ_k du_k from +0 in direction order, in slices of
+    /// rows spread over the workers.</summary>
+    private static void SumDirections<TS, TV>(ScanParams p, int whole, long ld) where TS : ISimd<TV> where TV : struct
+    {
+        const int SliceFloats = 1 << 14;
+        int slices = (int)((ld + SliceFloats - 1) / SliceFloats), K = p.K;
+        ScanWorkers.Run((p.Bt - whole) * slices, 0, (task, _) =>
+        {
+            int e = task / slices;
+            long from = (long)(task % slices) * SliceFloats, to = Math.Min(ld, from + SliceFloats);
+            float* src = p.DUK + (long)e * K * ld, dst = p.dU + (long)(whole + e) * ld;
+            for (long i = from; i < to; i += TS.Width)
+            {
+                TV acc = TS.Splat(0f);
+                for (int k = 0; k < K; k++) acc = TS.Add(acc, TS.Load(src + k * ld + i));
+                TS.Store(dst + i, acc);
+            }
+        });
     }
 
     /// <summary>δ = softplus(Δ) and softplus'(Δ) of the chunk's len steps, scan order, every block: (len, cs) each. Δ

@@ -25,6 +25,10 @@ internal unsafe struct ScanParams
     // Backward only: g and du like u; dXDbl like xDbl, (Bt, L, K, R + 2N) in pixel order; per-batch partials dA
     // (Bt, K·Dg, N), dD, dBias (Bt, K·Dg), dWdt (Bt, K, Dg, R), summed over the batch by the caller (deterministic).
     public float* G, dU, dXDbl, dA, dD, dBias, dWdt;
+    /// <summary>Backward only: the batch elements 0…Whole−1 run as one task each, the rest one task per direction
+    /// (<see cref="ScanBackward.WholeElements"/>), each direction's du in DUK, (Bt − Whole, K, L, Dg) (null when Whole = Bt).</summary>
+    public int Whole;
+    public float* DUK;
 
     public readonly int NChunks => (L + Chunk - 1) / Chunk;
 }

@@ -143,6 +143,38 @@ public class ProjectedScanTests
         }
     }
 
+    /// <summary>
+    /// The backward runs the batch elements past the last whole round of its workers as one task per direction, each
+    /// with its own du (ScanBackward.WholeElements): on 2 workers, batch 3 runs elements 0 and 1 whole and element 2 as
+    /// K tasks, batch 1 only direction tasks. Their du is summed as one task sums it, so y and every gradient equal the
+    /// 1-worker run's (every element whole) bit for bit.
+    /// </summary>
+    [Theory]
+    [InlineData("kernel16", 3)]
+    [InlineData("kernel16", 1)]
+    [InlineData("kernel8", 3)]
+    [InlineData("kernel1", 3)]
+    public void BackwardSplitByDirectionGivesTheBitsOfWholeElements(string impl, int batch)
+    {
+        using var scope = NewDisposeScope();
+        int[] s = [batch, 8, 32, 16, 97, 3];   // Dg 32: the tensors' own rows at every width; L 97: a partial chunk
+        int w = impl == "kernel16" ? 16 : impl == "kernel8" ? 8 : 1;
+        var shape = new ScanParams { Bt = batch, K = 8, Dg = 32, N = 16, L = 97, R = 3, Chunk = ScanKernels.Chunk };
+        Assert.Equal(batch, ScanBackward.WholeElements(shape, w, 1));
+        Assert.Equal(batch - batch % 2, ScanBackward.WholeElements(shape, w, 2));
+        var inputs = Inputs(s);
+        var paths = SelectiveScanTests.Paths(s[1], s[4]);
+        var g = randn(s[0], s[4], s[2], generator: new Generator(23));
+        var scan = SelectiveScanTests.Projected(impl);
+        var whole = AtThreads.Run(1, () => RunWithGrads(scan, inputs, g, float32, paths));
+        var split = AtThreads.Run(2, () =>
+        {
+            if (Environment.ProcessorCount >= 2) Assert.Equal(2, ScanWorkers.Threads);
+            return RunWithGrads(scan, inputs, g, float32, paths);
+        });
+        for (int i = 0; i < whole.Length; i++) Close.Check(split[i], whole[i], 0, 0, $"{impl} batch {batch} {GradNames[i]}");
+    }
+
     [Fact]
     public void KernelSendsFloat64ToTheReference()
     {
