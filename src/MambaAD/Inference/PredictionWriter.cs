@@ -92,7 +92,7 @@ internal static class PredictionWriter
             var readable = Enumerable.Range(0, count).Where(k => errors[k] is null).ToList();
             var readableInput = new float[readable.Count * size];
             for (int r = 0; r < readable.Count; r++) input.AsSpan(readable[r] * size, size).CopyTo(readableInput.AsSpan(r * size));
-            var predictions = predictor.Predict(readableInput, [.. readable.Select(k => sizes[k])], cancellationToken);
+            var predictions = predictor.Predict(readableInput, [.. readable.Select(k => sizes[k])], cancellationToken, subBatch: o.Batch);
             var written = new (string Overlay, string? Mask, string? Map)[count];
             var large = new object();
             Parallel.For(0, readable.Count, r =>

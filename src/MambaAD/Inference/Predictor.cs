@@ -85,17 +85,20 @@ public sealed class Predictor : IDisposable
 
     /// <summary>
     /// Scores images already preprocessed (<see cref="Preprocess"/>, one after another in <paramref name="input"/>) whose
-    /// original sizes are <paramref name="sizes"/>, <see cref="SubBatch"/> at a time.
+    /// original sizes are <paramref name="sizes"/>, <paramref name="subBatch"/> at a time (<see cref="SubBatch"/> unless
+    /// the caller wants larger forward passes: per image, a forward of 4 costs 4–8 % more than one of 8, docs/performance.md,
+    /// "Issue 14, phase 24").
     /// </summary>
-    internal IReadOnlyList<Prediction> Predict(float[] input, IReadOnlyList<(int Width, int Height)> sizes, CancellationToken cancellationToken = default, IProgress<int>? progress = null)
+    internal IReadOnlyList<Prediction> Predict(float[] input, IReadOnlyList<(int Width, int Height)> sizes, CancellationToken cancellationToken = default,
+        IProgress<int>? progress = null, int subBatch = SubBatch)
     {
         int s = ImageSize, size = 3 * s * s;
         var threshold = Threshold;
         var predictions = new List<Prediction>(sizes.Count);
-        for (int start = 0; start < sizes.Count; start += SubBatch)
+        for (int start = 0; start < sizes.Count; start += subBatch)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            int n = Math.Min(SubBatch, sizes.Count - start);
+            int n = Math.Min(subBatch, sizes.Count - start);
             var maps = Score(input[(start * size)..((start + n) * size)], n, cancellationToken);
             for (int i = 0; i < n; i++)
                 predictions.Add(new Prediction(maps.Scores[i], maps.Map(i), s,
