@@ -134,7 +134,8 @@ internal static unsafe class ScanBackward
     }
 
     /// <summary>Direction k of batch element b: its chunks walked back, du added into duT (rows of dgp floats, pixel
-    /// order), its d rows written, its parameter partials stored.</summary>
+    /// order), its d rows written, its parameter partials stored. Not inlined: inside BatchTask's loop the whole-element
+    /// path read 10–15 % slower (docs/performance.md, phase 24).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void Direction<TS, TV>(in ScanParams p, in ParamLanes lanes, int b, int k, float* uT, float* gT, float* duT,
         in Scratch s) where TS : ISimd<TV> where TV : struct
