@@ -70,7 +70,7 @@ internal static unsafe class ScanBackward
     /// Only in the tensors' own rows (Dg a multiple of the width: every MambaAD model); else every element is one task.
     /// </summary>
     internal static int WholeElements(in ScanParams p, int w, int workers) =>
-        p.Dg % w != 0 || p.K == 1 || workers <= 1 ? p.Bt : p.Bt - p.Bt % workers;
+        !InOwnRows(p, ScanKernels.Blocks(p.Dg, w) * w) || p.K == 1 || workers <= 1 ? p.Bt : p.Bt - p.Bt % workers;
 
     /// <summary>
     /// Row stride of the chunk's scan-order buffers: one vector more than dgp. A block walks its column of these rows,

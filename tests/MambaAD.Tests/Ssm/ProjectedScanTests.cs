@@ -158,14 +158,14 @@ public class ProjectedScanTests
     {
         using var scope = NewDisposeScope();
         int[] s = [batch, 8, 32, 16, 97, 3];   // Dg 32: the tensors' own rows at every width; L 97: a partial chunk
-        int w = impl == "kernel16" ? 16 : impl == "kernel8" ? 8 : 1;
+        var scan = SelectiveScanTests.Projected(impl);
+        int w = ((SelectiveScanCpu)scan).Width;
         var shape = new ScanParams { Bt = batch, K = 8, Dg = 32, N = 16, L = 97, R = 3, Chunk = ScanKernels.Chunk };
         Assert.Equal(batch, ScanBackward.WholeElements(shape, w, 1));
         Assert.Equal(batch - batch % 2, ScanBackward.WholeElements(shape, w, 2));
         var inputs = Inputs(s);
         var paths = SelectiveScanTests.Paths(s[1], s[4]);
         var g = randn(s[0], s[4], s[2], generator: new Generator(23));
-        var scan = SelectiveScanTests.Projected(impl);
         var whole = AtThreads.Run(1, () => RunWithGrads(scan, inputs, g, float32, paths));
         var split = AtThreads.Run(2, () =>
         {
