@@ -94,13 +94,12 @@ internal sealed class BatchLoader
     private Batch Load(int[] idx, int number, CancellationToken ct)
     {
         int s = _o.ImageSize, plane = s * s;
-        if (_o.PixelsNotNeeded is { } notNeeded && !_o.LoadMasks)
-        {
-            var batchSamples = idx.Select(i => _samples[i]).ToList();
-            if (notNeeded(batchSamples))
-                return new Batch([], null, [.. batchSamples.Select(MaskKnown)], batchSamples, number);
-        }
-        var images = new float[idx.Length * 3 * plane];
+        // Without pixels the masks still load (a test replayed from kept features); their size was checked against the
+        // decoded image when the features were taken.
+        bool pixels = _o.PixelsNotNeeded is not { } notNeeded || !notNeeded(idx.Select(i => _samples[i]).ToList());
+        if (!pixels && !_o.LoadMasks)
+            return new Batch([], null, [.. idx.Select(i => MaskKnown(_samples[i]))], idx.Select(i => _samples[i]).ToList(), number);
+        var images = pixels ? new float[idx.Length * 3 * plane] : [];
         var masks = _o.LoadMasks ? new byte[idx.Length * plane] : null;
         var known = new bool[idx.Length];
         var ok = new bool[idx.Length];
@@ -111,12 +110,12 @@ internal sealed class BatchLoader
             var sample = _samples[idx[i]];
             try
             {
-                var img = ImageDecoder.DecodeRgb(sample.ImagePath);
-                Preprocess.Image(img, s, _norm, images.AsSpan(i * 3 * plane, 3 * plane));
+                var img = pixels ? ImageDecoder.DecodeRgb(sample.ImagePath) : null;
+                if (img is not null) Preprocess.Image(img, s, _norm, images.AsSpan(i * 3 * plane, 3 * plane));
                 known[i] = MaskKnown(sample);
                 if (masks is not null && sample.MaskPath is not null)
                 {
-                    var m = Preprocess.Mask(sample.MaskPath, sample.ImagePath, img.Width, img.Height, s);
+                    var m = img is null ? Preprocess.Mask(sample.MaskPath, s) : Preprocess.Mask(sample.MaskPath, sample.ImagePath, img.Width, img.Height, s);
                     m.CopyTo(masks.AsSpan(i * plane, plane));
                     if (sample.IsFolderAnomalous && Array.IndexOf(m, (byte)1) < 0) _vanished.TryAdd(sample.ImagePath, true);
                 }
@@ -135,11 +134,11 @@ internal sealed class BatchLoader
         if (ok.All(x => x)) return new Batch(images, masks, known, idx.Select(i => _samples[i]).ToList(), number);
         // Compact the batch: leave out the files that failed.
         var keep = Enumerable.Range(0, idx.Length).Where(i => ok[i]).ToArray();
-        var img2 = new float[keep.Length * 3 * plane];
+        var img2 = pixels ? new float[keep.Length * 3 * plane] : [];
         var mask2 = masks is null ? null : new byte[keep.Length * plane];
         for (int k = 0; k < keep.Length; k++)
         {
-            images.AsSpan(keep[k] * 3 * plane, 3 * plane).CopyTo(img2.AsSpan(k * 3 * plane));
+            if (pixels) images.AsSpan(keep[k] * 3 * plane, 3 * plane).CopyTo(img2.AsSpan(k * 3 * plane));
             masks?.AsSpan(keep[k] * plane, plane).CopyTo(mask2.AsSpan(k * plane));
         }
         return new Batch(img2, mask2, keep.Select(i => known[i]).ToArray(), keep.Select(i => _samples[idx[i]]).ToList(), number);

@@ -14,7 +14,8 @@ namespace MambaAD.Data;
 /// <param name="Prefetch">Batches decoded ahead of the consumer.</param>
 /// <param name="SkipBad">Leave out unreadable files (listed in <see cref="BatchLoader.Warnings"/>) instead of failing.</param>
 /// <param name="PixelsNotNeeded">Batches for which it returns true are yielded without decoding their images (their
-/// <see cref="Batch.Images"/> is empty): the consumer has what it needs of them already (the trainer's encoder-feature cache).</param>
+/// <see cref="Batch.Images"/> is empty; masks still load when asked for): the consumer has what it needs of them already
+/// (the trainer's encoder-feature caches).</param>
 internal sealed record LoaderOptions(int BatchSize = 16, int ImageSize = 256, InputNormalization? Normalization = null,
     bool Shuffle = false, int Seed = 42, bool DropLast = false, bool LoadMasks = false, int Workers = 0, int Prefetch = 2,
     bool SkipBad = false, Func<IReadOnlyList<Sample>, bool>? PixelsNotNeeded = null);

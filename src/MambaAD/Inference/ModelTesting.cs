@@ -52,27 +52,35 @@ public static class ModelTesting
     /// <summary>Tests a loaded model on <paramref name="samples"/> (e.g. a dataset's test split).</summary>
     public static TestReport Run(Predictor predictor, IReadOnlyList<Sample> samples, TestOptions? options = null,
         IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default) =>
-        Run(predictor.Score, predictor.ImageSize, predictor.Info.Normalization, samples, options, progress, cancellationToken);
+        Run((b, ct) => predictor.Score(b.Images, b.Count, ct), predictor.ImageSize, predictor.Info.Normalization, samples, options,
+            progress, cancellationToken);
 
     /// <summary>Tests a model in training (its mode is restored after each batch).</summary>
     internal static TestReport Run(IAnomalyModel model, InputNormalization normalization, IReadOnlyList<Sample> samples,
         TestOptions? options = null, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default) =>
-        Run(model.Run, model.ImageSize, normalization, samples, options, progress, cancellationToken);
+        Run((b, ct) => model.Run(b.Images, b.Count, ct), model.ImageSize, normalization, samples, options, progress, cancellationToken);
 
-    private static TestReport Run(Func<float[], int, CancellationToken, AnomalyMaps> score, int size, InputNormalization normalization,
-        IReadOnlyList<Sample> samples, TestOptions? options, IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// Tests with <paramref name="score"/> given each batch; batches for which <paramref name="pixelsNotNeeded"/> says so
+    /// come without their pixels (the scorer has their encoder features: the trainer's tests), so no gallery then.
+    /// </summary>
+    internal static TestReport Run(Func<Batch, CancellationToken, AnomalyMaps> score, int size, InputNormalization normalization,
+        IReadOnlyList<Sample> samples, TestOptions? options, IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken,
+        Func<IReadOnlyList<Sample>, bool>? pixelsNotNeeded = null)
     {
         var o = options ?? new TestOptions();
         if (o.GalleryPerClass < 0) throw new MambaADException($"the gallery size {o.GalleryPerClass} must be 0 or more", nameof(TestOptions.GalleryPerClass));
+        if (pixelsNotNeeded is not null && o.GalleryPerClass > 0)
+            throw new ArgumentException("a test that may skip the pixels keeps no gallery (GalleryPerClass 0)", nameof(options));
         var loader = new BatchLoader(samples, new LoaderOptions(o.BatchSize, size, normalization, LoadMasks: true,
-            Workers: o.Workers, SkipBad: o.SkipBad));
+            Workers: o.Workers, SkipBad: o.SkipBad, PixelsNotNeeded: pixelsNotNeeded));
         int plane = size * size;
         var evaluator = new Evaluator(size, size);
         var gallery = o.GalleryPerClass > 0 ? new Gallery(o.GalleryPerClass, o.ThumbnailSize) : null;
         var images = new List<ImageResult>();
         foreach (var batch in loader.Epoch(0, cancellationToken))
         {
-            var maps = score(batch.Images, batch.Count, cancellationToken);
+            var maps = score(batch, cancellationToken);
             for (int i = 0; i < batch.Count; i++)
             {
                 var s = batch.Samples[i];

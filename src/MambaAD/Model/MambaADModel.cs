@@ -65,11 +65,22 @@ internal sealed class MambaADModel : nn.Module<Tensor, (Tensor[] Encoder, Tensor
     /// <summary>Anomaly maps and image scores for a batch x (B, 3, S, S), in eval mode without gradients (spec §12).</summary>
     public AnomalyMaps Predict(Tensor x)
     {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        return Predict(net_t.call(x));
+    }
+
+    /// <summary>
+    /// <see cref="Predict(Tensor)"/> from the batch's encoder features [F1, F2, F3], as <see cref="Encoder"/> returns them
+    /// (the frozen encoder gives an image the same features every time: the trainer's tests keep them).
+    /// </summary>
+    public AnomalyMaps Predict(Tensor[] encoderFeatures)
+    {
         if (training) throw new InvalidOperationException("call eval() before Predict: BatchNorm must use its running statistics");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var (f, d) = forward(x);
-        return AnomalyMap.Compute(f, d, (int)x.shape[^1]);
+        var d = net_s.call(mff_oce.call(encoderFeatures));
+        return AnomalyMap.Compute(encoderFeatures, d, ImageSize);
     }
 
     /// <inheritdoc />

@@ -8,7 +8,8 @@ namespace MambaAD.Training;
 
 /// <summary>
 /// The frozen encoder's features [F1, F2, F3] of the training images, kept from their first epoch on, so that later
-/// epochs skip the encoder and the decoding of the images. The encoder is frozen and always in eval mode (spec §2) and
+/// epochs skip the encoder and the decoding of the images (and of the test images, kept from the first test on when
+/// they fit in memory too: <see cref="ForTests"/>). The encoder is frozen and always in eval mode (spec §2) and
 /// training has no augmentation (§13), so an image's features are the same in every epoch; an image's features do not
 /// depend on the other images of its batch either (same batch size, bit for bit), so a run with the cache trains the
 /// same weights as one without it, and a resumed run (whose cache starts empty) the same as an uninterrupted one.
@@ -78,6 +79,30 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
         }
         decision = $"encoder features not kept between epochs ({sizes}; not on disk either: {whyNot}): every epoch runs the " +
                    "encoder; --feature-cache GB raises the memory budget";
+        return null;
+    }
+
+    /// <summary>
+    /// A cache for the <paramref name="images"/> test images beside <paramref name="training"/>'s, so that the tests after
+    /// the first skip the encoder and the image decoding: in memory only, and only when the training images' features
+    /// are in memory too and both fit the budget (the training cache comes first: it serves every step). Null when
+    /// not; <paramref name="decision"/> says which (null when there are no test images or no training cache at all).
+    /// </summary>
+    public static EncoderFeatureCache? ForTests(int images, EncoderFeatureCache? training, EncoderDescriptor encoder, int imageSize,
+        double? budgetGb, out string? decision)
+    {
+        decision = null;
+        if (images == 0 || training is null) return null;
+        long perImage = BytesPerImage(encoder, imageSize), need = images * perImage, trainNeed = training._capacity * perImage;
+        long budget = budgetGb is { } gb ? (long)(gb * (1L << 30)) : DefaultBudgetBytes;
+        if (!training.OnDisk && trainNeed + need <= budget)
+        {
+            decision = $"the test images' encoder features kept in memory too ({Gb(need)} for {images} test images): the tests " +
+                       "after the first skip the encoder and the image decoding";
+            return new EncoderFeatureCache(images, null);
+        }
+        decision = $"the test images' encoder features not kept ({Gb(need)} for {images} test images beside the training " +
+                   $"images' {Gb(trainNeed)}{(training.OnDisk ? " in a file" : "")}; memory budget {Gb(budget)}): every test runs the encoder";
         return null;
     }
 

@@ -18,7 +18,7 @@ namespace MambaAD.Training;
 /// <param name="RunDir">The run folder.</param>
 /// <param name="LastCheckpoint">The latest state (<c>RUN/last</c>).</param>
 /// <param name="BestCheckpoint">The checkpoint with the highest mean mAD at a test (<c>RUN/best</c>), if any test ran.</param>
-/// <param name="LastTest">The final test's result, if any.</param>
+/// <param name="LastTest">The final test's result, if any (without a gallery: <see cref="ModelTesting"/> on the checkpoint makes one).</param>
 /// <param name="Completed">False when cancelled: resume with the same run folder.</param>
 /// <param name="Warnings">Files left out (<see cref="DatasetOptions.SkipBad"/>) and saves recovered at the start, one line each.</param>
 public sealed record TrainResult(string RunDir, string LastCheckpoint, string? BestCheckpoint, TestReport? LastTest, bool Completed,
@@ -269,6 +269,7 @@ public static class Trainer
         private readonly double _secondsBefore = info.Training!.TrainingSeconds; // … and in the processes before it
         private long _total, _decayAt;
         private EncoderFeatureCache? _cache;
+        private EncoderFeatureCache? _testCache;                     // the test images' features, when they fit in memory too
         private bool _servedFromCache;                               // a step has taken its features from the cache
         private readonly Lazy<HashSet<string>> _testFiles = new(() =>
             dataset.Test.SelectMany(s => s.MaskPath is { } m ? new[] { s.ImagePath, m } : [s.ImagePath]).ToHashSet());
@@ -282,6 +283,11 @@ public static class Trainer
             if (decision is not null)
                 progress?.Report(new TrainingProgress(TrainingPhase.Train, 0, 0, 0, 0, null, 0, null, decision));
             _cache = cache;
+            using var testCache = EncoderFeatureCache.ForTests(dataset.Test.Count, cache, model.Encoder.Descriptor, model.Config.ImageSize,
+                _o.FeatureCacheGb, out var testDecision);
+            if (testDecision is not null)
+                progress?.Report(new TrainingProgress(TrainingPhase.Train, 0, 0, 0, 0, null, 0, null, testDecision));
+            _testCache = testCache;
             var loader = new BatchLoader(dataset.Train, new LoaderOptions(_o.BatchSize, model.Config.ImageSize, _info.Normalization,
                 Shuffle: true, Seed: _o.Seed, DropLast: true, Workers: _o.Workers, SkipBad: _skipBad, PixelsNotNeeded: cache is null ? null : cache.HoldsAll));
             if (loader.BatchesPerEpoch == 0)
@@ -439,6 +445,33 @@ public static class Trainer
                     throw Diverged($"the weights became non-finite ({name})", iteration, Math.Max(1, epoch));
         }
 
+        /// <summary>
+        /// A test batch's maps in eval mode (train mode restored after): from its kept encoder features when the loader
+        /// left its images undecoded, else from the images (their features then kept, when there is a test cache). The
+        /// encoder gives an image the same features every time, so a test from kept features is the test from the images.
+        /// </summary>
+        private AnomalyMaps ScoreTestBatch(Batch batch, CancellationToken ct)
+        {
+            if (_testCache is null) return model.Run(batch.Images, batch.Count, ct);
+            ct.ThrowIfCancellationRequested();
+            bool wasTraining = model.training;
+            model.eval();
+            try
+            {
+                using var scope = NewDisposeScope();
+                var device = model.parameters().First().device;
+                if (!batch.HasPixels) return model.Predict(_testCache.Get(batch.Samples, device));
+                int size = model.Config.ImageSize;
+                var features = model.Encoder.call(tensor(batch.Images, [batch.Count, 3, size, size]).to(device));
+                if (_testCache.Add(batch.Samples, features) is { } stopped) AddWarning(stopped);
+                return model.Predict(features);
+            }
+            finally
+            {
+                if (wasTraining) model.train();
+            }
+        }
+
         private TestReport? TestNow(int epoch, int epochs, long iteration, CancellationToken ct)
         {
             if (dataset.Test.Count == 0) return null;
@@ -446,7 +479,10 @@ public static class Trainer
             TestReport report;
             try
             {
-                report = ModelTesting.Run(model, _info.Normalization, dataset.Test, new TestOptions(Workers: _o.Workers, SkipBad: _skipBad), cancellationToken: ct);
+                // No gallery: nothing reads it in training, and batches replayed from kept features have no pixels.
+                report = ModelTesting.Run(ScoreTestBatch, model.Config.ImageSize, _info.Normalization, dataset.Test,
+                    new TestOptions(Workers: _o.Workers, SkipBad: _skipBad, GalleryPerClass: 0), null, ct,
+                    _testCache is null ? null : _testCache.HoldsAll);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

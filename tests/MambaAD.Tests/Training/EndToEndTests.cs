@@ -37,15 +37,19 @@ public sealed class EndToEndTests : IDisposable
     /// Collects each step's loss and every message; cancels after <paramref name="stopAfter"/> steps when given; calls
     /// <paramref name="afterStep"/> with each step's iteration, on the training thread.
     /// </summary>
-    private sealed class Recorder(CancellationTokenSource? cancel = null, long stopAfter = long.MaxValue, Action<long>? afterStep = null)
-        : IProgress<TrainingProgress>
+    private sealed class Recorder(CancellationTokenSource? cancel = null, long stopAfter = long.MaxValue, Action<long>? afterStep = null,
+        Action<string>? onMessage = null) : IProgress<TrainingProgress>
     {
         public readonly List<(long Iteration, double Loss)> Steps = [];
         public readonly List<string> Messages = [];
 
         public void Report(TrainingProgress p)
         {
-            if (p.Message is { } m) Messages.Add(m);
+            if (p.Message is { } m)
+            {
+                Messages.Add(m);
+                onMessage?.Invoke(m);
+            }
             if (p.Phase != TrainingPhase.Train || p.StepLoss is not { } loss) return;
             Steps.Add((p.Iteration, loss));
             afterStep?.Invoke(p.Iteration);
@@ -165,6 +169,40 @@ public sealed class EndToEndTests : IDisposable
         foreach (var (name, t) in StateDict.Ordered(a.Model))
             Assert.True(t.allclose(wb[name], 0, 0), $"{name} differs between the runs with and without the cache");
     }
+
+    [Fact]
+    public void Tests_after_the_first_score_the_kept_features_of_the_test_images_as_the_images_themselves()
+    {
+        var off = Request(Data("a"), Path.Combine(_root, "plain"));
+        off = off with { Options = off.Options with { TestEvery = 1, FeatureCacheGb = 0 } };   // two epochs, two tests
+        var plain = Trainer.Train(off);
+        Assert.True(plain.Completed);
+
+        // With the caches (on by default), the test images (not their masks) are deleted once the first test has read them.
+        var data = Data("b");
+        var test = Dataset.Open(data).Test.ToList();
+        Assert.Contains(test, s => s.MaskPath is not null);
+        var rec = new Recorder(onMessage: m =>
+        {
+            if (m.StartsWith("epoch 1: ", StringComparison.Ordinal)) test.ForEach(s => File.Delete(s.ImagePath));
+        });
+        var request = Request(data, Path.Combine(_root, "kept"));
+        var kept = Trainer.Train(request with { Options = request.Options with { TestEvery = 1 } }, rec);
+        Assert.True(kept.Completed, string.Join(" | ", rec.Messages));
+        Assert.Contains(rec.Messages, m => m.Contains("the test images' encoder features kept in memory too"));
+        Assert.Contains(rec.Messages, m => m.StartsWith("epoch 2: ", StringComparison.Ordinal));
+        Assert.All(test, s => Assert.False(File.Exists(s.ImagePath)));
+
+        // The same scores bit for bit (the last test: from kept features against from the images), so the same metrics.
+        var (a, b) = (plain.LastTest!, kept.LastTest!);
+        Assert.Equal(a.Images.Select(r => (r.Sample.ImagePath[^20..], r.Score, r.IsAnomalous, r.HasMask)),
+            b.Images.Select(r => (r.Sample.ImagePath[^20..], r.Score, r.IsAnomalous, r.HasMask)));
+        Assert.Equal(a.Result.Mean.Values, b.Result.Mean.Values);
+        Assert.Equal(TestEvents(plain.RunDir), TestEvents(kept.RunDir));
+    }
+
+    private static string[] TestEvents(string runDir) =>
+        File.ReadAllLines(Path.Combine(runDir, "metrics.jsonl")).Where(l => l.Contains("\"event\":\"test\"")).ToArray();
 
     [Fact]
     public void ATimeBudgetShortensThePlanAndStillTests()
