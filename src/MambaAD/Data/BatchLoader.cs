@@ -96,9 +96,10 @@ internal sealed class BatchLoader
         int s = _o.ImageSize, plane = s * s;
         // Without pixels the masks still load (a test replayed from kept features); their size was checked against the
         // decoded image when the features were taken.
-        bool pixels = _o.PixelsNotNeeded is not { } notNeeded || !notNeeded(idx.Select(i => _samples[i]).ToList());
+        var batchSamples = idx.Select(i => _samples[i]).ToList();
+        bool pixels = _o.PixelsNotNeeded is not { } notNeeded || !notNeeded(batchSamples);
         if (!pixels && !_o.LoadMasks)
-            return new Batch([], null, [.. idx.Select(i => MaskKnown(_samples[i]))], idx.Select(i => _samples[i]).ToList(), number);
+            return new Batch([], null, [.. batchSamples.Select(MaskKnown)], batchSamples, number);
         var images = pixels ? new float[idx.Length * 3 * plane] : [];
         var masks = _o.LoadMasks ? new byte[idx.Length * plane] : null;
         var known = new bool[idx.Length];
@@ -107,7 +108,7 @@ internal sealed class BatchLoader
         var po = new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = _o.Workers > 0 ? _o.Workers : Environment.ProcessorCount };
         Parallel.For(0, idx.Length, po, i =>
         {
-            var sample = _samples[idx[i]];
+            var sample = batchSamples[i];
             try
             {
                 var img = pixels ? ImageDecoder.DecodeRgb(sample.ImagePath) : null;
@@ -131,7 +132,7 @@ internal sealed class BatchLoader
             if (!_o.SkipBad) throw e.Setting is null ? new MambaADException(e.Message, nameof(LoaderOptions.SkipBad)) : e;
             lock (_warnings) _warnings.Add(e.Message);
         }
-        if (ok.All(x => x)) return new Batch(images, masks, known, idx.Select(i => _samples[i]).ToList(), number);
+        if (ok.All(x => x)) return new Batch(images, masks, known, batchSamples, number);
         // Compact the batch: leave out the files that failed.
         var keep = Enumerable.Range(0, idx.Length).Where(i => ok[i]).ToArray();
         var img2 = pixels ? new float[keep.Length * 3 * plane] : [];
@@ -141,6 +142,6 @@ internal sealed class BatchLoader
             if (pixels) images.AsSpan(keep[k] * 3 * plane, 3 * plane).CopyTo(img2.AsSpan(k * 3 * plane));
             masks?.AsSpan(keep[k] * plane, plane).CopyTo(mask2.AsSpan(k * plane));
         }
-        return new Batch(img2, mask2, keep.Select(i => known[i]).ToArray(), keep.Select(i => _samples[idx[i]]).ToList(), number);
+        return new Batch(img2, mask2, keep.Select(i => known[i]).ToArray(), keep.Select(i => batchSamples[i]).ToList(), number);
     }
 }

@@ -96,18 +96,21 @@ internal sealed class MambaADModel : nn.Module<Tensor, (Tensor[] Encoder, Tensor
         if (images.Length != (long)count * 3 * s * s)
             throw new ArgumentException($"expected {count}×3×{s}×{s} floats, got {images.Length}", nameof(images));
         cancellationToken.ThrowIfCancellationRequested();
-        bool wasTraining = training;
-        eval();
-        try
+        return InEval(() =>
         {
             using var scope = NewDisposeScope();
             using var x = tensor(images, [count, 3, s, s]).to(parameters().First().device);
             return Predict(x);
-        }
-        finally
-        {
-            if (wasTraining) train();
-        }
+        });
+    }
+
+    /// <summary><paramref name="f"/> in eval mode whatever the module's mode (a test during training), the mode restored after.</summary>
+    internal T InEval<T>(Func<T> f)
+    {
+        bool wasTraining = training;
+        eval();
+        try { return f(); }
+        finally { if (wasTraining) train(); }
     }
 
     /// <summary>Train mode for MFF_OCE and the decoder; the encoder stays in eval (spec §2, §13).</summary>

@@ -50,6 +50,9 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
     /// <summary>The memory budget when none is given: a third of the memory available to this process (a container's limit included).</summary>
     public static long DefaultBudgetBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 3;
 
+    /// <summary>The memory budget in bytes: <paramref name="budgetGb"/> GB, or <see cref="DefaultBudgetBytes"/> when null.</summary>
+    private static long BudgetBytes(double? budgetGb) => budgetGb is { } gb ? (long)(gb * (1L << 30)) : DefaultBudgetBytes;
+
     /// <summary>
     /// A cache for <paramref name="images"/> training images: in memory when their features fit
     /// <paramref name="budgetGb"/> (null: <see cref="DefaultBudgetBytes"/>; 0: no cache at all), else in a file in
@@ -62,7 +65,7 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
         decision = null;
         if (budgetGb is 0) return null;
         long perImage = BytesPerImage(encoder, imageSize), need = images * perImage;
-        long budget = budgetGb is { } gb ? (long)(gb * (1L << 30)) : DefaultBudgetBytes;
+        long budget = BudgetBytes(budgetGb);
         string sizes = $"{Gb(need)} for {images} training images; memory budget {Gb(budget)}{(budgetGb is null ? ", a third of the memory" : "")}";
         const string skips = "later epochs skip the encoder and the image decoding";
         if (need <= budget)
@@ -94,7 +97,7 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
         decision = null;
         if (images == 0 || training is null) return null;
         long perImage = BytesPerImage(encoder, imageSize), need = images * perImage, trainNeed = training._capacity * perImage;
-        long budget = budgetGb is { } gb ? (long)(gb * (1L << 30)) : DefaultBudgetBytes;
+        long budget = BudgetBytes(budgetGb);
         if (!training.OnDisk && trainNeed + need <= budget)
         {
             decision = $"the test images' encoder features kept in memory too ({Gb(need)} for {images} test images): the tests " +

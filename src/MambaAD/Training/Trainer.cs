@@ -419,14 +419,18 @@ public static class Trainer
         /// </summary>
         private Tensor[] EncoderFeatures(Batch batch, Device device)
         {
-            if (!batch.HasPixels)
-            {
-                _servedFromCache = true;
-                return _cache!.Get(batch.Samples, device);
-            }
+            if (!batch.HasPixels) _servedFromCache = true;
+            return EncoderFeatures(batch, device, _cache);
+        }
+
+        /// <summary>The batch's features from <paramref name="cache"/> when the loader left its images undecoded, else
+        /// from the encoder, then kept in <paramref name="cache"/> (when there is one).</summary>
+        private Tensor[] EncoderFeatures(Batch batch, Device device, EncoderFeatureCache? cache)
+        {
+            if (!batch.HasPixels) return cache!.Get(batch.Samples, device);
             int size = model.Config.ImageSize;
             var features = model.Encoder.call(tensor(batch.Images, [batch.Count, 3, size, size]).to(device));
-            if (_cache?.Add(batch.Samples, features) is { } stopped) AddWarning(stopped);
+            if (cache?.Add(batch.Samples, features) is { } stopped) AddWarning(stopped);
             return features;
         }
 
@@ -454,22 +458,11 @@ public static class Trainer
         {
             if (_testCache is null) return model.Run(batch.Images, batch.Count, ct);
             ct.ThrowIfCancellationRequested();
-            bool wasTraining = model.training;
-            model.eval();
-            try
+            return model.InEval(() =>
             {
                 using var scope = NewDisposeScope();
-                var device = model.parameters().First().device;
-                if (!batch.HasPixels) return model.Predict(_testCache.Get(batch.Samples, device));
-                int size = model.Config.ImageSize;
-                var features = model.Encoder.call(tensor(batch.Images, [batch.Count, 3, size, size]).to(device));
-                if (_testCache.Add(batch.Samples, features) is { } stopped) AddWarning(stopped);
-                return model.Predict(features);
-            }
-            finally
-            {
-                if (wasTraining) model.train();
-            }
+                return model.Predict(EncoderFeatures(batch, model.parameters().First().device, _testCache));
+            });
         }
 
         private TestReport? TestNow(int epoch, int epochs, long iteration, CancellationToken ct)
