@@ -251,7 +251,8 @@ internal static unsafe class ScanBackward
         Recompute<TS, TV>(N, c0, dgp, len, bcStride, bk, uL, gL, dL, a2T, aBuf, hBuf, dCacc);
         var blk = new AdjointBlock(c0, dgp, len, bcStride, bk, ck, uL, gL, dL, sgL, duL, ddL, aT, lam, dA, dVec, dDacc,
             dBiasAcc, aBuf, hBuf, dBacc);
-        if (N == 16) AdjointLoop16<TS, TV>(blk);
+        if (N == 16 && TS.Width == 16) AdjointLoop16Carried<TS, TV>(blk);
+        else if (N == 16) AdjointLoop16<TS, TV>(blk);
         else AdjointLoop<TS, TV>(N, blk);
     }
 
@@ -335,6 +336,46 @@ internal static unsafe class ScanBackward
         TS.Store(b.DBiasAcc, dBiasV);
     }
 
+    /// <summary>
+    /// <see cref="AdjointLoop16"/> with the 16 states' carries a·λ in registers across the chunk's steps: one load and
+    /// one store fewer per state and step, the same bits. Only at 16 lanes: AVX-512's 32 registers hold the carries
+    /// beside the step's sums; AVX2's 16 do not, and the spilled version was no faster (docs/performance.md, phase 26).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AdjointLoop16Carried<TS, TV>(in AdjointBlock b) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width, nw = 16 * w;
+        float* lam = b.Lam;
+        TV c0 = TS.Load(lam), c1 = TS.Load(lam + w), c2 = TS.Load(lam + 2 * w), c3 = TS.Load(lam + 3 * w);
+        TV c4 = TS.Load(lam + 4 * w), c5 = TS.Load(lam + 5 * w), c6 = TS.Load(lam + 6 * w), c7 = TS.Load(lam + 7 * w);
+        TV c8 = TS.Load(lam + 8 * w), c9 = TS.Load(lam + 9 * w), c10 = TS.Load(lam + 10 * w), c11 = TS.Load(lam + 11 * w);
+        TV c12 = TS.Load(lam + 12 * w), c13 = TS.Load(lam + 13 * w), c14 = TS.Load(lam + 14 * w), c15 = TS.Load(lam + 15 * w);
+        TV dv0 = TS.Load(b.DVec), dDv = TS.Load(b.DDacc), dBiasV = TS.Load(b.DBiasAcc);
+        for (int i = b.Len - 1; i >= 0; i--)
+        {
+            long e = (long)i * b.Dgp + b.C0;
+            TV dl = TS.Load(b.DL + e), uv = TS.Load(b.UL + e), g = TS.Load(b.GL + e);
+            TV s = TS.Splat(0f), dds = s, s1 = s, dds1 = s;
+            var st = new AdjointStep<TV>(b.ABuf + (long)i * nw, b.HBuf + (long)i * nw, b.Lam, b.AT, b.DA,
+                b.DBacc + (long)i * nw, b.Bk + (long)i * b.BcStride, b.Ck + (long)i * b.BcStride, g, dl, TS.Mul(dl, uv));
+            AdjointStateCarried<TS, TV>(0, st, ref s, ref dds, ref c0); AdjointStateCarried<TS, TV>(1, st, ref s1, ref dds1, ref c1);
+            AdjointStateCarried<TS, TV>(2, st, ref s, ref dds, ref c2); AdjointStateCarried<TS, TV>(3, st, ref s1, ref dds1, ref c3);
+            AdjointStateCarried<TS, TV>(4, st, ref s, ref dds, ref c4); AdjointStateCarried<TS, TV>(5, st, ref s1, ref dds1, ref c5);
+            AdjointStateCarried<TS, TV>(6, st, ref s, ref dds, ref c6); AdjointStateCarried<TS, TV>(7, st, ref s1, ref dds1, ref c7);
+            AdjointStateCarried<TS, TV>(8, st, ref s, ref dds, ref c8); AdjointStateCarried<TS, TV>(9, st, ref s1, ref dds1, ref c9);
+            AdjointStateCarried<TS, TV>(10, st, ref s, ref dds, ref c10); AdjointStateCarried<TS, TV>(11, st, ref s1, ref dds1, ref c11);
+            AdjointStateCarried<TS, TV>(12, st, ref s, ref dds, ref c12); AdjointStateCarried<TS, TV>(13, st, ref s1, ref dds1, ref c13);
+            AdjointStateCarried<TS, TV>(14, st, ref s, ref dds, ref c14); AdjointStateCarried<TS, TV>(15, st, ref s1, ref dds1, ref c15);
+            StepGrads<TS, TV>(b, e, dl, uv, g, TS.Add(s, s1), TS.Add(dds, dds1), dv0, ref dDv, ref dBiasV);
+        }
+        TS.Store(lam, c0); TS.Store(lam + w, c1); TS.Store(lam + 2 * w, c2); TS.Store(lam + 3 * w, c3);
+        TS.Store(lam + 4 * w, c4); TS.Store(lam + 5 * w, c5); TS.Store(lam + 6 * w, c6); TS.Store(lam + 7 * w, c7);
+        TS.Store(lam + 8 * w, c8); TS.Store(lam + 9 * w, c9); TS.Store(lam + 10 * w, c10); TS.Store(lam + 11 * w, c11);
+        TS.Store(lam + 12 * w, c12); TS.Store(lam + 13 * w, c13); TS.Store(lam + 14 * w, c14); TS.Store(lam + 15 * w, c15);
+        TS.Store(b.DDacc, dDv);
+        TS.Store(b.DBiasAcc, dBiasV);
+    }
+
     /// <summary>One step's du (added), dΔ = (u·s + dds)·softplus'(Δ), and the dD, dbias lane sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StepGrads<TS, TV>(in AdjointBlock b, long e, TV dl, TV uv, TV g, TV s, TV dds, TV dv0, ref TV dDv, ref TV dBiasV)
@@ -393,15 +434,25 @@ internal static unsafe class ScanBackward
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AdjointState<TS, TV>(int n, in AdjointStep<TV> p, ref TV s, ref TV dds) where TS : ISimd<TV> where TV : struct
     {
+        TV carry = TS.Load(p.Lam + n * TS.Width);
+        AdjointStateCarried<TS, TV>(n, p, ref s, ref dds, ref carry);
+        TS.Store(p.Lam + n * TS.Width, carry);
+    }
+
+    /// <summary><see cref="AdjointState"/> with the carry a_{t+1}·λ_{t+1} in and out of <paramref name="carry"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AdjointStateCarried<TS, TV>(int n, in AdjointStep<TV> p, ref TV s, ref TV dds, ref TV carry)
+        where TS : ISimd<TV> where TV : struct
+    {
         int o = n * TS.Width;
         TV a = TS.Load(p.Ai + o);
-        TV l = TS.Fma(TS.SplatLoad(p.Ct + n), p.G, TS.Load(p.Lam + o));
+        TV l = TS.Fma(TS.SplatLoad(p.Ct + n), p.G, carry);
         s = TS.Fma(l, TS.SplatLoad(p.Bt + n), s);
         TV q = TS.Mul(l, TS.Mul(a, TS.Load(p.Hp + o)));
         dds = TS.Fma(q, TS.Load(p.AT + o), dds);
         TS.Store(p.DA + o, TS.Fma(q, p.Dl, TS.Load(p.DA + o)));
         TS.Store(p.DBi + o, TS.Fma(l, p.Dlu, TS.Load(p.DBi + o)));
-        TS.Store(p.Lam + o, TS.Mul(a, l));
+        carry = TS.Mul(a, l);
     }
 
     /// <summary>Direction k's rows of one batch element's dXDbl (Bt, L, K, R + 2N): pixel p's row starts K·(R + 2N)·p floats on from pixel 0's.</summary>
