@@ -72,7 +72,8 @@ internal static unsafe class ScanForward
     {
         if (N == 16)
         {
-            Recurrence16<TS, TV>(t0, t1, bcStride, path, dT, uT, yT, bk, ck, aT, h, dv0);
+            if (TS.Width == 16) Recurrence16InRegisters<TS, TV>(t0, t1, bcStride, path, dT, uT, yT, bk, ck, aT, h, dv0);
+            else Recurrence16<TS, TV>(t0, t1, bcStride, path, dT, uT, yT, bk, ck, aT, h, dv0);
             return;
         }
         int w = TS.Width;
@@ -127,6 +128,57 @@ internal static unsafe class ScanForward
         }
     }
 
+    /// <summary>
+    /// <see cref="Recurrence16"/> with the 16 states in registers over the run of steps, loaded from and stored back to
+    /// h at its ends: one load and one store fewer per state and step, the same bits. Only at 16 lanes: AVX-512's 32
+    /// registers hold them beside the step's operands, AVX2's 16 do not (docs/performance.md, phase 26).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Recurrence16InRegisters<TS, TV>(int t0, int t1, int bcStride, long* path, float* dT, float* uT,
+        float* yT, float* bk, float* ck, float* aT, float* h, TV dv0) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        TV h0 = TS.Load(h), h1 = TS.Load(h + w), h2 = TS.Load(h + 2 * w), h3 = TS.Load(h + 3 * w);
+        TV h4 = TS.Load(h + 4 * w), h5 = TS.Load(h + 5 * w), h6 = TS.Load(h + 6 * w), h7 = TS.Load(h + 7 * w);
+        TV h8 = TS.Load(h + 8 * w), h9 = TS.Load(h + 9 * w), h10 = TS.Load(h + 10 * w), h11 = TS.Load(h + 11 * w);
+        TV h12 = TS.Load(h + 12 * w), h13 = TS.Load(h + 13 * w), h14 = TS.Load(h + 14 * w), h15 = TS.Load(h + 15 * w);
+        for (int t = t0; t < t1; t++)
+        {
+            long pos = path[t];
+            TV dl = TS.Load(dT + (long)t * w);
+            TV uv = TS.Load(uT + pos * w);
+            TV du = TS.Mul(dl, uv);
+            float* bt = bk + (long)t * bcStride, ct = ck + (long)t * bcStride;
+            TV y = TS.Mul(dv0, uv), y1 = TS.Splat(0f);
+            y = States2<TS, TV>(0, ref h0, ref h1, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(2, ref h2, ref h3, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(4, ref h4, ref h5, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(6, ref h6, ref h7, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(8, ref h8, ref h9, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(10, ref h10, ref h11, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(12, ref h12, ref h13, aT, dl, du, bt, ct, y, ref y1);
+            y = States2<TS, TV>(14, ref h14, ref h15, aT, dl, du, bt, ct, y, ref y1);
+            float* yp = yT + pos * w;
+            TS.Store(yp, TS.Add(TS.Load(yp), TS.Add(y, y1)));
+        }
+        TS.Store(h, h0); TS.Store(h + w, h1); TS.Store(h + 2 * w, h2); TS.Store(h + 3 * w, h3);
+        TS.Store(h + 4 * w, h4); TS.Store(h + 5 * w, h5); TS.Store(h + 6 * w, h6); TS.Store(h + 7 * w, h7);
+        TS.Store(h + 8 * w, h8); TS.Store(h + 9 * w, h9); TS.Store(h + 10 * w, h10); TS.Store(h + 11 * w, h11);
+        TS.Store(h + 12 * w, h12); TS.Store(h + 13 * w, h13); TS.Store(h + 14 * w, h14); TS.Store(h + 15 * w, h15);
+    }
+
+    /// <summary><see cref="States2(int, float*, float*, TV, TV, float*, float*, TV, ref TV)"/> on states held in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV States2<TS, TV>(int n, ref TV hn, ref TV hn1, float* aT, TV dl, TV du, float* bt, float* ct, TV y, ref TV y1)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        hn1 = StateStep<TS, TV>(hn1, aT + (n + 1) * w, dl, du, bt + n + 1);
+        y1 = TS.Fma(hn1, TS.SplatLoad(ct + n + 1), y1);
+        hn = StateStep<TS, TV>(hn, aT + n * w, dl, du, bt + n);
+        return TS.Fma(hn, TS.SplatLoad(ct + n), y);
+    }
+
     /// <summary>States n and n + 1 (n a constant at the call site): y += C[n]·h[n], y1 += C[n+1]·h[n+1].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV States2<TS, TV>(int n, float* h, float* aT, TV dl, TV du, float* bt, float* ct, TV y, ref TV y1)
@@ -141,10 +193,15 @@ internal static unsafe class ScanForward
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV StateStep<TS, TV>(float* h, float* a2, TV dl, TV du, float* bn) where TS : ISimd<TV> where TV : struct
     {
-        TV hn = TS.Fma(TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2))), TS.Load(h), TS.Mul(du, TS.SplatLoad(bn)));
+        TV hn = StateStep<TS, TV>(TS.Load(h), a2, dl, du, bn);
         TS.Store(h, hn);
         return hn;
     }
+
+    /// <summary>exp(δ·A)·h + δu·B_t[n] for one state of W channels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV StateStep<TS, TV>(TV h, float* a2, TV dl, TV du, float* bn) where TS : ISimd<TV> where TV : struct =>
+        TS.Fma(TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2))), h, TS.Mul(du, TS.SplatLoad(bn)));
 
     /// <summary>
     /// Whether <see cref="ProjectDelta"/> asks for the next segment's x_proj rows ahead, non-temporally. A block task
