@@ -193,12 +193,12 @@ internal static unsafe class ScanForward
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV StateStep<TS, TV>(float* h, float* a2, TV dl, TV du, float* bn) where TS : ISimd<TV> where TV : struct
     {
-        TV hn = StateStep<TS, TV>(TS.Load(h), a2, dl, du, bn);
+        TV hn = TS.Fma(TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2))), TS.Load(h), TS.Mul(du, TS.SplatLoad(bn)));
         TS.Store(h, hn);
         return hn;
     }
 
-    /// <summary>exp(δ·A)·h + δu·B_t[n] for one state of W channels.</summary>
+    /// <summary>exp(δ·A)·h + δu·B_t[n] for one state of W channels held in a register.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV StateStep<TS, TV>(TV h, float* a2, TV dl, TV du, float* bn) where TS : ISimd<TV> where TV : struct =>
         TS.Fma(TS.Exp2NonPositive(TS.Mul(dl, TS.Load(a2))), h, TS.Mul(du, TS.SplatLoad(bn)));
