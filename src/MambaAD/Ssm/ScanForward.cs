@@ -167,7 +167,7 @@ internal static unsafe class ScanForward
         TS.Store(h + 12 * w, h12); TS.Store(h + 13 * w, h13); TS.Store(h + 14 * w, h14); TS.Store(h + 15 * w, h15);
     }
 
-    /// <summary><see cref="States2(int, float*, float*, TV, TV, float*, float*, TV, ref TV)"/> on states held in registers.</summary>
+    /// <summary>The pointer version of <c>States2</c> (below) on states held in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV States2<TS, TV>(int n, ref TV hn, ref TV hn1, float* aT, TV dl, TV du, float* bt, float* ct, TV y, ref TV y1)
         where TS : ISimd<TV> where TV : struct

@@ -17,18 +17,17 @@ namespace MambaAD.Training;
 /// <remarks>
 /// All or nothing: the cache is used only when the features of every training image fit, so what it takes is known
 /// when the run starts (a partial cache would rarely hold all 16 images of a shuffled batch, and a batch runs the
-/// encoder unless it holds all of them). It keeps them in memory when they fit the memory budget, else in a
-/// <see cref="FeatureFile"/> in the run folder when its disk has room: a file with no name, gone when the process is,
-/// read through the page cache. Either way a kill loses nothing but the time to fill it again. A write that fails (a
+/// encoder unless it holds all of them). Each image has a slot of the same size in a store allocated whole at the start:
+/// one block of memory (<see cref="FeatureMemory"/>) when they fit the memory budget, else a <see cref="FeatureFile"/>
+/// in the run folder when its disk has room: a file with no name, gone when the process is, read through the page
+/// cache. Slots hold the features in the encoder's memory format, and a batch is read back in it. Either way a kill loses nothing but the time to fill it again. A write that fails (a
 /// file system that did not reserve the file's blocks, a file-size limit) stops the cache taking features; the run
 /// goes on.
 /// </remarks>
 internal sealed unsafe class EncoderFeatureCache : IDisposable
 {
     private readonly ConcurrentDictionary<string, int> _slots = new(StringComparer.Ordinal);   // image → slot, once whole
-    private readonly Tensor[]?[] _inMemory;       // by slot, when in memory
-    private readonly FeatureFile? _file;          // else slots of the file
-    private readonly int _capacity;               // the training images
+    private readonly FeatureSlots _store;         // one slot per image: memory or a file
     private Stage[]? _stages;                     // the encoder's output layout, from the first batch kept
     private int _next;                            // the next free slot
     private bool _stopped;                        // a write failed: no more features are taken
@@ -37,11 +36,12 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
     /// order of the encoder's memory format (channels-last features as (H, W, C)).</summary>
     private sealed record Stage(long[] Shape, bool ChannelsLast, long Offset, long Floats);
 
-    private EncoderFeatureCache(int images, FeatureFile? file) =>
-        (_capacity, _inMemory, _file) = (images, file is null ? new Tensor[images][] : [], file);
+    private EncoderFeatureCache(FeatureSlots store) => _store = store;
 
     /// <summary>A cache over <paramref name="file"/> (tests: a file where a real fault happens).</summary>
-    internal static EncoderFeatureCache OnFile(FeatureFile file) => new(file.Slots, file);
+    internal static EncoderFeatureCache OnFile(FeatureFile file) => new(file);
+
+    private static EncoderFeatureCache InMemory(int images, long perImage) => new(new FeatureMemory(images, perImage));
 
     /// <summary>Bytes of float32 features per image: Σ C_s · (S / stride_s)² over the three stages.</summary>
     public static long BytesPerImage(EncoderDescriptor encoder, int imageSize) =>
@@ -71,7 +71,7 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
         if (need <= budget)
         {
             decision = $"encoder features kept in memory from the first epoch on ({sizes}): {skips}";
-            return new EncoderFeatureCache(images, null);
+            return InMemory(images, perImage);
         }
         string? whyNot = "no run folder";
         if (fileDirectory is not null && FeatureFile.Create(fileDirectory, images, perImage, out whyNot) is { } file)
@@ -96,13 +96,13 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
     {
         decision = null;
         if (images == 0 || training is null) return null;
-        long perImage = BytesPerImage(encoder, imageSize), need = images * perImage, trainNeed = training._capacity * perImage;
+        long perImage = BytesPerImage(encoder, imageSize), need = images * perImage, trainNeed = training._store.Slots * perImage;
         long budget = BudgetBytes(budgetGb);
         if (!training.OnDisk && trainNeed + need <= budget)
         {
             decision = $"the test images' encoder features kept in memory too ({Gb(need)} for {images} test images): the tests " +
                        "after the first skip the encoder and the image decoding";
-            return new EncoderFeatureCache(images, null);
+            return InMemory(images, perImage);
         }
         decision = $"the test images' encoder features not kept ({Gb(need)} for {images} test images beside the training " +
                    $"images' {Gb(trainNeed)}{(training.OnDisk ? " in a file" : "")}; memory budget {Gb(budget)}): every test runs the encoder";
@@ -115,7 +115,7 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
     public int Count => _slots.Count;
 
     /// <summary>Whether the features are in a file rather than in memory.</summary>
-    public bool OnDisk => _file is not null;
+    public bool OnDisk => _store is FeatureFile;
 
     /// <summary>Whether the features of every sample are held (safe to call from the loader's threads).</summary>
     public bool HoldsAll(IReadOnlyList<Sample> samples)
@@ -131,15 +131,13 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
     {
         var slots = samples.Select(s => _slots.TryGetValue(s.ImagePath, out int slot) ? slot
             : throw new InvalidOperationException($"no cached features for {s.ImagePath}")).ToList();
-        // Either way the features come back in the encoder's memory format, so the bottleneck's convolutions run the
-        // same kernels as on fresh features (cat keeps its inputs' format).
-        if (_file is null)
-            return Enumerable.Range(0, _stages!.Length).Select(stage => cat(slots.Select(i => _inMemory[i]![stage]).ToList(), 0).to(device)).ToArray();
+        // The features come back in the encoder's memory format, so the bottleneck's convolutions run the same kernels
+        // as on fresh features.
         return _stages!.Select(stage =>
         {
             var stored = empty(StoredShape(stage, slots.Count));
             for (int i = 0; i < slots.Count; i++)
-                _file.Read(slots[i], stage.Offset, new Span<byte>(TensorMemory.Floats(stored) + i * stage.Floats, checked((int)(stage.Floats * 4))));
+                _store.Read(slots[i], stage.Offset, new Span<byte>(TensorMemory.Floats(stored) + i * stage.Floats, checked((int)(stage.Floats * 4))));
             return (stage.ChannelsLast ? stored.permute(0, 3, 1, 2) : stored).to(device);
         }).ToArray();
     }
@@ -153,26 +151,21 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
         if (_stopped) return null;
         using var scope = NewDisposeScope();
         _stages ??= Layout(features);
-        var stored = _file is null ? null : features.Zip(_stages, (f, stage) => Stored(f.cpu(), stage)).ToArray();
+        var stored = features.Zip(_stages, (f, stage) => Stored(f.cpu(), stage)).ToArray();
         for (int i = 0; i < samples.Count; i++)
         {
-            if (_slots.ContainsKey(samples[i].ImagePath) || _next == _capacity) continue;
+            if (_slots.ContainsKey(samples[i].ImagePath) || _next == _store.Slots) continue;
             int slot = _next;
-            if (_file is null)
-                _inMemory[slot] = features.Select(f => f.narrow(0, i, 1).clone().cpu().DetachFromDisposeScope()).ToArray();
-            else
+            try
             {
-                try
-                {
-                    for (int s = 0; s < _stages.Length; s++)
-                        _file.Write(slot, _stages[s].Offset, new ReadOnlySpan<byte>(TensorMemory.Floats(stored![s]) + i * _stages[s].Floats, checked((int)(_stages[s].Floats * 4))));
-                }
-                catch (IOException e)
-                {
-                    _stopped = true;
-                    return $"the encoder-feature file in {System.IO.Path.GetDirectoryName(_file.Path)} could not take more ({e.Message}): " +
-                           $"{Count} images' features kept, the others run the encoder in every epoch";
-                }
+                for (int s = 0; s < _stages.Length; s++)
+                    _store.Write(slot, _stages[s].Offset, new ReadOnlySpan<byte>(TensorMemory.Floats(stored[s]) + i * _stages[s].Floats, checked((int)(_stages[s].Floats * 4))));
+            }
+            catch (IOException e) when (_store is FeatureFile file)
+            {
+                _stopped = true;
+                return $"the encoder-feature file in {System.IO.Path.GetDirectoryName(file.Path)} could not take more ({e.Message}): " +
+                       $"{Count} images' features kept, the others run the encoder in every epoch";
             }
             _next++;
             _slots[samples[i].ImagePath] = slot;   // published once whole: the loader's threads read _slots
@@ -198,10 +191,5 @@ internal sealed unsafe class EncoderFeatureCache : IDisposable
     private static long[] StoredShape(Stage stage, int count) =>
         stage.ChannelsLast ? [count, stage.Shape[1], stage.Shape[2], stage.Shape[0]] : [count, .. stage.Shape];
 
-    public void Dispose()
-    {
-        foreach (var f in _inMemory)
-            foreach (var t in f ?? []) t.Dispose();
-        _file?.Dispose();
-    }
+    public void Dispose() => _store.Dispose();
 }

@@ -9,7 +9,7 @@ namespace MambaAD.Training;
 /// included, leaves it behind, and its space returns to the disk when the process exits. Reads go through the page
 /// cache: what the machine's free memory holds costs no disk reads.
 /// </summary>
-internal sealed class FeatureFile : IDisposable
+internal sealed class FeatureFile : FeatureSlots
 {
     /// <summary>
     /// Free space the file must leave on its disk: checkpoints, the run's logs and everything else on the disk still
@@ -19,15 +19,11 @@ internal sealed class FeatureFile : IDisposable
 
     private readonly SafeFileHandle _handle;
 
-    private FeatureFile(SafeFileHandle handle, string path, long slotBytes, int slots) =>
-        (_handle, Path, SlotBytes, Slots) = (handle, path, slotBytes, slots);
+    private FeatureFile(SafeFileHandle handle, string path, long slotBytes, int slots) : base(slots, slotBytes) =>
+        (_handle, Path) = (handle, path);
 
     /// <summary>Where the file was created (it has no name any more on Unix).</summary>
     public string Path { get; }
-
-    public long SlotBytes { get; }
-
-    public int Slots { get; }
 
     /// <summary>
     /// A file of <paramref name="slots"/> × <paramref name="slotBytes"/> in <paramref name="directory"/> when its disk
@@ -79,10 +75,10 @@ internal sealed class FeatureFile : IDisposable
         return new FeatureFile(handle, path, slotBytes, slots);
     }
 
-    /// <summary>Writes <paramref name="bytes"/> at <paramref name="offset"/> within slot <paramref name="slot"/>.</summary>
+    /// <inheritdoc/>
     /// <exception cref="IOException">The write failed: a disk that filled although the blocks were asked for (some file
     /// systems do not reserve them), or the process's file-size limit (<c>ulimit -f</c>), which a reservation passes.</exception>
-    public void Write(int slot, long offset, ReadOnlySpan<byte> bytes)
+    public override void Write(int slot, long offset, ReadOnlySpan<byte> bytes)
     {
         long at = At(slot, offset, bytes.Length);
         try
@@ -95,8 +91,7 @@ internal sealed class FeatureFile : IDisposable
         }
     }
 
-    /// <summary>Reads <paramref name="bytes"/>.Length bytes at <paramref name="offset"/> within slot <paramref name="slot"/>.</summary>
-    public void Read(int slot, long offset, Span<byte> bytes)
+    public override void Read(int slot, long offset, Span<byte> bytes)
     {
         long at = At(slot, offset, bytes.Length);
         for (int done = 0; done < bytes.Length;)
@@ -107,10 +102,5 @@ internal sealed class FeatureFile : IDisposable
         }
     }
 
-    private long At(int slot, long offset, int length) =>
-        (uint)slot < (uint)Slots && offset >= 0 && offset + length <= SlotBytes
-            ? slot * SlotBytes + offset
-            : throw new InvalidOperationException($"slot {slot}, bytes {offset}…{offset + length}: outside {Slots} slots of {SlotBytes} bytes");
-
-    public void Dispose() => _handle.Dispose();
+    public override void Dispose() => _handle.Dispose();
 }

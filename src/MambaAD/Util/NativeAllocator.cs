@@ -7,7 +7,8 @@ namespace MambaAD.Util;
 /// activations (many sizes, short-lived, interleaved with the ones kept for the backward), and tensors above its
 /// 32 MB mmap ceiling come as fresh, zero-filled pages on every step; jemalloc, preloaded with its freed pages kept
 /// (MALLOC_CONF dirty_decay_ms:-1), reuses them: a batch-16 step ~1.5× faster at less peak memory (docs/performance.md,
-/// "Issue 14, phase 5"). The <c>./mambaad</c> launcher preloads it when libjemalloc.so.2 is installed; a preload has
+/// "Issue 14, phase 5"), and with lg_extent_max_active_fit:20 it reuses them for any size, so a long run stays flat
+/// (phase 27). The <c>./mambaad</c> launcher preloads it when libjemalloc.so.2 is installed; a preload has
 /// to happen before the process starts, so the library can only report it (<c>mambaad info</c>, <c>mambaad bench</c>).
 /// </summary>
 internal static unsafe class NativeAllocator
@@ -19,7 +20,8 @@ internal static unsafe class NativeAllocator
     public static string? Advice => OperatingSystem.IsLinux() && !IsJemalloc
         ? "install libjemalloc2 and run ./mambaad: training steps ~1.5× faster; README, \"Performance\"" : null;
 
-    /// <summary>One line: "jemalloc 5.3.0-… (dirty_decay_ms -1: freed pages kept)", or the C library's malloc.</summary>
+    /// <summary>One line: "jemalloc 5.3.0-… (dirty_decay_ms -1: freed pages kept; lg_extent_max_active_fit 20)", or the C
+    /// library's malloc.</summary>
     public static string Describe()
     {
         var mallctl = Mallctl();
@@ -31,7 +33,11 @@ internal static unsafe class NativeAllocator
         nint decay = 0;
         size = (nuint)sizeof(nint);
         if (Read(mallctl, "opt.dirty_decay_ms\0"u8, &decay, &size) != 0) return name;
-        return decay < 0 ? $"{name} (dirty_decay_ms {decay}: freed pages kept)" : $"{name} (dirty_decay_ms {decay}: freed pages returned after a delay)";
+        string kept = decay < 0 ? $"dirty_decay_ms {decay}: freed pages kept" : $"dirty_decay_ms {decay}: freed pages returned after a delay";
+        nuint fit = 0;
+        size = (nuint)sizeof(nuint);
+        return Read(mallctl, "opt.lg_extent_max_active_fit\0"u8, &fit, &size) == 0
+            ? $"{name} ({kept}; lg_extent_max_active_fit {fit})" : $"{name} ({kept})";
     }
 
     private static int Read(delegate* unmanaged<byte*, void*, nuint*, void*, nuint, int> mallctl, ReadOnlySpan<byte> nameZ, void* value, nuint* size)

@@ -97,6 +97,25 @@ public sealed class EncoderFeatureCacheTests : IDisposable
     }
 
     [Fact]
+    public void The_memory_store_gives_back_each_slot_and_refuses_bytes_outside_it()
+    {
+        using var store = new FeatureMemory(3, 40);
+        for (int slot = 0; slot < 3; slot++)
+            store.Write(slot, 8, Enumerable.Range(0, 32).Select(i => (byte)(slot * 32 + i)).ToArray());
+        var back = new byte[32];
+        for (int slot = 2; slot >= 0; slot--)
+        {
+            store.Read(slot, 8, back);
+            Assert.Equal(Enumerable.Range(0, 32).Select(i => (byte)(slot * 32 + i)), back);
+        }
+        Assert.Throws<InvalidOperationException>(() => store.Write(3, 0, new byte[1]));     // no fourth slot
+        Assert.Throws<InvalidOperationException>(() => store.Write(0, 9, new byte[32]));    // past the slot's end
+        Assert.Throws<InvalidOperationException>(() => store.Read(-1, 0, new byte[1]));
+        store.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => store.Read(0, 0, back));
+    }
+
+    [Fact]
     public void A_disk_that_fails_a_write_stops_the_cache_and_nothing_else()
     {
         if (!File.Exists("/dev/full")) return;   // Linux's device whose every write fails with ENOSPC
