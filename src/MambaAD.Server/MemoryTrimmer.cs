@@ -1,5 +1,4 @@
 using System.Runtime;
-using System.Runtime.InteropServices;
 using MambaAD.Util;
 
 namespace MambaAD.Server;
@@ -13,14 +12,13 @@ namespace MambaAD.Server;
 /// <see cref="LargeGarbage.Every"/> bytes allocated by the process, a request runs a blocking full collection
 /// (<see cref="LargeGarbage"/>: the live heap is small, so it is quick, and the space is reused instead of grown);
 /// and once no request has been admitted for two seconds after some were, one aggressive, compacting
-/// collection (which decommits free memory) and glibc's <c>malloc_trim</c> (native buffers of Skia and libtorch)
-/// run — at most every ten seconds.
+/// collection (which decommits free memory) and the C heap's free pages back to the system (native buffers of Skia and
+/// libtorch: glibc's <c>malloc_trim</c>, or jemalloc's purge) — at most every ten seconds.
 /// </summary>
-internal sealed partial class MemoryTrimmer : IDisposable
+internal sealed class MemoryTrimmer : IDisposable
 {
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1), MinInterval = TimeSpan.FromSeconds(10);
     private const int IdleTicks = 2;
-    private static bool _mallocTrim = OperatingSystem.IsLinux();
 
     private readonly AdmissionGate _gate;
     private readonly Timer _timer;
@@ -65,21 +63,15 @@ internal sealed partial class MemoryTrimmer : IDisposable
         Trim();
     }
 
-    /// <summary>One aggressive compacting collection, then <c>malloc_trim</c> where glibc has it.</summary>
+    /// <summary>One aggressive compacting collection, then the C heap's free pages back to the system (glibc's
+    /// <c>malloc_trim</c>, or jemalloc's purge when <c>./mambaad</c> preloaded it with its freed pages kept).</summary>
     public void Trim()
     {
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        if (_mallocTrim)
-        {
-            try { MallocTrim(0); }
-            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { _mallocTrim = false; }
-        }
+        HeapTrim.ReturnAll();
         Trims++;
     }
-
-    [LibraryImport("libc", EntryPoint = "malloc_trim")]
-    private static partial int MallocTrim(nuint pad);
 
     public void Dispose() => _timer.Dispose();
 }

@@ -20,9 +20,9 @@ namespace MambaAD.Training;
 /// encoder unless it holds all of them). Each image has a slot of the same size in a store allocated whole at the start:
 /// one block of memory (<see cref="FeatureMemory"/>) when they fit the memory budget, else a <see cref="FeatureFile"/>
 /// in the run folder when its disk has room: a file with no name, gone when the process is, read through the page
-/// cache. Slots hold the features in the encoder's memory format, and a batch is read back in it. Either way a kill loses nothing but the time to fill it again. A write that fails (a
-/// file system that did not reserve the file's blocks, a file-size limit) stops the cache taking features; the run
-/// goes on.
+/// cache. Slots hold the features in the encoder's memory format, and a batch is read back in it. Either way a kill
+/// loses nothing but the time to fill it again. A write that fails (a file system that did not reserve the file's
+/// blocks, a file-size limit) stops the cache taking features; the run goes on.
 /// </remarks>
 internal sealed unsafe class EncoderFeatureCache : IDisposable
 {

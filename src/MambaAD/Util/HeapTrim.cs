@@ -29,6 +29,13 @@ internal static partial class HeapTrim
         }
     }
 
+    /// <summary>
+    /// Returns the C heap's free pages to the system whichever allocator serves it: jemalloc's kept pages (which
+    /// <see cref="Run"/> leaves alone) or glibc's heap. For a process going idle (the server after a burst).
+    /// </summary>
+    /// <returns>Whether memory was released.</returns>
+    public static bool ReturnAll() => NativeAllocator.PurgeJemalloc() || Run();
+
     [LibraryImport("libc", EntryPoint = "malloc_trim")]
     private static partial int MallocTrim(nuint pad);
 }

@@ -40,6 +40,18 @@ internal static unsafe class NativeAllocator
             ? $"{name} ({kept}; lg_extent_max_active_fit {fit})" : $"{name} ({kept})";
     }
 
+    /// <summary>
+    /// Returns jemalloc's kept free pages (all arenas) to the system; false when jemalloc is not this process's malloc.
+    /// For a process going idle, not between training steps, whose next step reuses those pages.
+    /// </summary>
+    public static bool PurgeJemalloc()
+    {
+        var mallctl = Mallctl();
+        if (mallctl == null) return false;
+        fixed (byte* name = "arena.4096.purge\0"u8)   // 4096: MALLCTL_ARENAS_ALL
+            return mallctl(name, null, null, null, 0) == 0;
+    }
+
     private static int Read(delegate* unmanaged<byte*, void*, nuint*, void*, nuint, int> mallctl, ReadOnlySpan<byte> nameZ, void* value, nuint* size)
     {
         fixed (byte* name = nameZ) return mallctl(name, value, size, null, 0);

@@ -31,15 +31,17 @@ public sealed partial class ServeProcess : IDisposable
     /// <summary>
     /// Starts <c>dotnet <paramref name="dll"/> <paramref name="args"/></c> (the CLI beside the tests by default), with
     /// HOME at <paramref name="home"/> if given, and as user <paramref name="uid"/> if given (through setpriv, when
-    /// the tests run as root: root would write where the user could not).
+    /// the tests run as root: root would write where the user could not), with <paramref name="environment"/> added.
     /// </summary>
-    public static ServeProcess Start(IEnumerable<string> args, string? dll = null, string? home = null, int? uid = null)
+    public static ServeProcess Start(IEnumerable<string> args, string? dll = null, string? home = null, int? uid = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         bool drop = uid is not null && Environment.UserName == "root" && File.Exists("/usr/bin/setpriv");
         var psi = new ProcessStartInfo(drop ? "/usr/bin/setpriv" : DotnetHost()) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         if (drop)
             foreach (var a in new[] { $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "--", DotnetHost() }) psi.ArgumentList.Add(a);
         if (home is not null) psi.Environment["HOME"] = home;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         psi.ArgumentList.Add(dll ?? CliDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         var p = new ServeProcess(Process.Start(psi)!);
@@ -61,9 +63,10 @@ public sealed partial class ServeProcess : IDisposable
         ServeAsync(["serve", "--checkpoint", checkpoint, "--urls", "http://127.0.0.1:0", .. options]);
 
     /// <summary>Starts the CLI with <paramref name="args"/> (a serve command) and waits until it says it serves.</summary>
-    public static async Task<(ServeProcess Process, Uri Url)> ServeAsync(IReadOnlyList<string> args, string? dll = null, string? home = null, int? uid = null)
+    public static async Task<(ServeProcess Process, Uri Url)> ServeAsync(IReadOnlyList<string> args, string? dll = null, string? home = null, int? uid = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
-        var p = Start(args, dll, home, uid);
+        var p = Start(args, dll, home, uid, environment);
         try
         {
             var url = await p._serving.Task.WaitAsync(TimeSpan.FromMinutes(3));
