@@ -1,3 +1,5 @@
+using MambaAD.Util;
+
 namespace MambaAD.Benchmarks;
 
 /// <summary>The process's peak resident memory (Linux VmHWM), resettable so that a phase can be measured alone.</summary>
@@ -10,10 +12,10 @@ public static class PeakRss
     }
 
     /// <summary>VmHWM in MB, NaN where /proc is absent.</summary>
-    public static double Megabytes() => Status("VmHWM:");
+    public static double Megabytes() => ResidentMemory.PeakMegabytes();
 
     /// <summary>The current resident memory (VmRSS) in MB, NaN where /proc is absent.</summary>
-    public static double CurrentMegabytes() => Status("VmRSS:");
+    public static double CurrentMegabytes() => ResidentMemory.CurrentMegabytes();
 
     /// <summary>
     /// The process's minor page faults so far (Linux /proc/self/stat field 10), NaN where /proc is absent. With huge
@@ -28,11 +30,4 @@ public static class PeakRss
         return double.Parse(fields[10 - 3], System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    private static double Status(string field)
-    {
-        const string status = "/proc/self/status";
-        if (!File.Exists(status)) return double.NaN;
-        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith(field));
-        return line is null ? double.NaN : double.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
-    }
 }

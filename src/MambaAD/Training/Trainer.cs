@@ -369,7 +369,8 @@ public static class Trainer
                 if (ct.IsCancellationRequested)
                     return Interrupt(epoch, batchIndex, iteration, meanLoss, lastTest);
                 AppendMetrics(new { @event = "train", epoch = epoch + 1, iteration, loss = meanLoss, lr = iteration - 1 < _decayAt ? _o.LearningRate : _o.LearningRate * _o.LrDecayFactor,
-                    images_per_s = Math.Round((iteration - startIteration) * _o.BatchSize / Math.Max(1e-9, _clock.Elapsed.TotalSeconds), 2) });
+                    images_per_s = Math.Round((iteration - startIteration) * _o.BatchSize / Math.Max(1e-9, _clock.Elapsed.TotalSeconds), 2),
+                    rss_mb = Megabytes(ResidentMemory.CurrentMegabytes()), peak_rss_mb = Megabytes(ResidentMemory.PeakMegabytes()) });
                 bool end = epoch + 1 == epochs || iteration >= _total;
                 if (end || _o.IsTestEpoch(epoch + 1, epochs))
                 {
@@ -384,6 +385,9 @@ public static class Trainer
             progress?.Report(new TrainingProgress(TrainingPhase.Done, epochs, epochs, iteration, _total, null, 0, TimeSpan.Zero, null));
             return Result(lastTest, completed: true);
         }
+
+        /// <summary>Whole megabytes for the run's log, null where the system does not say (a long run's memory at a glance).</summary>
+        private static long? Megabytes(double mb) => double.IsFinite(mb) ? (long)Math.Round(mb) : null;
 
         /// <summary>Saves the exact position (the epoch's batches done so far) and ends the run as interrupted.</summary>
         private TrainResult Interrupt(int epoch, int batchInEpoch, long iteration, double? loss, TestReport? lastTest)

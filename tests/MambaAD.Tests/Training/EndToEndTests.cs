@@ -71,6 +71,9 @@ public sealed class EndToEndTests : IDisposable
             Assert.True(File.Exists(Path.Combine(run, f)), $"{f} missing");
         var log = File.ReadAllLines(Path.Combine(run, "metrics.jsonl"));
         Assert.Contains(log, l => l.Contains("\"event\":\"test\""));
+        if (OperatingSystem.IsLinux())   // each epoch's line says the process's memory, now and at its peak
+            Assert.All(log.Where(l => l.Contains("\"event\":\"train\"")).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement), e =>
+                Assert.InRange(e.GetProperty("rss_mb").GetInt64(), 50, e.GetProperty("peak_rss_mb").GetInt64()));
 
         // Reload and test: the checkpoint reproduces the final test of the run.
         using var loaded = Checkpoint.Load(run);
