@@ -29,5 +29,4 @@ public static class PeakRss
         var fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');   // after "pid (comm) ": field 3 is fields[0]
         return double.Parse(fields[10 - 3], System.Globalization.CultureInfo.InvariantCulture);
     }
-
 }

@@ -28,15 +28,15 @@ internal static unsafe class NativeAllocator
         if (mallctl == null) return OperatingSystem.IsLinux() ? "glibc malloc" : "the system's malloc";
         byte* version = null;
         nuint size = (nuint)sizeof(byte*);
-        string name = Read(mallctl, "version\0"u8, &version, &size) == 0 && version != null
+        string name = Call(mallctl, "version\0"u8, &version, &size) == 0 && version != null
             ? "jemalloc " + Marshal.PtrToStringUTF8((nint)version) : "jemalloc";
         nint decay = 0;
         size = (nuint)sizeof(nint);
-        if (Read(mallctl, "opt.dirty_decay_ms\0"u8, &decay, &size) != 0) return name;
+        if (Call(mallctl, "opt.dirty_decay_ms\0"u8, &decay, &size) != 0) return name;
         string kept = decay < 0 ? $"dirty_decay_ms {decay}: freed pages kept" : $"dirty_decay_ms {decay}: freed pages returned after a delay";
         nuint fit = 0;
         size = (nuint)sizeof(nuint);
-        return Read(mallctl, "opt.lg_extent_max_active_fit\0"u8, &fit, &size) == 0
+        return Call(mallctl, "opt.lg_extent_max_active_fit\0"u8, &fit, &size) == 0
             ? $"{name} ({kept}; lg_extent_max_active_fit {fit})" : $"{name} ({kept})";
     }
 
@@ -47,12 +47,12 @@ internal static unsafe class NativeAllocator
     public static bool PurgeJemalloc()
     {
         var mallctl = Mallctl();
-        if (mallctl == null) return false;
-        fixed (byte* name = "arena.4096.purge\0"u8)   // 4096: MALLCTL_ARENAS_ALL
-            return mallctl(name, null, null, null, 0) == 0;
+        return mallctl != null && Call(mallctl, "arena.4096.purge\0"u8, null, null) == 0;   // 4096: MALLCTL_ARENAS_ALL
     }
 
-    private static int Read(delegate* unmanaged<byte*, void*, nuint*, void*, nuint, int> mallctl, ReadOnlySpan<byte> nameZ, void* value, nuint* size)
+    /// <summary><c>mallctl(name, value, size, null, 0)</c>: reads a setting into <paramref name="value"/>, or with none runs
+    /// the named action.</summary>
+    private static int Call(delegate* unmanaged<byte*, void*, nuint*, void*, nuint, int> mallctl, ReadOnlySpan<byte> nameZ, void* value, nuint* size)
     {
         fixed (byte* name = nameZ) return mallctl(name, value, size, null, 0);
     }

@@ -1,7 +1,6 @@
 using System.Net.Http.Headers;
 using System.Text.RegularExpressions;
 using MambaAD.Tests.Util;
-using SkiaSharp;
 using Xunit.Abstractions;
 
 namespace MambaAD.Tests.Serving;
@@ -41,7 +40,7 @@ public sealed class IdleMemoryTests(ITestOutputHelper output) : IDisposable
             var (before, _) = server.MemoryMb();
 
             // 4000² pixels: each decodes into 61 MB of native RGBA (freed at once, kept by jemalloc) beside its managed RGB.
-            var large = Gradient(4000, 4000);
+            var large = ServerFixture.Picture(4000, 4000);
             await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
             {
                 for (int i = 0; i < 4; i++) Assert.Equal(200, await Send(http, large));
@@ -59,18 +58,6 @@ public sealed class IdleMemoryTests(ITestOutputHelper output) : IDisposable
             Assert.True(peak - before > 100, $"the burst should have raised RSS by more than 100 MB: {before:F0} → peak {peak:F0} MB");
             Assert.True(idle <= before + 48, $"RSS {before:F0} MB before the burst, {after:F0} MB after it, still {idle:F0} MB after 20 s idle");
         }
-    }
-
-    /// <summary>A gradient PNG written through the bitmap's own pixel memory (a per-pixel call would take seconds at 4000²).</summary>
-    private static unsafe byte[] Gradient(int width, int height)
-    {
-        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
-        var pixels = new Span<uint>((void*)bitmap.GetPixels(), width * height);
-        for (int y = 0; y < height; y++)
-            for (int x = 0; x < width; x++)
-                pixels[y * width + x] = 0xFF000000u | (uint)(y * 255 / height) << 8 | (uint)(x * 255 / width);
-        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 90);
-        return data.ToArray();
     }
 
     private static async Task<int> Send(HttpClient http, byte[] png)

@@ -161,16 +161,18 @@ public sealed class ServerFixture : IAsyncLifetime
         return samples;
     }
 
-    /// <summary>An RGB test picture (a gradient with a square) encoded as PNG or JPEG.</summary>
-    public static byte[] Picture(int width, int height, SKEncodedImageFormat format = SKEncodedImageFormat.Png, int seed = 0)
+    /// <summary>An RGB test picture (a gradient with a square) encoded as PNG or JPEG. The pixels are written through the
+    /// bitmap's own memory (RGBA bytes): a call per pixel took seconds at 4000².</summary>
+    public static unsafe byte[] Picture(int width, int height, SKEncodedImageFormat format = SKEncodedImageFormat.Png, int seed = 0)
     {
         using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        var pixels = new Span<uint>((void*)bitmap.GetPixels(), width * height);
+        uint blue = (uint)(seed * 40 % 256) << 16;
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
-                bitmap.SetPixel(x, y, new SKColor((byte)(x * 255 / width), (byte)(y * 255 / height), (byte)(seed * 40 % 256)));
+                pixels[y * width + x] = 0xFF000000u | blue | (uint)(y * 255 / height) << 8 | (uint)(x * 255 / width);
         for (int y = height / 3; y < height / 2; y++)
-            for (int x = width / 3; x < width / 2; x++)
-                bitmap.SetPixel(x, y, SKColors.White);
+            pixels.Slice(y * width + width / 3, width / 2 - width / 3).Fill(0xFFFFFFFFu);
         using var data = bitmap.Encode(format, 90);
         return data.ToArray();
     }
