@@ -13,7 +13,9 @@ namespace MambaAD.Encoders;
 /// Field names follow the timm/torchvision state_dict (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>,
 /// <c>layer2.0.downsample.0</c>, …), so PyTorch checkpoints load without renaming.
 /// The module is frozen (no parameter requires grad), always in eval mode (BatchNorm uses running statistics whatever
-/// <see cref="train(bool)"/> asks), and its outputs are detached.
+/// <see cref="train(bool)"/> asks), and its outputs are detached. It runs channels-last: oneDNN's NHWC convolutions
+/// take 20 % less time than its NCHW ones here (docs/performance.md, "Issue 14, phase 28"), and F1–F3 come out
+/// channels-last, the layout the anomaly map compares them in.
 /// </summary>
 internal sealed class ResNetEncoder : Module<Tensor, Tensor[]>
 {
@@ -57,12 +59,12 @@ internal sealed class ResNetEncoder : Module<Tensor, Tensor[]>
         return Sequential(list);
     }
 
-    /// <summary>Computes <c>[F1, F2, F3]</c> (detached) for a normalised batch (B, 3, H, W).</summary>
+    /// <summary>Computes <c>[F1, F2, F3]</c> (detached, channels-last) for a normalised batch (B, 3, H, W).</summary>
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var h = functional.max_pool2d(functional.relu(bn1.call(conv1.call(x))), kernel_size: 3, stride: 2, padding: 1);
+        var h = functional.max_pool2d(functional.relu(bn1.call(conv1.call(Util.TensorMemory.ChannelsLast(x)))), kernel_size: 3, stride: 2, padding: 1);
         var f1 = layer1.call(h);
         var f2 = layer2.call(f1);
         var f3 = layer3.call(f2);

@@ -58,10 +58,13 @@ internal sealed class MffOce : nn.Module<Tensor[], Tensor>
     {
         if (features.Length != 3) throw new ArgumentException($"MFF_OCE takes 3 feature maps, got {features.Length}");
         using var scope = NewDisposeScope();
-        var a = nn.functional.relu(bn1.call(conv1.call(features[0])));             // F1 bottom-up, (B,C2,2S,2S)
-        var b = nn.functional.relu(bn21.call(conv21.call(features[1]))) + a;      // lateral add
+        // NCHW copies of the encoder's channels-last features: libtorch's convolutions then run NCHW under autograd,
+        // whose gradients are the same bits run after run (channels-last ones were not: LssModule).
+        var (f1, f2, f3) = (features[0].contiguous(), features[1].contiguous(), features[2].contiguous());
+        var a = nn.functional.relu(bn1.call(conv1.call(f1)));                      // F1 bottom-up, (B,C2,2S,2S)
+        var b = nn.functional.relu(bn21.call(conv21.call(f2))) + a;               // lateral add
         var c = nn.functional.relu(bn2.call(conv2.call(b)))
-              + nn.functional.relu(bn31.call(conv31.call(features[2])));         // (B,C3,S,S)
+              + nn.functional.relu(bn31.call(conv31.call(f3)));                  // (B,C3,S,S)
         var d = nn.functional.relu(bnf.call(convf.call(c)));
         return bn_layer.call(d).MoveToOuterDisposeScope();                        // OCE, (B,4·C2,S/2,S/2)
     }
