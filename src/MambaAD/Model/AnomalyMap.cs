@@ -45,18 +45,19 @@ internal static class AnomalyMap
         long b = raw.shape[0];
         int h = (int)raw.shape[1], w = (int)raw.shape[2];
         using var cpu = raw.detach().to(float64).cpu().contiguous();
-        var all = cpu.data<double>().ToArray();
+        // Read through the tensor's memory: TensorAccessor's ToArray copied element by element, on one thread.
+        var all = new ReadOnlySpan<double>(TensorMemory.Doubles(cpu), checked((int)cpu.numel())).ToArray();
         var scores = new float[b];
+        var maps = new float[all.Length];
         ScanWorkers.Run((int)b, 0, (i, _) =>
         {
             var map = all.AsSpan(i * h * w, h * w);
             GaussianFilter.Apply(map, h, w, Sigma);
+            var map32 = maps.AsSpan(i * h * w, h * w);
             float max = float.NegativeInfinity;
-            foreach (var v in map) max = Math.Max(max, (float)v);
+            for (int j = 0; j < map.Length; j++) max = Math.Max(max, map32[j] = (float)map[j]);
             scores[i] = max;
         });
-        var maps = new float[all.Length];
-        for (int i = 0; i < maps.Length; i++) maps[i] = (float)all[i];
         return new AnomalyMaps(maps, scores, h, w);
     }
 

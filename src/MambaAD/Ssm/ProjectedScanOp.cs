@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using static MambaAD.Util.TensorMemory;
 using static TorchSharp.torch;
 
@@ -20,7 +21,7 @@ internal static unsafe class ProjectedScanOp
     {
         using var scope = NewDisposeScope();
         var (p, p64) = Setup(u, xDbl.shape, dtWeight, A, paths);
-        var xs = StepRows(xDbl, p64);
+        var xs = StepRows(xDbl, p64, w);
         var uc = u.contiguous(); var wc = dtWeight.contiguous(); var ac = A.contiguous();
         var dd = D.contiguous(); var bc = bias.contiguous();
         var y = empty_like(uc);
@@ -79,13 +80,29 @@ internal static unsafe class ProjectedScanOp
     }
 
     /// <summary>
-    /// xDbl's rows in scan order, xs (Bt, K·L, R + 2N): row π_k[t]·K + k of the (Bt, L·K, R + 2N) view of xDbl is step
-    /// t of direction k.
+    /// xDbl's rows in scan order, xs (Bt, K·L, R + 2N): row t of direction k's L rows is xDbl[b, π_k[t], k], one task
+    /// per (b, k) on the scan's workers, copied in vectors of width w. libtorch's index_select of the same rows ran on
+    /// one thread, ~3 ms/image at batch 8 and 16 (docs/performance.md, phase 29).
     /// </summary>
-    private static Tensor StepRows(Tensor xDbl, Tensor paths64)
+    private static Tensor StepRows(Tensor xDbl, Tensor paths64, int w)
     {
-        long k = xDbl.shape[2];
-        var rows = (paths64 * k + arange(k, dtype: ScalarType.Int64).unsqueeze(1)).reshape(-1);
-        return xDbl.reshape(xDbl.shape[0], xDbl.shape[1] * k, xDbl.shape[3]).index_select(1, rows);
+        long bt = xDbl.shape[0], l = xDbl.shape[1], k = xDbl.shape[2], rs = xDbl.shape[3];
+        using var src = xDbl.contiguous();
+        var xs = empty(bt, k * l, rs);
+        float* from = Floats(src), to = Floats(xs);
+        long* paths = Longs(paths64);
+        ScanWorkers.Run(checked((int)(bt * k)), 0, (task, _) =>
+        {
+            long b = task / k, kk = task % k;
+            float* s = from + b * l * k * rs + kk * rs, d = to + (b * k + kk) * l * rs;
+            long* path = paths + kk * l;
+            switch (w)
+            {
+                case 16: ScanRows.GatherRows<Simd512, Vector512<float>>(s, d, path, (int)l, rs, rs, k * rs); break;
+                case 8: ScanRows.GatherRows<Simd256, Vector256<float>>(s, d, path, (int)l, rs, rs, k * rs); break;
+                default: ScanRows.GatherRows<SimdScalar, float>(s, d, path, (int)l, rs, rs, k * rs); break;
+            }
+        });
+        return xs;
     }
 }

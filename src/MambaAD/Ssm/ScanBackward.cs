@@ -156,8 +156,8 @@ internal static unsafe class ScanBackward
         {
             int t0 = c * ch, len = Math.Min(ch, L - t0);
             float* xc = xk + (long)t0 * rs, cbk = xc + R, cck = cbk + N;
-            ScanRows.GatherRows(uT, s.UL, path + t0, len, dgp, cs);
-            ScanRows.GatherRows(gT, s.GL, path + t0, len, dgp, cs);
+            ScanRows.GatherRows<TS, TV>(uT, s.UL, path + t0, len, dgp, cs);
+            ScanRows.GatherRows<TS, TV>(gT, s.GL, path + t0, len, dgp, cs);
             new Span<float>(s.DuL, checked(len * cs)).Clear();
             ChunkDelta<TS, TV>(xc, rs, R, len, nb, cs, wT, biasVec, s.DL, s.SgL);
             new Span<float>(s.DBacc, len * nw).Clear();

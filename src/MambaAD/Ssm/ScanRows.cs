@@ -4,6 +4,8 @@
 // through ParamLanes).
 // Padded lanes (channels ≥ Dg in the last block) are loaded as 0, so their states and outputs stay 0.
 
+using System.Runtime.CompilerServices;
+
 namespace MambaAD.Ssm;
 
 internal static unsafe class ScanRows
@@ -47,11 +49,31 @@ internal static unsafe class ScanRows
     }
 
     /// <summary>Row path[i] of src → row i of dst, for i &lt; len; rows of <paramref name="rowFloats"/> floats,
-    /// <paramref name="dstStride"/> apart in dst.</summary>
-    public static void GatherRows(float* src, float* dst, long* path, int len, long rowFloats, long dstStride)
+    /// <paramref name="dstStride"/> apart in dst and <paramref name="srcStride"/> (default rowFloats) in src.</summary>
+    public static void GatherRows<TS, TV>(float* src, float* dst, long* path, int len, long rowFloats, long dstStride, long srcStride = 0)
+        where TS : ISimd<TV> where TV : struct
     {
-        long bytes = rowFloats * 4;
-        for (int i = 0; i < len; i++) Buffer.MemoryCopy(src + path[i] * rowFloats, dst + i * dstStride, bytes, bytes);
+        if (srcStride == 0) srcStride = rowFloats;
+        for (int i = 0; i < len; i++) CopyRow<TS, TV>(src + path[i] * srcStride, dst + i * dstStride, rowFloats);
+    }
+
+    /// <summary>
+    /// n floats from src to dst (buffers that do not overlap) in whole vectors, the last one overlapping the one before
+    /// when n is not a multiple of the width: a few instructions per row of the gathers (36–64 floats of x_proj, 128–1024
+    /// of u and g), where a call to Buffer.MemoryCopy copied x_proj's rows 1.7 × slower (docs/performance.md, phase 29).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CopyRow<TS, TV>(float* src, float* dst, long n) where TS : ISimd<TV> where TV : struct
+    {
+        int w = TS.Width;
+        if (n < w)
+        {
+            for (long j = 0; j < n; j++) dst[j] = src[j];
+            return;
+        }
+        long last = n - w;
+        for (long j = 0; j < last; j += w) TS.Store(dst + j, TS.Load(src + j));
+        TS.Store(dst + last, TS.Load(src + last));
     }
 
     /// <summary>Row i of src (rows <paramref name="srcStride"/> apart) added into row path[i] of dst (rows of dgp

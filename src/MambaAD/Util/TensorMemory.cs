@@ -22,6 +22,12 @@ internal static unsafe class TensorMemory
     /// <summary>A (B, C, H, W) tensor as a view of (B, H, W, C) memory: itself when it already is one, else a copy.</summary>
     public static Tensor ChannelsLast(Tensor x) => x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 
+    /// <summary>The first element of a contiguous float64 tensor.</summary>
+    public static double* Doubles(Tensor t) =>
+        t.dtype == ScalarType.Float64 && t.is_contiguous()
+            ? (double*)t.storage<double>().data_ptr() + t.storage_offset()
+            : throw new InvalidOperationException($"kernel needs a contiguous float64 tensor, got {t.dtype}");
+
     /// <summary>The first element of a contiguous int64 tensor.</summary>
     public static long* Longs(Tensor t) =>
         t.dtype == ScalarType.Int64 && t.is_contiguous()
