@@ -8,12 +8,12 @@ using static TorchSharp.torch;
 namespace MambaAD.Model;
 
 /// <summary>
-/// SS2D's out_norm(y) · SiLU(z) (spec §7.1) under autograd, with a fused backward. The forward is libtorch's
-/// layer_norm and silu, as without autograd, and keeps only y and z (no norm output, no SiLU). libtorch's backward of
-/// the same composition recomputed it and then made about ten passes over (B, H, W, d_inner) tensors, 2.7 × the
-/// forward's time; here one pass per pixel reads y, z and the incoming gradient and writes dy and dz, each pixel's
-/// d_inner channels staying in L1 (docs/performance.md, "Issue 14, phase 8"). The reference is libtorch's autograd of
-/// the composition (<see cref="Reference"/>; the tests compare the two).
+/// SS2D's out_norm(y) · SiLU(z) (spec §7.1), fused both ways. The forward is one pass per pixel (<see cref="Forward"/>,
+/// with or without autograd), and under autograd the node keeps only y and z (no norm output, no SiLU). libtorch's
+/// backward of the same composition recomputed it and then made about ten passes over (B, H, W, d_inner) tensors, 2.7 ×
+/// the forward's time; here one pass per pixel reads y, z and the incoming gradient and writes dy and dz, each pixel's
+/// d_inner channels staying in L1 (docs/performance.md, "Issue 14, phase 8"). The reference is libtorch's composition
+/// and its autograd (<see cref="Reference"/>; the tests compare the two).
 /// </summary>
 internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
 {
@@ -24,20 +24,25 @@ internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
 
     /// <summary>layer_norm(y over its last dim, weight, bias, eps) · silu(z), for y and z of one shape (…, d).</summary>
     public static Tensor Apply(Tensor y, Tensor z, Tensor weight, Tensor bias, double eps) =>
-        TakesThisNode(y, z, weight, bias) ? apply(y, z, weight, bias, eps) : Reference(y, z, weight, bias, eps);
+        !KernelApplies(y, z, weight, bias) ? Reference(y, z, weight, bias, eps)
+        : TakesThisNode(y, z, weight, bias) ? apply(y, z, weight, bias, eps) : Forward(y, z, weight, bias, eps);
 
-    /// <summary>The composition in libtorch ops: the forward of this node, and its backward's reference under autograd.</summary>
+    /// <summary>The composition in libtorch ops: the kernels' reference, and the path where they do not apply.</summary>
     internal static Tensor Reference(Tensor y, Tensor z, Tensor weight, Tensor bias, double eps) =>
         nn.functional.layer_norm(y, [y.shape[^1]], weight, bias, eps) * nn.functional.silu(z);
 
     /// <summary>
-    /// A gradient is wanted, every tensor is float32 on the CPU, d a multiple of the 8-float vector that the kernel
-    /// steps by, and vectors of 8 floats are native (elsewhere libtorch's autograd is the faster path).
+    /// Every tensor is float32 on the CPU, d a multiple of the 8-float vector that the kernels step by, and vectors of
+    /// 8 floats are native (elsewhere libtorch's ops are the faster path).
     /// </summary>
+    internal static bool KernelApplies(Tensor y, Tensor z, Tensor weight, Tensor bias) =>
+        Vector256.IsHardwareAccelerated && y.shape.SequenceEqual(z.shape) && y.shape[^1] % Vector256<float>.Count == 0
+        && new[] { y, z, weight, bias }.All(t => t.dtype == ScalarType.Float32 && t.device_type == DeviceType.CPU);
+
+    /// <summary>The kernels apply and a gradient is wanted: this autograd node, whose forward is <see cref="Forward"/>.</summary>
     internal static bool TakesThisNode(Tensor y, Tensor z, Tensor weight, Tensor bias) =>
         is_grad_enabled() && (y.requires_grad || z.requires_grad || weight.requires_grad || bias.requires_grad)
-        && Vector256.IsHardwareAccelerated && y.shape.SequenceEqual(z.shape) && y.shape[^1] % Vector256<float>.Count == 0
-        && new[] { y, z, weight, bias }.All(t => t.dtype == ScalarType.Float32 && t.device_type == DeviceType.CPU);
+        && KernelApplies(y, z, weight, bias);
 
     /// <summary>vars: y, z, weight, bias, eps.</summary>
     public override Tensor forward(torch.autograd.AutogradContext ctx, params object[] vars)
@@ -45,9 +50,7 @@ internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
         var (y, z, weight, bias, eps) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], (double)vars[4]);
         ctx.save_for_backward([y, z, weight, bias]);
         ctx.save_data("eps", eps);
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        return Reference(y, z, weight, bias, eps).MoveToOuterDisposeScope();
+        return Forward(y, z, weight, bias, eps);
     }
 
     /// <summary>dy, dz, dweight, dbias (null for an input that needs none), eps none.</summary>
@@ -61,6 +64,74 @@ internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
         Tensor? Keep(Tensor t, bool wanted) => wanted ? t.MoveToOuterDisposeScope() : null;
         return [Keep(dy, y.requires_grad)!, Keep(dz, z.requires_grad)!, Keep(dw, weight.requires_grad)!,
             Keep(db, bias.requires_grad)!, null!];
+    }
+
+    /// <summary>
+    /// The forward for float32 y, z (…, d) and weight, bias (d): one pass per pixel, its d channels in L1 (the
+    /// statistics, then ŷ·w + b times z·sigmoid(z)), where libtorch's layer_norm, silu and product made three passes over
+    /// the tensors and two intermediates (docs/performance.md, phase 29). The statistics are the backward's (8-float
+    /// vectors); the output runs in 16-float vectors where those are native. sigmoid's exponential is
+    /// <see cref="FastExp"/>'s, within a few float32 ulp of libtorch's.
+    /// </summary>
+    internal static unsafe Tensor Forward(Tensor y, Tensor z, Tensor weight, Tensor bias, double eps)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var (yc, zc, wc, bc) = (y.contiguous(), z.contiguous(), weight.contiguous(), bias.contiguous());
+        int d = (int)yc.shape[^1];
+        long pixels = yc.numel() / d;
+        int tasks = checked((int)((pixels + PixelsPerTask - 1) / PixelsPerTask));
+        var output = empty_like(yc);
+        float* py = TensorMemory.Floats(yc), pz = TensorMemory.Floats(zc), pw = TensorMemory.Floats(wc);
+        float* pb = TensorMemory.Floats(bc), po = TensorMemory.Floats(output);
+        float fEps = (float)eps;
+        ScanWorkers.Run(tasks, 0, (task, _) =>
+        {
+            long p1 = Math.Min(pixels, (long)(task + 1) * PixelsPerTask);
+            for (long p = (long)task * PixelsPerTask; p < p1; p++) PixelForward(d, fEps, py + p * d, pz + p * d, pw, pb, po + p * d);
+        });
+        return output.MoveToOuterDisposeScope();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void PixelForward(int d, float eps, float* y, float* z, float* w, float* b, float* output)
+    {
+        var (mean, rstd) = Statistics(d, eps, y);
+        int c = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var (mean16, rstd16, one16) = (Vector512.Create(mean.ToScalar()), Vector512.Create(rstd.ToScalar()), Vector512<float>.One);
+            for (; c + 16 <= d; c += 16)
+            {
+                var n = Vector512.FusedMultiplyAdd((Vector512.Load(y + c) - mean16) * rstd16, Vector512.Load(w + c), Vector512.Load(b + c));
+                var zc = Vector512.Load(z + c);
+                (n * (zc * (one16 / (one16 + FastExp.Exp(-zc))))).Store(output + c);
+            }
+        }
+        var one = Vector256<float>.One;
+        for (; c < d; c += Vector256<float>.Count)
+        {
+            var n = Vector256.FusedMultiplyAdd((Vector256.Load(y + c) - mean) * rstd, Vector256.Load(w + c), Vector256.Load(b + c));
+            var zc = Vector256.Load(z + c);
+            (n * (zc * (one / (one + FastExp.Exp(-zc))))).Store(output + c);
+        }
+    }
+
+    /// <summary>One pixel's mean and 1/√(var + eps) over its d channels (biased variance, as layer_norm), broadcast.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe (Vector256<float> Mean, Vector256<float> Rstd) Statistics(int d, float eps, float* y)
+    {
+        int v = Vector256<float>.Count;
+        var acc = Vector256<float>.Zero;
+        for (int c = 0; c < d; c += v) acc += Vector256.Load(y + c);
+        var mean = Vector256.Create(Vector256.Sum(acc) / d);
+        acc = Vector256<float>.Zero;
+        for (int c = 0; c < d; c += v)
+        {
+            var t = Vector256.Load(y + c) - mean;
+            acc = Vector256.FusedMultiplyAdd(t, t, acc);
+        }
+        return (mean, Vector256.Create(1f / MathF.Sqrt(Vector256.Sum(acc) / d + eps)));
     }
 
     /// <summary>
@@ -104,16 +175,7 @@ internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
         float* dwAcc, float* dbAcc, float* dyHat)
     {
         int v = Vector256<float>.Count;
-        var acc = Vector256<float>.Zero;
-        for (int c = 0; c < d; c += v) acc += Vector256.Load(y + c);
-        var mean = Vector256.Create(Vector256.Sum(acc) / d);
-        acc = Vector256<float>.Zero;
-        for (int c = 0; c < d; c += v)
-        {
-            var t = Vector256.Load(y + c) - mean;
-            acc = Vector256.FusedMultiplyAdd(t, t, acc);
-        }
-        var rstd = Vector256.Create(1f / MathF.Sqrt(Vector256.Sum(acc) / d + eps));   // biased variance, as layer_norm
+        var (mean, rstd) = Statistics(d, eps, y);
         var one = Vector256<float>.One;
         Vector256<float> sumDyHat = Vector256<float>.Zero, sumDyHatYHat = Vector256<float>.Zero;
         for (int c = 0; c < d; c += v)
