@@ -25,7 +25,7 @@ internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
     /// <summary>layer_norm(y over its last dim, weight, bias, eps) · silu(z), for y and z of one shape (…, d).</summary>
     public static Tensor Apply(Tensor y, Tensor z, Tensor weight, Tensor bias, double eps) =>
         !KernelApplies(y, z, weight, bias) ? Reference(y, z, weight, bias, eps)
-        : TakesThisNode(y, z, weight, bias) ? apply(y, z, weight, bias, eps) : Forward(y, z, weight, bias, eps);
+        : WantsGradient(y, z, weight, bias) ? apply(y, z, weight, bias, eps) : Forward(y, z, weight, bias, eps);
 
     /// <summary>The composition in libtorch ops: the kernels' reference, and the path where they do not apply.</summary>
     internal static Tensor Reference(Tensor y, Tensor z, Tensor weight, Tensor bias, double eps) =>
@@ -41,8 +41,10 @@ internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
 
     /// <summary>The kernels apply and a gradient is wanted: this autograd node, whose forward is <see cref="Forward"/>.</summary>
     internal static bool TakesThisNode(Tensor y, Tensor z, Tensor weight, Tensor bias) =>
-        is_grad_enabled() && (y.requires_grad || z.requires_grad || weight.requires_grad || bias.requires_grad)
-        && KernelApplies(y, z, weight, bias);
+        WantsGradient(y, z, weight, bias) && KernelApplies(y, z, weight, bias);
+
+    private static bool WantsGradient(Tensor y, Tensor z, Tensor weight, Tensor bias) =>
+        is_grad_enabled() && (y.requires_grad || z.requires_grad || weight.requires_grad || bias.requires_grad);
 
     /// <summary>vars: y, z, weight, bias, eps.</summary>
     public override Tensor forward(torch.autograd.AutogradContext ctx, params object[] vars)
