@@ -72,8 +72,8 @@ internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
     /// The forward for float32 y, z (…, d) and weight, bias (d): one pass per pixel, its d channels in L1 (the
     /// statistics, then ŷ·w + b times z·sigmoid(z)), where libtorch's layer_norm, silu and product made three passes over
     /// the tensors and two intermediates (docs/performance.md, phase 29). The statistics are the backward's (8-float
-    /// vectors); the output runs in 16-float vectors where those are native. sigmoid's exponential is
-    /// <see cref="FastExp"/>'s, within a few float32 ulp of libtorch's.
+    /// vectors); the output runs in 16-float vectors where those are native, its sigmoid the kernels' softplus'
+    /// (<see cref="FastExp"/>'s exponential, within a few float32 ulp of libtorch's).
     /// </summary>
     internal static unsafe Tensor Forward(Tensor y, Tensor z, Tensor weight, Tensor bias, double eps)
     {
@@ -99,41 +99,42 @@ internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
     private static unsafe void PixelForward(int d, float eps, float* y, float* z, float* w, float* b, float* output)
     {
         var (mean, rstd) = Statistics(d, eps, y);
-        int c = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var (mean16, rstd16, one16) = (Vector512.Create(mean.ToScalar()), Vector512.Create(rstd.ToScalar()), Vector512<float>.One);
-            for (; c + 16 <= d; c += 16)
-            {
-                var n = Vector512.FusedMultiplyAdd((Vector512.Load(y + c) - mean16) * rstd16, Vector512.Load(w + c), Vector512.Load(b + c));
-                var zc = Vector512.Load(z + c);
-                (n * (zc * (one16 / (one16 + FastExp.Exp(-zc))))).Store(output + c);
-            }
-        }
-        var one = Vector256<float>.One;
-        for (; c < d; c += Vector256<float>.Count)
-        {
-            var n = Vector256.FusedMultiplyAdd((Vector256.Load(y + c) - mean) * rstd, Vector256.Load(w + c), Vector256.Load(b + c));
-            var zc = Vector256.Load(z + c);
-            (n * (zc * (one / (one + FastExp.Exp(-zc))))).Store(output + c);
-        }
+        int c = Vector512.IsHardwareAccelerated ? GateChannels<Simd512, Vector512<float>>(0, d, mean, rstd, y, z, w, b, output) : 0;
+        GateChannels<Simd256, Vector256<float>>(c, d, mean, rstd, y, z, w, b, output);
     }
 
-    /// <summary>One pixel's mean and 1/√(var + eps) over its d channels (biased variance, as layer_norm), broadcast.</summary>
+    /// <summary>(ŷ·w + b)·SiLU(z) for the channels from c0 in whole vectors of TS.Width; returns the first channel left.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe (Vector256<float> Mean, Vector256<float> Rstd) Statistics(int d, float eps, float* y)
+    private static unsafe int GateChannels<TS, TV>(int c0, int d, float mean, float rstd, float* y, float* z, float* w,
+        float* b, float* output) where TS : ISimd<TV> where TV : struct
+    {
+        TV negMean = TS.Splat(-mean), r = TS.Splat(rstd);
+        int c = c0;
+        for (; c + TS.Width <= d; c += TS.Width)
+        {
+            var n = TS.Fma(TS.Mul(TS.Add(TS.Load(y + c), negMean), r), TS.Load(w + c), TS.Load(b + c));
+            var zc = TS.Load(z + c);
+            TS.Store(output + c, TS.Mul(n, TS.Mul(zc, TS.SoftplusGrad(zc))));   // SiLU: sigmoid = softplus'
+        }
+        return c;
+    }
+
+    /// <summary>One pixel's mean and 1/√(var + eps) over its d channels (biased variance, as layer_norm).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe (float Mean, float Rstd) Statistics(int d, float eps, float* y)
     {
         int v = Vector256<float>.Count;
         var acc = Vector256<float>.Zero;
         for (int c = 0; c < d; c += v) acc += Vector256.Load(y + c);
-        var mean = Vector256.Create(Vector256.Sum(acc) / d);
+        float mean = Vector256.Sum(acc) / d;
+        var meanV = Vector256.Create(mean);
         acc = Vector256<float>.Zero;
         for (int c = 0; c < d; c += v)
         {
-            var t = Vector256.Load(y + c) - mean;
+            var t = Vector256.Load(y + c) - meanV;
             acc = Vector256.FusedMultiplyAdd(t, t, acc);
         }
-        return (mean, Vector256.Create(1f / MathF.Sqrt(Vector256.Sum(acc) / d + eps)));
+        return (mean, 1f / MathF.Sqrt(Vector256.Sum(acc) / d + eps));
     }
 
     /// <summary>
@@ -177,8 +178,8 @@ internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
         float* dwAcc, float* dbAcc, float* dyHat)
     {
         int v = Vector256<float>.Count;
-        var (mean, rstd) = Statistics(d, eps, y);
-        var one = Vector256<float>.One;
+        var (m, r) = Statistics(d, eps, y);
+        var (mean, rstd, one) = (Vector256.Create(m), Vector256.Create(r), Vector256<float>.One);
         Vector256<float> sumDyHat = Vector256<float>.Zero, sumDyHatYHat = Vector256<float>.Zero;
         for (int c = 0; c < d; c += v)
         {
@@ -186,7 +187,7 @@ internal sealed class NormGate : torch.autograd.SingleTensorFunction<NormGate>
             var zc = Vector256.Load(z + c);
             var gc = Vector256.Load(g + c);
             var wc = Vector256.Load(w + c);
-            var sig = one / (one + FastExp.Exp(-zc));
+            var sig = Simd256.SoftplusGrad(zc);   // sigmoid = softplus' (its 1 above 20 is float32's sigmoid)
             var n = Vector256.FusedMultiplyAdd(yHat, wc, Vector256.Load(b + c));
             (gc * n * sig * Vector256.FusedMultiplyAdd(zc, one - sig, one)).Store(dz + c);
             var dn = gc * zc * sig;
