@@ -6,6 +6,7 @@ using MambaAD.Util;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using static MambaAD.Bench.BenchArgs;
 
 namespace MambaAD.Bench;
 
@@ -372,11 +373,5 @@ internal static class ModelParts
         var config = loaded.Model.Config;
         loaded.Dispose();
         return new MambaADModel(config);
-    }
-
-    private static string Opt(string[] args, string name, string dflt)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
     }
 }

@@ -10,6 +10,7 @@ return args.FirstOrDefault() switch
 {
     "scan" => ScanBench.Run(args[1..]),
     "parts" => ModelParts.Run(args[1..]),
+    "pairs" => TrainPairs.Run(args[1..]),
     "eval" => EvalBench.Run(args[1..]),
     "synth-maps" => EvalBench.SynthMaps(args[1..]),
     "onnx" => OnnxBench.Run(args[1..]),

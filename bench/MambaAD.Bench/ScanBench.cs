@@ -3,6 +3,7 @@ using MambaAD.Benchmarks;
 using MambaAD.Ssm;
 using TorchSharp;
 using static TorchSharp.torch;
+using static MambaAD.Bench.BenchArgs;
 
 namespace MambaAD.Bench;
 
@@ -213,11 +214,5 @@ internal static class ScanBench
             return stack(Enumerable.Range(0, k).Select(_ => randperm(l, generator: gen)).ToArray());
         }
         return PathTensors.Get(ScanOrder.Parse(kind), (int)Math.Sqrt(l), k);
-    }
-
-    private static string Opt(string[] args, string name, string dflt)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
     }
 }

@@ -38,6 +38,12 @@ public sealed record BenchResult(string Backbone, int ImageSize, int Batch, int 
     public double ScanTimesBound => ScanNsPerStep / ScanPortBoundNs;
 }
 
+/// <summary>One round of <see cref="ModelBenchmark.TrainingRounds"/>, ms per image of each.</summary>
+/// <param name="StepMsPerImage">A training step from the images (encoder included).</param>
+/// <param name="CachedStepMsPerImage">A training step from kept encoder features.</param>
+/// <param name="InferenceMsPerImage">An inference pass (whole model + anomaly map).</param>
+public readonly record struct TrainingRound(double StepMsPerImage, double CachedStepMsPerImage, double InferenceMsPerImage);
+
 /// <summary>
 /// The whole-model benchmark behind <c>mambaad bench</c> (issue 14's targets: ratio ≤ 3.5, training ≤ 2.5 × inference
 /// per image, peak RSS ≤ 6 GB, the scan ≤ 1.3 × its port bound). Weights are random: speed does not depend on them.
@@ -60,36 +66,38 @@ public static class ModelBenchmark
         log?.Invoke("selective scan at the largest stage…");
         var (scanNs, boundNs) = ScanNsPerStep(batch, imageSize / 4, repeats);
         log?.Invoke($"training step, batch {trainBatch}…");
-        var (trainMs, cachedMs, peakMb, inferenceMs) = Train(model, x, trainBatch, imageSize, Math.Clamp(repeats, 2, 3));   // a step is ~4 s: noise averages within it
+        var (rounds, peakMb) = Train(model, x, trainBatch, imageSize, Math.Clamp(repeats, 2, 3));   // a step is ~4 s: noise averages within it
+        // Best of each, as for inference: load only ever adds time.
+        double trainMs = rounds.Min(r => r.StepMsPerImage), cachedMs = rounds.Min(r => r.CachedStepMsPerImage);
+        double inferenceMs = rounds.Min(r => r.InferenceMsPerImage);
         return new BenchResult(EncoderDescriptor.Of(backbone).Name, imageSize, batch, trainBatch, encoder, whole, whole / encoder, scanNs, boundNs, ScanKernels.HardwareWidth, trainMs, peakMb,
             trainMs / inferenceMs, cachedMs, cachedMs / inferenceMs, get_num_threads(), Environment.ProcessorCount, ScanOrder.Name(model.Config.Scan));
     }
 
     /// <summary>
-    /// Best wall times in ms of two actions run alternately <paramref name="repeats"/> times, so that both see the same
-    /// machine conditions (after one warm-up of each, unless the caller has warmed them). The best, not the median: on
-    /// a shared machine other tenants only ever add time (the median of one run swung ±25 % between runs here), and a
-    /// ratio of two bests compares the code, not the neighbours.
+    /// Best wall times in ms of two actions run alternately <paramref name="repeats"/> times after one warm-up of each, so
+    /// that both see the same machine conditions. The best, not the median: on a shared machine other tenants only ever
+    /// add time (the median of one run swung ±25 % between runs here), and a ratio of two bests compares the code, not the
+    /// neighbours.
     /// </summary>
-    private static (double A, double B) TimeInterleaved(int repeats, Action a, Action b, bool warmUp = true)
+    private static (double A, double B) TimeInterleaved(int repeats, Action a, Action b)
     {
-        var best = TimeInterleaved(repeats, [a, b], warmUp);
-        return (best[0], best[1]);
+        a();
+        b();
+        double bestA = double.MaxValue, bestB = double.MaxValue;
+        for (int i = 0; i < repeats; i++)
+        {
+            bestA = Math.Min(bestA, Ms(a));
+            bestB = Math.Min(bestB, Ms(b));
+        }
+        return (bestA, bestB);
     }
 
-    /// <summary>Best wall times in ms of the actions run in turn, as the two-action form.</summary>
-    private static double[] TimeInterleaved(int repeats, Action[] actions, bool warmUp = true)
+    private static double Ms(Action action)
     {
-        if (warmUp) foreach (var a in actions) a();
-        var best = Enumerable.Repeat(double.MaxValue, actions.Length).ToArray();
-        for (int i = 0; i < repeats; i++)
-            for (int j = 0; j < actions.Length; j++)
-            {
-                var sw = Stopwatch.StartNew();
-                actions[j]();
-                best[j] = Math.Min(best[j], sw.Elapsed.TotalMilliseconds);
-            }
-        return best;
+        var sw = Stopwatch.StartNew();
+        action();
+        return sw.Elapsed.TotalMilliseconds;
     }
 
     /// <summary>
@@ -145,13 +153,30 @@ public static class ModelBenchmark
     }
 
     /// <summary>
-    /// Best training step of <paramref name="steps"/> (ms per image), from the images and from kept encoder features,
-    /// and the peak RSS, each pair of steps followed by an inference pass on <paramref name="inferenceInput"/> (best ms
-    /// per image of those): the training ratios' terms from the same minutes. This VM has slow spells of whole seconds to minutes (docs/performance.md, "Issue
-    /// 14, phase 11"), and a step and a pass timed a minute apart could fall on either side of one.
+    /// The training ratio's terms round by round on a fresh model (random weights; <c>bench -- pairs</c>): after a warm-up
+    /// pass and step, every round runs a step from the images, a step from kept encoder features and an inference pass,
+    /// so that each round's ratios compare the three under the same machine conditions.
     /// </summary>
-    private static (double MsPerImage, double CachedMsPerImage, double PeakRssMb, double InferenceMsPerImage) Train(MambaADModel model,
-        Tensor inferenceInput, int batch, int imageSize, int steps)
+    public static IReadOnlyList<TrainingRound> TrainingRounds(Backbone backbone = Backbone.ResNet34, int imageSize = 256,
+        int batch = 8, int trainBatch = 16, int rounds = 8)
+    {
+        manual_seed(0);
+        using var model = new MambaADModel(new MambaADConfig { Backbone = backbone, ImageSize = imageSize });
+        model.eval();
+        using var x = randn(batch, 3, imageSize, imageSize);
+        using (var scope = NewDisposeScope()) model.Predict(x);   // warm-up of the inference pass
+        return Train(model, x, trainBatch, imageSize, rounds).Rounds;
+    }
+
+    /// <summary>
+    /// <paramref name="rounds"/> rounds of a training step from the images, one from kept encoder features (both ms per
+    /// image) and an inference pass on <paramref name="inferenceInput"/> (ms per image), after a warm-up step; and the
+    /// peak RSS of the rounds. The three of a round share the machine's conditions: this VM has slow spells of whole
+    /// seconds to minutes (docs/performance.md, "Issue 14, phase 11"), and a step and a pass timed a minute apart could
+    /// fall on either side of one.
+    /// </summary>
+    private static (List<TrainingRound> Rounds, double PeakRssMb) Train(MambaADModel model, Tensor inferenceInput, int batch,
+        int imageSize, int rounds)
     {
         model.train();
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
@@ -178,8 +203,11 @@ public static class ModelBenchmark
         }
         Step(cached: false); // warm-up (allocates optimizer state); Predict is warm from the inference timing
         PeakRss.Reset();
-        var best = TimeInterleaved(steps, [() => Step(cached: false), () => Step(cached: true), Infer], warmUp: false);
+        var result = new List<TrainingRound>();
+        for (int r = 0; r < rounds; r++)
+            result.Add(new TrainingRound(Ms(() => Step(cached: false)) / batch, Ms(() => Step(cached: true)) / batch,
+                Ms(Infer) / inferenceInput.shape[0]));
         model.eval();
-        return (best[0] / batch, best[1] / batch, PeakRss.Megabytes(), best[2] / inferenceInput.shape[0]);
+        return (result, PeakRss.Megabytes());
     }
 }
