@@ -27,11 +27,11 @@ internal static class TrainPairs
         {
             var r = all[i];
             Console.WriteLine($"{i,5} {r.StepMsPerImage,9:F1} {r.CachedStepMsPerImage,9:F1} {r.InferenceMsPerImage,10:F1} " +
-                              $"{r.StepMsPerImage / r.InferenceMsPerImage,10:F2} {r.CachedStepMsPerImage / r.InferenceMsPerImage,10:F2}");
+                              $"{r.StepRatio,10:F2} {r.CachedStepRatio,10:F2}");
         }
         double bestInference = all.Min(r => r.InferenceMsPerImage);
-        Console.WriteLine($"median of the rounds: from the images {Median(all.Select(r => r.StepMsPerImage / r.InferenceMsPerImage)):F2} ×, " +
-                          $"from kept features {Median(all.Select(r => r.CachedStepMsPerImage / r.InferenceMsPerImage)):F2} ×");
+        Console.WriteLine($"median of the rounds: from the images {Median(all.Select(r => r.StepRatio)):F2} ×, " +
+                          $"from kept features {Median(all.Select(r => r.CachedStepRatio)):F2} ×");
         Console.WriteLine($"best ÷ best: from the images {all.Min(r => r.StepMsPerImage) / bestInference:F2} ×, " +
                           $"from kept features {all.Min(r => r.CachedStepMsPerImage) / bestInference:F2} × (target ≤ 2.5)");
         return 0;

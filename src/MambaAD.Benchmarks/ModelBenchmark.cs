@@ -42,7 +42,14 @@ public sealed record BenchResult(string Backbone, int ImageSize, int Batch, int 
 /// <param name="StepMsPerImage">A training step from the images (encoder included).</param>
 /// <param name="CachedStepMsPerImage">A training step from kept encoder features.</param>
 /// <param name="InferenceMsPerImage">An inference pass (whole model + anomaly map).</param>
-public readonly record struct TrainingRound(double StepMsPerImage, double CachedStepMsPerImage, double InferenceMsPerImage);
+public readonly record struct TrainingRound(double StepMsPerImage, double CachedStepMsPerImage, double InferenceMsPerImage)
+{
+    /// <summary>The step from the images ÷ the inference pass.</summary>
+    public double StepRatio => StepMsPerImage / InferenceMsPerImage;
+
+    /// <summary>The step from kept features ÷ the inference pass.</summary>
+    public double CachedStepRatio => CachedStepMsPerImage / InferenceMsPerImage;
+}
 
 /// <summary>
 /// The whole-model benchmark behind <c>mambaad bench</c> (issue 14's targets: ratio ≤ 3.5, training ≤ 2.5 × inference
@@ -53,9 +60,7 @@ public static class ModelBenchmark
     public static BenchResult Run(Backbone backbone = Backbone.ResNet34, int imageSize = 256, int batch = 8, int trainBatch = 16,
         int repeats = 5, Action<string>? log = null)
     {
-        manual_seed(0);
-        using var model = new MambaADModel(new MambaADConfig { Backbone = backbone, ImageSize = imageSize });
-        model.eval();
+        using var model = RandomModel(backbone, imageSize);
         using var x = randn(batch, 3, imageSize, imageSize);
 
         log?.Invoke($"encoder alone and whole model + anomaly map, batch {batch}, interleaved…");
@@ -72,6 +77,15 @@ public static class ModelBenchmark
         double inferenceMs = rounds.Min(r => r.InferenceMsPerImage);
         return new BenchResult(EncoderDescriptor.Of(backbone).Name, imageSize, batch, trainBatch, encoder, whole, whole / encoder, scanNs, boundNs, ScanKernels.HardwareWidth, trainMs, peakMb,
             trainMs / inferenceMs, cachedMs, cachedMs / inferenceMs, get_num_threads(), Environment.ProcessorCount, ScanOrder.Name(model.Config.Scan));
+    }
+
+    /// <summary>The measured model: random weights (speed does not depend on them) from seed 0, in eval mode.</summary>
+    private static MambaADModel RandomModel(Backbone backbone, int imageSize)
+    {
+        manual_seed(0);
+        var model = new MambaADModel(new MambaADConfig { Backbone = backbone, ImageSize = imageSize });
+        model.eval();
+        return model;
     }
 
     /// <summary>
@@ -107,9 +121,7 @@ public static class ModelBenchmark
     public static (double TorchMsPerImage, double OnnxRuntimeMsPerImage) OnnxRuntimeVersusTorch(Backbone backbone = Backbone.ResNet34,
         int imageSize = 256, int batch = 8, int repeats = 5, Onnx.OnnxExportOptions? options = null)
     {
-        manual_seed(0);
-        using var model = new MambaADModel(new MambaADConfig { Backbone = backbone, ImageSize = imageSize });
-        model.eval();
+        using var model = RandomModel(backbone, imageSize);
         var path = Path.Combine(Path.GetTempPath(), $"mambaad-bench-{Environment.ProcessId}.onnx");
         var info = new Checkpoints.CheckpointInfo(Checkpoints.CheckpointInfo.CurrentFormat, model.Config, "random",
             Imaging.InputNormalization.ImageNet, [], null, null, DateTime.UtcNow.ToString("O"));
@@ -160,9 +172,7 @@ public static class ModelBenchmark
     public static IReadOnlyList<TrainingRound> TrainingRounds(Backbone backbone = Backbone.ResNet34, int imageSize = 256,
         int batch = 8, int trainBatch = 16, int rounds = 8)
     {
-        manual_seed(0);
-        using var model = new MambaADModel(new MambaADConfig { Backbone = backbone, ImageSize = imageSize });
-        model.eval();
+        using var model = RandomModel(backbone, imageSize);
         using var x = randn(batch, 3, imageSize, imageSize);
         using (var scope = NewDisposeScope()) model.Predict(x);   // warm-up of the inference pass
         return Train(model, x, trainBatch, imageSize, rounds).Rounds;
